@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "batchrun",
+    products: [
+        .executable(name: "batchrun", targets: ["batchrun"]),
+        .library(name: "Segments", targets: ["Segments"]),
+        .library(name: "Spill", targets: ["Spill"]),
+        .library(name: "Batch", targets: ["Batch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // zstd and LZ4 are Debian's system libraries (libzstd-dev, liblz4-dev); no C source is vendored.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "Segments", dependencies: ["CZstd", "CLZ4"]),
+        .target(name: "Spill", dependencies: ["Segments"]),
+        .target(name: "Batch", dependencies: ["Spill", "Segments"]),
+        .executableTarget(
+            name: "batchrun",
+            dependencies: ["Batch", "Spill", "Segments", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // A child process for the crash tests: commits to a table in a loop until it is killed.
+        .executableTarget(name: "CommitLoop", dependencies: ["Segments"], path: "Tests/CommitLoop"),
+        .testTarget(name: "SegmentsTests", dependencies: ["Segments", "CommitLoop"], resources: [.copy("Golden")]),
+        .testTarget(name: "SpillTests", dependencies: ["Spill"]),
+        .testTarget(name: "BatchTests", dependencies: ["Batch"]),
+        .testTarget(name: "CLITests", dependencies: ["batchrun"]),
+    ]
+)

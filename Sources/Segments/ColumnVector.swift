@@ -1,0 +1,223 @@
+/// One column of a batch: a fixed-capacity buffer of `capacity` rows, reused batch after
+/// batch (`reset()` keeps every allocation).
+///
+/// Layout in memory:
+/// ```
+///   values    capacity x valueWidthBytes      fixed-width values, little-endian
+///             (strings: capacity+1 UInt32 end offsets, offsets[0] == 0)
+///   validity  ceil(capacity/64) UInt64 words   bit i set <=> row i is not null
+///   heap      string bytes (strings only)     grows by doubling; `heapLimitBytes` caps it
+/// ```
+/// A null row holds 0 (or, for strings, an empty range) in `values`. Appending past
+/// `capacity` traps: the caller sizes batches; `isFull` tells when to flush.
+public final class ColumnVector {
+    public let type: ColumnType
+    public let capacity: Int
+    public private(set) var count: Int = 0
+    public private(set) var nullCount: Int = 0
+
+    @usableFromInline let values: UnsafeMutableRawPointer
+    @usableFromInline let validity: UnsafeMutablePointer<UInt64>
+    @usableFromInline var heap: UnsafeMutableRawPointer
+    public private(set) var heapCapacityBytes: Int
+    /// Largest heap this vector may grow to: string offsets are UInt32.
+    public static let heapLimitBytes = Int(UInt32.max)
+
+    let validityWords: Int
+
+    public init(type: ColumnType, capacity: Int, heapBytes: Int = 0) {
+        precondition(capacity >= 1, "a column vector needs room for at least one row")
+        self.type = type
+        self.capacity = capacity
+        let valueSlots = type == .string ? capacity + 1 : capacity
+        values = UnsafeMutableRawPointer.allocate(byteCount: valueSlots * type.valueWidthBytes + 8, alignment: 16)
+        values.initializeMemory(as: UInt8.self, repeating: 0, count: valueSlots * type.valueWidthBytes + 8)
+        validityWords = (capacity + 63) / 64
+        validity = UnsafeMutablePointer<UInt64>.allocate(capacity: validityWords)
+        validity.initialize(repeating: 0, count: validityWords)
+        let heapCap = type == .string ? max(heapBytes, 64) : 8
+        heap = UnsafeMutableRawPointer.allocate(byteCount: heapCap, alignment: 16)
+        heapCapacityBytes = heapCap
+    }
+
+    deinit {
+        values.deallocate()
+        validity.deallocate()
+        heap.deallocate()
+    }
+
+    public var isFull: Bool { count == capacity }
+
+    /// Bytes of string data held.
+    public var heapUsedBytes: Int { type == .string ? Int(offset(count)) : 0 }
+
+    /// Empties the vector and keeps its storage.
+    public func reset() {
+        validity.update(repeating: 0, count: (count + 63) / 64)
+        count = 0
+        nullCount = 0
+        if type == .string { values.storeBytes(of: UInt32(0), as: UInt32.self) }
+    }
+
+    // MARK: validity
+
+    @inlinable
+    public func isNull(_ row: Int) -> Bool {
+        validity[row >> 6] & (1 << UInt64(row & 63)) == 0
+    }
+
+    @inline(__always)
+    func markValid(_ row: Int) {
+        validity[row >> 6] |= (1 << UInt64(row & 63))
+    }
+
+    // MARK: appending
+
+    @inline(__always)
+    func claimRow() -> Int {
+        precondition(count < capacity, "column vector is full (\(capacity) rows); flush before appending")
+        let r = count
+        count += 1
+        return r
+    }
+
+    public func appendNull() {
+        let r = claimRow()
+        nullCount += 1
+        switch type {
+        case .string:
+            let end = offset(r)
+            setOffset(r + 1, end)
+        default:
+            (values + r * type.valueWidthBytes).initializeMemory(as: UInt8.self, repeating: 0, count: type.valueWidthBytes)
+        }
+    }
+
+    public func appendInt64(_ v: Int64) {
+        assert(type.valueWidthBytes == 8 && type != .float64)
+        let r = claimRow()
+        values.storeBytes(of: v, toByteOffset: r * 8, as: Int64.self)
+        markValid(r)
+    }
+
+    public func appendInt32(_ v: Int32) {
+        assert(type == .int32 || type == .date)
+        let r = claimRow()
+        values.storeBytes(of: v, toByteOffset: r * 4, as: Int32.self)
+        markValid(r)
+    }
+
+    public func appendDouble(_ v: Double) {
+        assert(type == .float64)
+        let r = claimRow()
+        values.storeBytes(of: v, toByteOffset: r * 8, as: Double.self)
+        markValid(r)
+    }
+
+    public func appendBool(_ v: Bool) {
+        assert(type == .bool)
+        let r = claimRow()
+        values.storeBytes(of: v ? 1 : 0, toByteOffset: r, as: UInt8.self)
+        markValid(r)
+    }
+
+    public func appendString(_ bytes: UnsafeRawBufferPointer) {
+        assert(type == .string)
+        let r = claimRow()
+        let start = Int(offset(r))
+        let end = start + bytes.count
+        ensureHeap(end)
+        if let src = bytes.baseAddress, bytes.count > 0 {
+            (heap + start).copyMemory(from: src, byteCount: bytes.count)
+        }
+        setOffset(r + 1, UInt32(end))
+        markValid(r)
+    }
+
+    public func appendString(_ s: String) {
+        var s = s
+        s.withUTF8 { appendString(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Copies row `row` of `other` (same type) to the end of this vector.
+    public func append(from other: ColumnVector, row: Int) {
+        precondition(other.type == type, "append(from:) needs the same column type")
+        if other.isNull(row) { appendNull(); return }
+        if type == .string {
+            other.withString(row) { appendString($0) }
+        } else {
+            let w = type.valueWidthBytes
+            let r = claimRow()
+            (values + r * w).copyMemory(from: other.values + row * w, byteCount: w)
+            markValid(r)
+        }
+    }
+
+    // MARK: reading
+
+    @inlinable
+    public func int64(_ row: Int) -> Int64 { values.load(fromByteOffset: row * 8, as: Int64.self) }
+    @inlinable
+    public func int32(_ row: Int) -> Int32 { values.load(fromByteOffset: row * 4, as: Int32.self) }
+    @inlinable
+    public func double(_ row: Int) -> Double { values.load(fromByteOffset: row * 8, as: Double.self) }
+    @inlinable
+    public func bool(_ row: Int) -> Bool { values.load(fromByteOffset: row, as: UInt8.self) != 0 }
+
+    @inline(__always)
+    func offset(_ i: Int) -> UInt32 { values.load(fromByteOffset: i * 4, as: UInt32.self) }
+    @inline(__always)
+    func setOffset(_ i: Int, _ v: UInt32) { values.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self) }
+
+    /// Calls `body` with the bytes of string row `row`; the pointer is valid only inside.
+    public func withString<R>(_ row: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let start = Int(offset(row))
+        let end = Int(offset(row + 1))
+        return try body(UnsafeRawBufferPointer(start: heap + start, count: end - start))
+    }
+
+    /// String row `row` as a Swift String (invalid UTF-8 repaired); not for hot paths.
+    public func string(_ row: Int) -> String {
+        withString(row) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Integer value of a row of any integer-like type, widened to Int64.
+    @inlinable
+    public func integer(_ row: Int) -> Int64 {
+        switch type.valueWidthBytes {
+        case 4: return Int64(int32(row))
+        case 1: return Int64(values.load(fromByteOffset: row, as: UInt8.self))
+        default: return int64(row)
+        }
+    }
+
+    // MARK: bulk access for encoders and decoders (module-internal)
+
+    func ensureHeap(_ needed: Int) {
+        guard needed > heapCapacityBytes else { return }
+        precondition(needed <= Self.heapLimitBytes, "a string column batch may hold at most 4 GiB of text")
+        var cap = heapCapacityBytes
+        while cap < needed { cap = min(cap * 2, Self.heapLimitBytes) }
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
+        fresh.copyMemory(from: heap, byteCount: heapUsedBytes)
+        heap.deallocate()
+        heap = fresh
+        heapCapacityBytes = cap
+    }
+
+    /// Sets the row count after a decoder filled `values`, `validity` and `heap` directly.
+    func setDecoded(count: Int, nullCount: Int) {
+        precondition(count <= capacity)
+        self.count = count
+        self.nullCount = nullCount
+    }
+
+    /// Clears the validity words for `n` rows and marks them all valid.
+    func markAllValid(_ n: Int) {
+        let full = n / 64
+        for w in 0..<full { validity[w] = ~0 }
+        let rest = n % 64
+        if rest > 0 { validity[full] = (UInt64(1) << UInt64(rest)) &- 1 }
+        for w in (full + (rest > 0 ? 1 : 0))..<validityWords { validity[w] = 0 }
+    }
+}

@@ -1,0 +1,227 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct SegmentWriterOptions: Sendable {
+    /// Codec of every column not named in `columnCompression`.
+    public var compression: Compression = .lz4
+    public var columnCompression: [String: Compression] = [:]
+    public var rowGroupRows: Int = SegmentFormat.rowGroupRowsDefault
+    /// Key/value pairs stored in the footer (written sorted by key).
+    public var metadata: [String: String] = [:]
+
+    public init(compression: Compression = .lz4, rowGroupRows: Int = SegmentFormat.rowGroupRowsDefault) {
+        self.compression = compression
+        self.rowGroupRows = rowGroupRows
+    }
+}
+
+/// Writes one segment file. Rows arrive as column vectors, are gathered into row groups
+/// of `rowGroupRows`, and each full group is encoded, compressed and written at once, so
+/// memory holds one row group whatever the segment's size.
+///
+/// The file is written under a temporary name and renamed into place by `finish()`
+/// after an fsync: a reader never sees a half-written segment.
+public final class SegmentWriter {
+    public let path: String
+    public let schema: Schema
+    public let options: SegmentWriterOptions
+    let tempPath: String
+    private var fd: Int32
+    private var position: Int
+    private var pending: [ColumnVector]
+    private var rowGroups: [RowGroupInfo] = []
+    var rowGroupsSnapshot: [RowGroupInfo] { rowGroups }
+    private var rowCount = 0
+    private var rawBytesTotal = 0
+    private let encoder = ChunkEncoder()
+    private let codecs = Codecs()
+    private let payload = ByteBuffer(capacity: 1 << 20)
+    private let stored = ByteBuffer(capacity: 1 << 20)
+    private var finished = false
+    private let compressions: [Compression]
+
+    public init(path: String, schema: Schema, options: SegmentWriterOptions = SegmentWriterOptions()) throws(SegmentError) {
+        precondition(options.rowGroupRows >= 1 && options.rowGroupRows <= SegmentFormat.rowGroupRowsMax,
+                     "rowGroupRows must be 1...\(SegmentFormat.rowGroupRowsMax)")
+        self.path = path
+        self.schema = schema
+        self.options = options
+        compressions = schema.fields.map { options.columnCompression[$0.name] ?? options.compression }
+        tempPath = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFFFF)"
+        fd = try SystemIO.open(tempPath, O_WRONLY | O_CREAT | O_EXCL)
+        pending = schema.fields.map { ColumnVector(type: $0.type, capacity: options.rowGroupRows) }
+        position = 0
+        var header = SegmentFormat.magic
+        header += [UInt8(SegmentFormat.version & 0xFF), UInt8(SegmentFormat.version >> 8), 0, 0]
+        do throws(SegmentError) {
+            try write(header)
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    deinit {
+        if !finished { abandon() }
+    }
+
+    public var rowsWritten: Int { rowCount + (pending.first?.count ?? 0) }
+
+    /// Appends every row of `columns` (one vector per schema field, same count).
+    public func append(_ columns: [ColumnVector]) throws(SegmentError) {
+        try append(columns, rows: 0..<(columns.first?.count ?? 0))
+    }
+
+    /// Appends rows `rows` of `columns`.
+    public func append(_ columns: [ColumnVector], rows: Range<Int>) throws(SegmentError) {
+        precondition(!finished, "segment writer already finished")
+        precondition(columns.count == schema.count, "append needs one vector per column")
+        for (i, c) in columns.enumerated() {
+            precondition(c.type == schema.fields[i].type, "column \(schema.fields[i].name): vector type \(c.type) differs from \(schema.fields[i].type)")
+            precondition(rows.upperBound <= c.count, "column \(schema.fields[i].name): rows out of range")
+        }
+        // A whole, exactly-sized batch with nothing pending is encoded where it is.
+        if pending[0].count == 0 && rows.count == options.rowGroupRows && rows.lowerBound == 0 && columns[0].count == rows.count {
+            try writeRowGroup(columns)
+            return
+        }
+        var next = rows.lowerBound
+        while next < rows.upperBound {
+            let take = min(options.rowGroupRows - pending[0].count, rows.upperBound - next)
+            for (i, c) in columns.enumerated() { pending[i].append(contentsOf: c, rows: next..<(next + take)) }
+            next += take
+            if pending[0].isFull {
+                try writeRowGroup(pending)
+                for p in pending { p.reset() }
+            }
+        }
+    }
+
+    /// Writes what is pending, the footer and the trailer, fsyncs and renames the file
+    /// into place (and fsyncs its folder).
+    @discardableResult
+    public func finish() throws(SegmentError) -> SegmentSummary {
+        precondition(!finished, "segment writer already finished")
+        do throws(SegmentError) {
+            if pending[0].count > 0 {
+                try writeRowGroup(pending)
+                for p in pending { p.reset() }
+            }
+            let footer = encodeFooter()
+            let checksum = footer.withUnsafeBytes { Checksum.xxh64($0) }
+            try footer.withUnsafeBytes { (b) throws(SegmentError) in try writeBytes(b) }
+            let trailer = ByteBuffer(capacity: 32)
+            trailer.appendLE32(UInt32(footer.count))
+            trailer.appendLE64(checksum)
+            trailer.appendLE16(SegmentFormat.version)
+            trailer.appendLE16(0)
+            trailer.append(SegmentFormat.magic)
+            try trailer.withUnsafeBytes { (b) throws(SegmentError) in try writeBytes(b) }
+            try SystemIO.fsync(fd, path: tempPath)
+            SystemIO.close(fd)
+            fd = -1
+            try SystemIO.rename(tempPath, path)
+            try SystemIO.fsyncDirectory(SystemIO.parentDirectory(path))
+        } catch {
+            abandon()
+            throw error
+        }
+        finished = true
+        return SegmentSummary(path: path, rowCount: rowCount, fileBytes: position, rawBytes: rawBytesTotal)
+    }
+
+    /// Stops writing and removes the temporary file.
+    public func abandon() {
+        if fd >= 0 { SystemIO.close(fd) }
+        fd = -1
+        _ = try? SystemIO.unlink(tempPath) // best effort: a leftover temp file is removed by the next table writer
+        finished = true
+    }
+
+    private func write(_ bytes: [UInt8]) throws(SegmentError) {
+        try SystemIO.writeAll(fd, bytes, path: tempPath)
+        position += bytes.count
+    }
+
+    private func writeBytes(_ b: UnsafeRawBufferPointer) throws(SegmentError) {
+        try SystemIO.writeAll(fd, b, path: tempPath)
+        position += b.count
+    }
+
+    private func writeRowGroup(_ columns: [ColumnVector]) throws(SegmentError) {
+        let n = columns[0].count
+        guard n > 0 else { return }
+        var chunks: [ChunkInfo] = []
+        chunks.reserveCapacity(columns.count)
+        for (i, column) in columns.enumerated() {
+            precondition(column.count == n, "column \(schema.fields[i].name) has \(column.count) rows, expected \(n)")
+            payload.removeAll()
+            let (encoding, stats) = encoder.encode(column, into: payload)
+            var compression = compressions[i]
+            stored.removeAll()
+            let bound = codecs.maxCompressedSize(compression.kind, payload.count)
+            stored.reserve(bound)
+            let result = payload.withUnsafeBytes { src in
+                stored.withUnsafeMutableBytes { dst in codecs.compress(compression, src, into: dst) }
+            }
+            var storedCount: Int
+            switch result {
+            case .success(let k): storedCount = k
+            case .failure(let f):
+                throw SegmentError(.codec, path: path, column: schema.fields[i].name, offset: position, "\(compression) failed: \(f.message)")
+            }
+            // A chunk that does not shrink is stored as it is.
+            if storedCount >= payload.count && compression.kind != .none {
+                compression = .none
+                stored.removeAll()
+                payload.withUnsafeBytes { stored.append($0) }
+                storedCount = payload.count
+            }
+            stored.count = storedCount
+            let checksum = stored.withUnsafeBytes { Checksum.xxh64($0) }
+            let raw = column.type == .string ? 4 * n + column.heapUsedBytes : n * column.type.valueWidthBytes
+            chunks.append(ChunkInfo(offset: position, storedBytes: storedCount, encodedBytes: payload.count, rawBytes: raw,
+                                    compression: compression, encoding: encoding, stats: stats, checksum: checksum))
+            rawBytesTotal += raw
+            try stored.withUnsafeBytes { (b) throws(SegmentError) in try writeBytes(b) }
+        }
+        rowGroups.append(RowGroupInfo(firstRow: rowCount, rowCount: n, chunks: chunks))
+        rowCount += n
+    }
+}
+
+extension ColumnVector {
+    /// Appends rows `rows` of `other` (same type) in bulk.
+    public func append(contentsOf other: ColumnVector, rows: Range<Int>) {
+        precondition(other.type == type, "append(contentsOf:) needs the same column type")
+        precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
+        if rows.isEmpty { return }
+        let first = count
+        if type == .string {
+            let srcStart = Int(other.offset(rows.lowerBound))
+            let srcEnd = Int(other.offset(rows.upperBound))
+            let dstStart = Int(offset(first))
+            ensureHeap(dstStart + srcEnd - srcStart)
+            if srcEnd > srcStart { (heap + dstStart).copyMemory(from: other.heap + srcStart, byteCount: srcEnd - srcStart) }
+            let shift = Int64(dstStart) - Int64(srcStart)
+            for (k, r) in rows.enumerated() {
+                setOffset(first + k + 1, UInt32(Int64(other.offset(r + 1)) + shift))
+            }
+        } else {
+            let w = type.valueWidthBytes
+            (values + first * w).copyMemory(from: other.values + rows.lowerBound * w, byteCount: rows.count * w)
+        }
+        var nulls = 0
+        if other.nullCount == 0 {
+            for k in 0..<rows.count { markValid(first + k) }
+        } else {
+            for (k, r) in rows.enumerated() {
+                if other.isNull(r) { nulls += 1 } else { markValid(first + k) }
+            }
+        }
+        setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+
+/// The committed state of a table at one version.
+public struct TableSnapshot: Sendable {
+    public var path: String
+    public var version: Int
+    public var schema: Schema
+    public var partitionColumns: [String]
+    /// Live files, in the order they were added.
+    public var files: [TableFile]
+    /// The `info` of every commit, oldest first.
+    public var commitInfos: [[String: String]]
+
+    public var rowCount: Int { files.reduce(0) { $0 + $1.rows } }
+    public var bytes: Int { files.reduce(0) { $0 + $1.bytes } }
+
+    /// Distinct partitions, in the order of their first file.
+    public var partitions: [[String: String]] {
+        var seen = Set<[String: String]>()
+        return files.compactMap { seen.insert($0.partition).inserted ? $0.partition : nil }
+    }
+}
+
+/// A table: a folder of segment files plus a commit log (`_log/`).
+///
+/// Readers see only committed files: a snapshot replays the log up to one version.
+/// `TableReader` opens every file of a snapshot at once, so a later commit that removes
+/// (and deletes) files cannot take them away from it.
+public enum Table {
+    public static func exists(at path: String) -> Bool {
+        SystemIO.isDirectory(path + "/" + LogEntry.folder)
+    }
+
+    /// Versions present in the log, ascending.
+    public static func versions(at path: String) throws(SegmentError) -> [Int] {
+        let logDir = path + "/" + LogEntry.folder
+        guard SystemIO.isDirectory(logDir) else {
+            throw SegmentError(.badLog, path: path, "is not a batchrun table (no \(LogEntry.folder)/ folder); check the path")
+        }
+        return try SystemIO.listDirectory(logDir).compactMap(LogEntry.version(ofFileName:)).sorted()
+    }
+
+    /// The snapshot at `version` (default: the latest).
+    public static func snapshot(at path: String, version: Int? = nil) throws(SegmentError) -> TableSnapshot {
+        let versions = try versions(at: path)
+        guard let latest = versions.last else {
+            throw SegmentError(.badLog, path: path, "table has no committed version yet")
+        }
+        let target = version ?? latest
+        guard target >= 1, target <= latest else {
+            throw SegmentError(.invalidArgument, path: path, "version \(target) does not exist; the table has versions 1...\(latest)")
+        }
+        var schema: Schema?
+        var partitionColumns: [String] = []
+        var files: [TableFile] = []
+        var infos: [[String: String]] = []
+        for v in 1...target {
+            guard versions.contains(v) else {
+                throw SegmentError(.badLog, path: path + "/" + LogEntry.folder, "commit \(v) is missing from the log: the log is damaged")
+            }
+            let entryPath = path + "/" + LogEntry.folder + "/" + LogEntry.fileName(v)
+            let entry = try LogEntry.parse(try SystemIO.readFile(entryPath), path: entryPath)
+            guard entry.version == v else {
+                throw SegmentError(.badLog, path: entryPath, "entry says version \(entry.version), its name says \(v)")
+            }
+            if let fields = entry.schema {
+                let parsed = fields.compactMap { $0.field() }
+                guard parsed.count == fields.count, Set(parsed.map(\.name)).count == parsed.count else {
+                    throw SegmentError(.badLog, path: entryPath, "schema in the log is not valid")
+                }
+                schema = Schema(parsed)
+            }
+            if let p = entry.partitionColumns { partitionColumns = p }
+            let removed = Set(entry.remove)
+            if !removed.isEmpty { files.removeAll { removed.contains($0.path) } }
+            files.append(contentsOf: entry.add)
+            infos.append(entry.info)
+        }
+        guard let schema else { throw SegmentError(.badLog, path: path, "the log never records a schema") }
+        return TableSnapshot(path: path, version: target, schema: schema, partitionColumns: partitionColumns, files: files, commitInfos: infos)
+    }
+}
+
+/// A snapshot with every one of its files opened: what a query reads.
+public final class TableReader {
+    public let snapshot: TableSnapshot
+    public let segments: [SegmentReader]
+
+    public init(path: String, version: Int? = nil) throws(SegmentError) {
+        snapshot = try Table.snapshot(at: path, version: version)
+        var readers: [SegmentReader] = []
+        for f in snapshot.files {
+            let full = path + "/" + f.path
+            let reader: SegmentReader
+            do {
+                reader = try SegmentReader(path: full)
+            } catch where error.code == .io && error.errno == ENOENT {
+                throw SegmentError(.io, path: full, errno: ENOENT, "a committed file is gone; another writer replaced the table while it was being opened, open it again")
+            }
+            guard reader.schema == snapshot.schema, reader.rowCount == f.rows else {
+                throw SegmentError(.corrupt, path: full, "segment does not match the commit log (schema or row count differs)")
+            }
+            readers.append(reader)
+        }
+        segments = readers
+    }
+}
