@@ -158,7 +158,7 @@ enum ChunkDecoder {
             v.setOffset(i + 1, end)
             prev = end
         }
-        v.ensureHeap(total)
+        v.ensureHeap(total, preserving: 0)
         if total > 0 { v.heap.copyMemory(from: base + bytesAt, byteCount: total) }
     }
 
@@ -195,7 +195,7 @@ enum ChunkDecoder {
                 guard e < entries else { throw Failure(message: "dictionary index \(e) out of \(entries) entries at row \(i)", payloadOffset: pos) }
                 let s = e == 0 ? 0 : Int(base.loadLE32(offsetsAt + 4 * (e - 1)))
                 let len = Int(base.loadLE32(offsetsAt + 4 * e)) - s
-                v.ensureHeap(heapEnd + len)
+                v.ensureHeap(heapEnd + len, preserving: heapEnd)
                 if len > 0 { (v.heap + heapEnd).copyMemory(from: base + bytesAt + s, byteCount: len) }
                 heapEnd += len
             }

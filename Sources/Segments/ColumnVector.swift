@@ -126,7 +126,7 @@ public final class ColumnVector {
         let r = claimRow()
         let start = Int(offset(r))
         let end = start + bytes.count
-        ensureHeap(end)
+        ensureHeap(end, preserving: start)
         if let src = bytes.baseAddress, bytes.count > 0 {
             (heap + start).copyMemory(from: src, byteCount: bytes.count)
         }
@@ -193,13 +193,14 @@ public final class ColumnVector {
 
     // MARK: bulk access for encoders and decoders (module-internal)
 
-    func ensureHeap(_ needed: Int) {
+    /// Grows the heap to hold `needed` bytes, keeping its first `used` bytes.
+    func ensureHeap(_ needed: Int, preserving used: Int) {
         guard needed > heapCapacityBytes else { return }
         precondition(needed <= Self.heapLimitBytes, "a string column batch may hold at most 4 GiB of text")
         var cap = heapCapacityBytes
         while cap < needed { cap = min(cap * 2, Self.heapLimitBytes) }
         let fresh = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
-        fresh.copyMemory(from: heap, byteCount: heapUsedBytes)
+        fresh.copyMemory(from: heap, byteCount: used)
         heap.deallocate()
         heap = fresh
         heapCapacityBytes = cap

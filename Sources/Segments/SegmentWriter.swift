@@ -204,7 +204,7 @@ extension ColumnVector {
             let srcStart = Int(other.offset(rows.lowerBound))
             let srcEnd = Int(other.offset(rows.upperBound))
             let dstStart = Int(offset(first))
-            ensureHeap(dstStart + srcEnd - srcStart)
+            ensureHeap(dstStart + srcEnd - srcStart, preserving: dstStart)
             if srcEnd > srcStart { (heap + dstStart).copyMemory(from: other.heap + srcStart, byteCount: srcEnd - srcStart) }
             let shift = Int64(dstStart) - Int64(srcStart)
             for (k, r) in rows.enumerated() {

@@ -27,7 +27,9 @@ do {
             values.appendInt64(Int64(version * 1_000_000 + i))
             labels.appendString("v\(version)-\(i % 7)")
         }
-        let seg = try writer.newSegment(partition: [String(version % 3)], options: SegmentWriterOptions(compression: .zstd(1), rowGroupRows: 1000))
+        var options = SegmentWriterOptions(compression: .zstd(1), rowGroupRows: 1000)
+        options.metadata = ["k": String(version)]
+        let seg = try writer.newSegment(partition: [String(version % 3)], options: options)
         try seg.append([values, labels])
         writer.stage(try seg.finish(), partition: [String(version % 3)])
         let committed = try writer.commit(operation: "loop", replaceAll: version % 3 == 0, info: ["k": String(version)])

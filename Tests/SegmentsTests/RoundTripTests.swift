@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+@testable import Segments
+
+/// Column data of each shape the encoder distinguishes, for one type.
+func sampleValues(_ type: ColumnType, rows n: Int, seed: UInt64, nulls: Bool) -> Values {
+    var rng = SeededRNG(seed)
+    func maybeNull<T>(_ i: Int, _ v: T) -> T? { nulls && i % 7 == 3 ? nil : v }
+    switch type {
+    case .bool: return .bools((0..<n).map { maybeNull($0, rng.next() & 1 == 1) })
+    case .float64:
+        let specials: [Double] = [0, -0.0, .infinity, -.infinity, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        return .doubles((0..<n).map { i in maybeNull(i, i < specials.count ? specials[i] : Double(Int64(bitPattern: rng.next())) / 1e6) })
+    case .string:
+        let words = ["completed", "pending", "ünïcödé", "日本語テキスト", "", "a,b\"c\nd", "😀 emoji"]
+        return .strings((0..<n).map { i in maybeNull(i, Array(words[Int(rng.next() % UInt64(words.count))].utf8)) })
+    case .int32, .date:
+        return .ints((0..<n).map { i in maybeNull(i, Int64(Int32(truncatingIfNeeded: rng.next()))) })
+    default:
+        return .ints((0..<n).map { i in maybeNull(i, i == 0 ? Int64.min : (i == 1 ? Int64.max : Int64(bitPattern: rng.next()))) })
+    }
+}
+
+struct SeededRNG: RandomNumberGenerator {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+let allTypes: [ColumnType] = [.bool, .int32, .int64, .float64, .decimal(scale: 2), .date, .timestamp, .string]
+let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
+
+@Suite struct RoundTripTests {
+    @Test(arguments: allTypes, allCodecs)
+    func everyTypeAndCodec(type: ColumnType, codec: Compression) throws {
+        let dir = TempDir("rt")
+        defer { dir.cleanup() }
+        for (rows, nulls) in [(0, false), (1, false), (1, true), (999, true), (2500, false)] {
+            let schema = Schema([Field("c", type), Field("k", .int64, nullable: false)])
+            let values = sampleValues(type, rows: rows, seed: UInt64(rows) &* 31, nulls: nulls)
+            let keys = Values.ints((0..<rows).map { Int64($0) })
+            var options = SegmentWriterOptions(compression: codec, rowGroupRows: 1000)
+            options.metadata = ["rows": String(rows)]
+            let path = dir.path + "/s-\(rows)-\(nulls).seg"
+            let summary = try writeSegment(path, schema, [values, keys], options: options)
+            #expect(summary.rowCount == rows)
+            let reader = try SegmentReader(path: path)
+            #expect(reader.rowCount == rows)
+            #expect(reader.schema == schema)
+            #expect(reader.metadata == ["rows": String(rows)])
+            #expect(reader.rowGroups.count == (rows + 999) / 1000)
+            let back = try readSegment(reader)
+            #expect(back[0].firstDifference(values) == nil, "type \(type) codec \(codec) rows \(rows) nulls \(nulls)")
+            #expect(back[1] == keys)
+            let nullCount = reader.rowGroups.reduce(0) { $0 + $1.chunks[0].stats.nullCount }
+            #expect(nullCount == (nulls ? (0..<rows).filter { $0 % 7 == 3 }.count : 0))
+        }
+    }
+
+    /// Each shape of data gets the encoding that is smallest for it.
+    @Test func encodingsArePickedBySize() throws {
+        let dir = TempDir("enc")
+        defer { dir.cleanup() }
+        let n = 5000
+        var rng = SeededRNG(9)
+        let cases: [(String, ColumnType, Values, Encoding)] = [
+            ("sorted timestamps", .timestamp, .ints((0..<n).map { (i: Int) -> Int64? in 1_700_000_000_000_000 + Int64(i) * 1_000_003 }), .delta),
+            ("small range", .int64, .ints((0..<n).map { _ -> Int64? in Int64(rng.next() % 1000) + 5_000_000 }), .frameOfReference),
+            ("constant", .int32, .ints(Array(repeating: 42, count: n)), .frameOfReference),
+            ("wide random", .int64, .ints((0..<n).map { _ -> Int64? in Int64(bitPattern: rng.next()) }), .plain),
+            ("low cardinality", .string, .strings((0..<n).map { (i: Int) -> [UInt8]? in Array(["web", "mobile", "store"][i % 3].utf8) }), .dictionary),
+            ("unique", .string, .strings((0..<n).map { (i: Int) -> [UInt8]? in Array("T\(i * 7919)-\(rng.next())".utf8) }), .plain),
+            ("sorted dates with nulls", .date, .ints((0..<n).map { (i: Int) -> Int64? in i % 10 == 0 ? nil : Int64(19_000 + i / 100) }), .delta),
+        ]
+        for (label, type, values, expected) in cases {
+            let path = dir.path + "/\(label).seg"
+            try writeSegment(path, Schema([Field("c", type)]), [values], options: SegmentWriterOptions(compression: .lz4))
+            let reader = try SegmentReader(path: path)
+            #expect(reader.rowGroups[0].chunks[0].encoding == expected, "\(label)")
+            #expect(try readSegment(reader)[0].firstDifference(values) == nil, "\(label)")
+        }
+    }
+
+    @Test func hugeAndNonASCIIStrings() throws {
+        let dir = TempDir("big")
+        defer { dir.cleanup() }
+        var big = [UInt8](repeating: 0, count: (1 << 20) + 12_345)
+        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 7) }
+        big[0] = 0xF4 // sorts above every other value, so it is the max
+        let values: Values = .strings([Array("ü€😀".utf8), big, nil, [], Array("Zoë, \"quoted\"\nline".utf8), big])
+        for codec in allCodecs {
+            let path = dir.path + "/big-\(codec).seg"
+            try writeSegment(path, Schema([Field("s", .string)]), [values], options: SegmentWriterOptions(compression: codec))
+            let reader = try SegmentReader(path: path)
+            #expect(try readSegment(reader)[0].firstDifference(values) == nil)
+            let stats = reader.rowGroups[0].chunks[0].stats
+            // The max is the big string, cut to a prefix and marked inexact.
+            if case .bytes(let b, let exact) = stats.max {
+                #expect(b.count == StatValue.stringPrefixBytes && !exact)
+            } else {
+                Issue.record("string max missing")
+            }
+        }
+    }
+
+    /// Appends of any size give the same rows as one append, across row-group boundaries.
+    @Test func appendsInPiecesAcrossRowGroups() throws {
+        let dir = TempDir("pieces")
+        defer { dir.cleanup() }
+        let n = 3_333
+        let strings = sampleValues(.string, rows: n, seed: 5, nulls: true)
+        let ints = sampleValues(.int64, rows: n, seed: 6, nulls: true)
+        let schema = Schema([Field("s", .string), Field("i", .int64)])
+        let writer = try SegmentWriter(path: dir.path + "/p.seg", schema: schema, options: SegmentWriterOptions(compression: .zstd(), rowGroupRows: 1000))
+        var at = 0
+        var step = 1
+        while at < n {
+            let r = at..<min(n, at + step)
+            try writer.append([strings.slice(r).vector(.string), ints.slice(r).vector(.int64)])
+            at = r.upperBound
+            step = step * 3 + 1
+        }
+        try writer.finish()
+        let reader = try SegmentReader(path: dir.path + "/p.seg")
+        #expect(reader.rowGroups.map(\.rowCount) == [1000, 1000, 1000, 333])
+        let back = try readSegment(reader)
+        #expect(back[0].firstDifference(strings) == nil)
+        #expect(back[1].firstDifference(ints) == nil)
+    }
+
+    @Test func statisticsAreMinMaxOfNonNullValues() throws {
+        let dir = TempDir("stats")
+        defer { dir.cleanup() }
+        let schema = Schema([Field("i", .int64), Field("d", .float64), Field("b", .bool), Field("s", .string), Field("n", .int32)])
+        let cols: [Values] = [
+            .ints([5, nil, -3, 9]), .doubles([2.5, nil, -1, 7]), .bools([true, nil, true, true]),
+            .strings([Array("m".utf8), Array("b".utf8), nil, Array("x".utf8)]), .ints([nil, nil, nil, nil]),
+        ]
+        try writeSegment(dir.path + "/s.seg", schema, cols)
+        let chunks = try SegmentReader(path: dir.path + "/s.seg").rowGroups[0].chunks
+        #expect(chunks[0].stats == ChunkStats(nullCount: 1, min: .int(-3), max: .int(9)))
+        #expect(chunks[1].stats == ChunkStats(nullCount: 1, min: .double(-1), max: .double(7)))
+        #expect(chunks[2].stats == ChunkStats(nullCount: 1, min: .bool(true), max: .bool(true)))
+        #expect(chunks[3].stats == ChunkStats(nullCount: 1, min: .bytes(Array("b".utf8), exact: true), max: .bytes(Array("x".utf8), exact: true)))
+        #expect(chunks[4].stats == ChunkStats(nullCount: 4, min: nil, max: nil))
+    }
+
+    /// Reading k of n columns checksums and decompresses only those k.
+    @Test func readingSomeColumnsDecodesOnlyThose() throws {
+        let dir = TempDir("sel")
+        defer { dir.cleanup() }
+        let n = 20_000
+        let fields = (0..<10).map { Field("c\($0)", $0 % 2 == 0 ? .int64 : .string) }
+        let cols = fields.enumerated().map { i, f in
+            f.type == .string ? .strings((0..<n).map { (r: Int) -> [UInt8]? in Array("label-\(r % 100)".utf8) })
+                : sampleValues(f.type, rows: n, seed: UInt64(i), nulls: false)
+        }
+        try writeSegment(dir.path + "/w.seg", Schema(fields), cols, options: SegmentWriterOptions(compression: .lz4, rowGroupRows: 4096))
+        let reader = try SegmentReader(path: dir.path + "/w.seg")
+        // Column 7 (strings of few values) compresses; column 2 (random int64) is stored as is.
+        #expect(reader.rowGroups[0].chunks[7].compression.kind == .lz4)
+        for c in [2, 7] {
+            let v = reader.makeVector(column: c)
+            for g in reader.rowGroups.indices { try reader.read(column: c, rowGroup: g, into: v) }
+        }
+        for c in 0..<10 {
+            let counters = reader.counters[c]
+            if c == 2 || c == 7 {
+                let stored = reader.rowGroups.reduce(0) { $0 + $1.chunks[c].storedBytes }
+                #expect(counters.chunksRead == reader.rowGroups.count)
+                #expect(counters.storedBytesRead == stored)
+                let compressed = reader.rowGroups.map(\.chunks[c]).filter { $0.compression.kind != .none }
+                #expect(counters.decompressedBytes == compressed.reduce(0) { $0 + $1.encodedBytes })
+                #expect(counters.releasedBytes >= stored)
+            } else {
+                #expect(counters == ColumnReadCounters(), "column \(c) was touched")
+            }
+        }
+    }
+}
