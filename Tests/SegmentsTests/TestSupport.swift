@@ -3,7 +3,7 @@ import Testing
 @testable import Segments
 
 /// A fresh folder under the temp dir, removed by `cleanup()`.
-struct TempDir {
+struct TempDir: Sendable {
     let path: String
 
     init(_ label: String = "seg") {
