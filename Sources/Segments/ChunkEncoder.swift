@@ -38,7 +38,7 @@ final class ChunkEncoder {
     }
 
     /// Appends the payload of `v` to `out` and returns the chosen encoding and stats.
-    func encode(_ v: ColumnVector, into out: ByteBuffer) -> (Encoding, ChunkStats) {
+    func encode(_ v: ColumnVector, into out: ByteBuffer, plainOnly: Bool = false) -> (Encoding, ChunkStats) {
         let n = v.count
         if v.nullCount > 0 {
             let bytes = (n + 7) / 8
@@ -47,14 +47,14 @@ final class ChunkEncoder {
         switch v.type {
         case .bool: return encodeBool(v, into: out)
         case .float64: return encodeDouble(v, into: out)
-        case .string: return encodeString(v, into: out)
-        default: return encodeInteger(v, into: out)
+        case .string: return encodeString(v, into: out, plainOnly: plainOnly)
+        default: return encodeInteger(v, into: out, plainOnly: plainOnly)
         }
     }
 
     // MARK: integers
 
-    private func encodeInteger(_ v: ColumnVector, into out: ByteBuffer) -> (Encoding, ChunkStats) {
+    private func encodeInteger(_ v: ColumnVector, into out: ByteBuffer, plainOnly: Bool) -> (Encoding, ChunkStats) {
         let n = v.count
         var stats = ChunkStats(nullCount: v.nullCount, min: nil, max: nil)
         if n == 0 { return (.plain, stats) }
@@ -106,7 +106,7 @@ final class ChunkEncoder {
         let forSize = 9 + BitPacking.packedBytes(count: n, width: forWidth)
         let deltaSize = 17 + BitPacking.packedBytes(count: n - 1, width: deltaWidth)
         let ints = self.ints
-        if plainSize <= forSize && plainSize <= deltaSize {
+        if plainOnly || (plainSize <= forSize && plainSize <= deltaSize) {
             // Null slots hold 0 in memory; the plain bytes are written as they are.
             out.append(UnsafeRawBufferPointer(start: v.values, count: plainSize))
             return (.plain, stats)
@@ -158,14 +158,14 @@ final class ChunkEncoder {
 
     // MARK: strings
 
-    private func encodeString(_ v: ColumnVector, into out: ByteBuffer) -> (Encoding, ChunkStats) {
+    private func encodeString(_ v: ColumnVector, into out: ByteBuffer, plainOnly: Bool) -> (Encoding, ChunkStats) {
         let n = v.count
         ensureScratch(n)
         let stats = stringStats(v)
         let plainSize = 4 * n + v.heapUsedBytes
         // Try a dictionary when it can pay: at most half as many distinct values as rows.
         let entriesMax = Swift.min(Self.dictionaryEntriesMax, n / 2)
-        if n >= 2, dictionary.build(v, entriesMax: entriesMax, indices: indices) {
+        if !plainOnly, n >= 2, dictionary.build(v, entriesMax: entriesMax, indices: indices) {
             let d = dictionary
             let width = BitPacking.bitWidth(UInt64(Swift.max(d.count - 1, 0)))
             let dictSize = 4 + 4 * d.count + d.bytesTotal + 1 + BitPacking.packedBytes(count: n, width: width)

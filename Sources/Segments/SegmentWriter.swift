@@ -11,6 +11,9 @@ public struct SegmentWriterOptions: Sendable {
     public var rowGroupRows: Int = SegmentFormat.rowGroupRowsDefault
     /// Key/value pairs stored in the footer (written sorted by key).
     public var metadata: [String: String] = [:]
+    /// When false, every chunk is written in plain encoding (for interop or to measure a
+    /// codec on its own); by default the smallest encoding is picked per chunk.
+    public var choosesEncodings = true
 
     public init(compression: Compression = .lz4, rowGroupRows: Int = SegmentFormat.rowGroupRowsDefault) {
         self.compression = compression
@@ -159,7 +162,7 @@ public final class SegmentWriter {
         for (i, column) in columns.enumerated() {
             precondition(column.count == n, "column \(schema.fields[i].name) has \(column.count) rows, expected \(n)")
             payload.removeAll()
-            let (encoding, stats) = encoder.encode(column, into: payload)
+            let (encoding, stats) = encoder.encode(column, into: payload, plainOnly: !options.choosesEncodings)
             var compression = compressions[i]
             stored.removeAll()
             let bound = codecs.maxCompressedSize(compression.kind, payload.count)

@@ -1,0 +1,158 @@
+// Segment format benchmarks: write (zstd:3, LZ4) and scan of one int64 column, on a
+// synthetic 10-column, bronze-shaped table (ids, integers, decimals, timestamps,
+// low-cardinality strings). Each benchmark checks its own result.
+//
+// Full size: 10M rows (`make bench`). BENCH_SMOKE=1: 100K rows, one iteration (`make test`).
+import Batch
+import Benchmark
+import Foundation
+import Segments
+
+let smoke = ProcessInfo.processInfo.environment["BENCH_SMOKE"] != nil
+let totalRows = smoke ? 100_000 : 10_000_000
+let batchRows = SegmentFormat.rowGroupRowsDefault
+/// Distinct pre-generated batches, cycled: row generation stays out of the measurement,
+/// and chunks are compressed one by one, so repeats across batches do not help a codec.
+let distinctBatches = smoke ? 2 : 16
+
+/// Generated once per process: the batches, and the facts a benchmark checks against.
+final class Fixture: @unchecked Sendable {
+    static let shared = Fixture()
+
+    let batches: [[ColumnVector]]
+    let dir: String
+    /// Size of the same rows as CSV text (header + rows), in the text forms of PIPELINE.md §5.
+    let csvBytes: Int
+    /// Sum of customer_id over all rows.
+    let customerSum: Int64
+
+    init() {
+        dir = NSTemporaryDirectory() + "batchrun-bench-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) // checked on first write
+        let sample = SampleTable(seed: 2025)
+        batches = (0..<distinctBatches).map { b in
+            let cols = SampleTable.makeColumns(capacity: batchRows)
+            sample.fill(cols, first: b * batchRows, count: batchRows)
+            return cols
+        }
+        let csv = CSVWriter()
+        let text = ByteBuffer(capacity: 16 << 20)
+        csv.appendHeader(SampleTable.schema, to: text)
+        var csvTotal = text.count
+        var sum: Int64 = 0
+        Fixture.forEachSlice(batches) { cols, rows in
+            text.removeAll()
+            csv.appendRows(cols, rows: rows, to: text)
+            csvTotal += text.count
+            for r in rows { sum += cols[1].int64(r) }
+        }
+        csvBytes = csvTotal
+        customerSum = sum
+    }
+
+    /// Calls `body` with the batch and row range of each slice that makes up `totalRows`.
+    static func forEachSlice(_ batches: [[ColumnVector]], _ body: ([ColumnVector], Range<Int>) throws -> Void) rethrows {
+        var written = 0
+        var i = 0
+        while written < totalRows {
+            let n = min(batchRows, totalRows - written)
+            try body(batches[i % batches.count], 0..<n)
+            written += n
+            i += 1
+        }
+    }
+
+    func writeSegment(_ path: String, _ options: SegmentWriterOptions) throws -> SegmentSummary {
+        let w = try SegmentWriter(path: path, schema: SampleTable.schema, options: options)
+        try Fixture.forEachSlice(batches) { cols, rows in try w.append(cols, rows: rows) }
+        return try w.finish()
+    }
+
+    /// Reads customer_id (column 1) in full; returns its sum.
+    static func scanCustomerIDs(_ reader: SegmentReader, into v: ColumnVector) throws -> Int64 {
+        var sum: Int64 = 0
+        for g in reader.rowGroups.indices {
+            try reader.read(column: 1, rowGroup: g, into: v)
+            for r in 0..<v.count { sum &+= v.int64(r) }
+        }
+        return sum
+    }
+}
+
+func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+let throughputMBps = BenchmarkMetric.custom("MB/s (uncompressed)", polarity: .prefersLarger, useScalingFactor: false)
+let csvRatioX100 = BenchmarkMetric.custom("CSV size / segment size x100", polarity: .prefersLarger, useScalingFactor: false)
+let decodedMBps = BenchmarkMetric.custom("decoded MB/s", polarity: .prefersLarger, useScalingFactor: false)
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
+        warmupIterations: smoke ? 0 : 1,
+        maxDuration: .seconds(smoke ? 5 : 120),
+        maxIterations: smoke ? 1 : 5
+    )
+    let rowsLabel = smoke ? "100K" : "10M"
+
+    for codec in [Compression.zstd(3), .lz4] {
+        Benchmark("Segment write \(codec), \(rowsLabel) rows x 10 columns",
+                  configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, csvRatioX100])) { benchmark in
+            let f = Fixture.shared
+            let path = f.dir + "/write-\(codec).seg"
+            let clock = ContinuousClock()
+            benchmark.startMeasurement()
+            let start = clock.now
+            let summary = try f.writeSegment(path, SegmentWriterOptions(compression: codec))
+            let elapsed = seconds(clock.now - start)
+            benchmark.stopMeasurement()
+            let reader = try SegmentReader(path: path)
+            let sum = try Fixture.scanCustomerIDs(reader, into: reader.makeVector(column: 1))
+            guard summary.rowCount == totalRows, reader.rowCount == totalRows, sum == f.customerSum else {
+                throw BenchFailure(description: "wrote \(summary.rowCount) rows, read \(reader.rowCount), sum \(sum) != \(f.customerSum)")
+            }
+            benchmark.measurement(throughputMBps, Int(Double(summary.rawBytes) / elapsed / 1e6))
+            benchmark.measurement(csvRatioX100, f.csvBytes * 100 / summary.fileBytes)
+            try FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    // Scan of one int64 column (customer_id) from a table written with LZ4: once with the
+    // encodings chosen automatically (frame of reference here), once plain so that LZ4
+    // itself carries the compression.
+    for (label, chooses) in [("auto encoding", true), ("plain encoding", false)] {
+        let path = Fixture.shared.dir + "/scan-\(chooses).seg"
+        Benchmark("Segment scan int64 column, LZ4 table, \(label), \(rowsLabel) rows",
+                  configuration: .init(
+                      metrics: Benchmark.defaultConfiguration.metrics + [decodedMBps],
+                      setup: {
+                          var options = SegmentWriterOptions(compression: .lz4)
+                          options.choosesEncodings = chooses
+                          _ = try Fixture.shared.writeSegment(path, options)
+                      },
+                      teardown: { try FileManager.default.removeItem(atPath: path) }
+                  )) { benchmark in
+            let reader = try SegmentReader(path: path)
+            let v = reader.makeVector(column: 1)
+            let clock = ContinuousClock()
+            benchmark.startMeasurement()
+            let start = clock.now
+            let sum = try Fixture.scanCustomerIDs(reader, into: v)
+            let elapsed = seconds(clock.now - start)
+            benchmark.stopMeasurement()
+            guard sum == Fixture.shared.customerSum else {
+                throw BenchFailure(description: "scan sum \(sum) != \(Fixture.shared.customerSum)")
+            }
+            let codecs = Set(reader.rowGroups.map { $0.chunks[1].compression.kind.name })
+            if !chooses && codecs != ["lz4"] {
+                throw BenchFailure(description: "plain customer_id chunks should be LZ4-compressed, found \(codecs)")
+            }
+            benchmark.measurement(decodedMBps, Int(Double(totalRows * 8) / elapsed / 1e6))
+        }
+    }
+}

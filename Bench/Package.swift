@@ -1,0 +1,24 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Operator micro-benchmarks on package-benchmark. `make bench` runs them at full size
+// (10M rows); `make test` runs them at a tiny size (BENCH_SMOKE=1) so they cannot rot.
+let package = Package(
+    name: "Bench",
+    dependencies: [
+        .package(name: "batchrun", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "SegmentBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Segments", package: "batchrun"),
+                .product(name: "Batch", package: "batchrun"),
+            ],
+            path: "Benchmarks/SegmentBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
