@@ -94,3 +94,35 @@ import Testing
         #expect(row == 70_000)
     }
 }
+
+@Suite struct CSVWriterTests {
+    @Test func textFormsAndQuoting() {
+        let schema = Schema([Field("s", .string), Field("d", .decimal(scale: 2)), Field("t", .timestamp),
+                             Field("day", .date), Field("b", .bool), Field("i", .int64)])
+        let cols = schema.fields.map { ColumnVector(type: $0.type, capacity: 4) }
+        cols[0].appendString("plain"); cols[0].appendString("a,b"); cols[0].appendString("say \"hi\"\nbye"); cols[0].appendNull()
+        for v: Int64 in [12345, -5, 0] { cols[1].appendInt64(v) }
+        cols[1].appendNull()
+        for v: Int64 in [1_741_910_400_000_000, 1_741_910_400_000_001, 0] { cols[2].appendInt64(v) }
+        cols[2].appendNull()
+        for v: Int32 in [20_161, 0, -1] { cols[3].appendInt32(v) }
+        cols[3].appendNull()
+        cols[4].appendBool(true); cols[4].appendBool(false); cols[4].appendNull(); cols[4].appendBool(true)
+        for v: Int64 in [0, -9_223_372_036_854_775_808, 9_223_372_036_854_775_807] { cols[5].appendInt64(v) }
+        cols[5].appendNull()
+        let out = ByteBuffer()
+        let csv = CSVWriter()
+        csv.appendHeader(schema, to: out)
+        csv.appendRows(cols, rows: 0..<4, to: out)
+        let text = String(decoding: out.bytes, as: UTF8.self)
+        #expect(text == """
+        s,d,t,day,b,i
+        plain,123.45,2025-03-14T00:00:00Z,2025-03-14,true,0
+        "a,b",-0.05,2025-03-14T00:00:00.000001Z,1970-01-01,false,-9223372036854775808
+        "say ""hi""
+        bye",0.00,1970-01-01T00:00:00Z,1969-12-31,,9223372036854775807
+        ,,,,true,
+
+        """)
+    }
+}

@@ -87,6 +87,24 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         }
     }
 
+    @Test func plainOnlyOptionWritesEveryChunkPlain() throws {
+        let dir = TempDir("plain")
+        defer { dir.cleanup() }
+        let n = 4000
+        let schema = Schema([Field("t", .timestamp), Field("s", .string)])
+        let cols: [Values] = [
+            .ints((0..<n).map { (i: Int) -> Int64? in 1_700_000_000_000_000 + Int64(i) }),
+            .strings((0..<n).map { (i: Int) -> [UInt8]? in Array(["a", "b"][i % 2].utf8) }),
+        ]
+        var options = SegmentWriterOptions(compression: .lz4, rowGroupRows: 1000)
+        options.choosesEncodings = false
+        try writeSegment(dir.path + "/p.seg", schema, cols, options: options)
+        let reader = try SegmentReader(path: dir.path + "/p.seg")
+        #expect(reader.rowGroups.allSatisfy { $0.chunks.allSatisfy { $0.encoding == .plain && $0.compression.kind == .lz4 } })
+        let back = try readSegment(reader)
+        #expect(back[0].firstDifference(cols[0]) == nil && back[1].firstDifference(cols[1]) == nil)
+    }
+
     @Test func hugeAndNonASCIIStrings() throws {
         let dir = TempDir("big")
         defer { dir.cleanup() }

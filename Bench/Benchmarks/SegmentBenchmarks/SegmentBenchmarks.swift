@@ -14,6 +14,8 @@ let batchRows = SegmentFormat.rowGroupRowsDefault
 /// Distinct pre-generated batches, cycled: row generation stays out of the measurement,
 /// and chunks are compressed one by one, so repeats across batches do not help a codec.
 let distinctBatches = smoke ? 2 : 16
+/// This benchmark process's scratch folder; removed by the global teardown.
+let scratchDir = NSTemporaryDirectory() + "batchrun-bench-\(getpid())"
 
 /// Generated once per process: the batches, and the facts a benchmark checks against.
 final class Fixture: @unchecked Sendable {
@@ -27,7 +29,7 @@ final class Fixture: @unchecked Sendable {
     let customerSum: Int64
 
     init() {
-        dir = NSTemporaryDirectory() + "batchrun-bench-\(getpid())"
+        dir = scratchDir
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) // checked on first write
         let sample = SampleTable(seed: 2025)
         batches = (0..<distinctBatches).map { b in
@@ -92,6 +94,7 @@ let csvRatioX100 = BenchmarkMetric.custom("CSV size / segment size x100", polari
 let decodedMBps = BenchmarkMetric.custom("decoded MB/s", polarity: .prefersLarger, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
+    Benchmark.teardown = { try? FileManager.default.removeItem(atPath: scratchDir) } // absent when no benchmark wrote
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
         warmupIterations: smoke ? 0 : 1,
