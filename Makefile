@@ -1,11 +1,12 @@
 # batchrun: make demo | make test | make bench
 # Each target first installs the system libraries (libzstd-dev, liblz4-dev) when missing.
 
+SHELL := /bin/bash
 SWIFT ?= swift
 DEMO_RECORDS ?= 1000000
 BIN_RELEASE := .build/release/batchrun
 
-.PHONY: deps build release demo test test-force-spill bench clean
+.PHONY: deps build release demo test bench-smoke bench clean
 
 deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null; then \
@@ -30,12 +31,18 @@ test: deps
 	$(MAKE) bench-smoke
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
+# package-benchmark reports a benchmark whose self-check threw ("failed with ...") but
+# still exits 0, so the log is checked too.
 bench-smoke: deps
-	cd Bench && BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --quiet
+	set -o pipefail; mkdir -p Bench/.build; \
+	(cd Bench && BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) 2>&1 | tee Bench/.build/smoke.log; \
+	if grep -q "failed with" Bench/.build/smoke.log; then echo "bench-smoke: a benchmark failed its own check" >&2; exit 1; fi
 
 # Full-size benchmarks (10M rows): minutes, not for CI.
 bench: deps release
-	cd Bench && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+	set -o pipefail; mkdir -p Bench/.build; \
+	(cd Bench && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) 2>&1 | tee Bench/.build/bench.log; \
+	if grep -q "failed with" Bench/.build/bench.log; then echo "bench: a benchmark failed its own check" >&2; exit 1; fi
 
 clean:
 	rm -rf .build Bench/.build demo-data
