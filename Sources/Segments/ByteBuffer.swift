@@ -57,25 +57,13 @@ public final class ByteBuffer {
         count += 1
     }
 
+    /// Appends `v` little-endian, at its natural width.
     @inlinable
-    public func appendLE16(_ v: UInt16) {
-        reserve(2)
-        storage.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt16.self)
-        count += 2
-    }
-
-    @inlinable
-    public func appendLE32(_ v: UInt32) {
-        reserve(4)
-        storage.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt32.self)
-        count += 4
-    }
-
-    @inlinable
-    public func appendLE64(_ v: UInt64) {
-        reserve(8)
-        storage.storeBytes(of: v.littleEndian, toByteOffset: count, as: UInt64.self)
-        count += 8
+    public func appendLE<T: FixedWidthInteger>(_ v: T) {
+        let n = MemoryLayout<T>.size
+        reserve(n)
+        storage.storeBytes(of: v.littleEndian, toByteOffset: count, as: T.self)
+        count += n
     }
 
     public func append(_ bytes: UnsafeRawBufferPointer) {

@@ -112,13 +112,13 @@ final class ChunkEncoder {
             return (.plain, stats)
         }
         if forSize <= deltaSize {
-            out.appendLE64(UInt64(bitPattern: lo))
+            out.appendLE(UInt64(bitPattern: lo))
             out.append(UInt8(forWidth))
             BitPacking.pack(count: n, width: forWidth, into: out) { UInt64(bitPattern: ints[$0] &- lo) }
             return (.frameOfReference, stats)
         }
-        out.appendLE64(UInt64(bitPattern: ints[0]))
-        out.appendLE64(UInt64(bitPattern: dLo))
+        out.appendLE(UInt64(bitPattern: ints[0]))
+        out.appendLE(UInt64(bitPattern: dLo))
         out.append(UInt8(deltaWidth))
         BitPacking.pack(count: n - 1, width: deltaWidth, into: out) { i in
             UInt64(bitPattern: (ints[i + 1] &- ints[i]) &- dLo)
@@ -170,11 +170,11 @@ final class ChunkEncoder {
             let width = BitPacking.bitWidth(UInt64(Swift.max(d.count - 1, 0)))
             let dictSize = 4 + 4 * d.count + d.bytesTotal + 1 + BitPacking.packedBytes(count: n, width: width)
             if dictSize < plainSize {
-                out.appendLE32(UInt32(d.count))
+                out.appendLE(UInt32(d.count))
                 var end: UInt32 = 0
                 for e in 0..<d.count {
                     end += UInt32(d.length(e))
-                    out.appendLE32(end)
+                    out.appendLE(end)
                 }
                 for e in 0..<d.count {
                     v.withString(d.firstRow(e)) { out.append($0) }

@@ -139,20 +139,6 @@ public final class ColumnVector {
         s.withUTF8 { appendString(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Copies row `row` of `other` (same type) to the end of this vector.
-    public func append(from other: ColumnVector, row: Int) {
-        precondition(other.type == type, "append(from:) needs the same column type")
-        if other.isNull(row) { appendNull(); return }
-        if type == .string {
-            other.withString(row) { appendString($0) }
-        } else {
-            let w = type.valueWidthBytes
-            let r = claimRow()
-            (values + r * w).copyMemory(from: other.values + row * w, byteCount: w)
-            markValid(r)
-        }
-    }
-
     // MARK: reading
 
     @inlinable

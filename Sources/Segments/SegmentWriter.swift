@@ -117,10 +117,10 @@ public final class SegmentWriter {
             let checksum = footer.withUnsafeBytes { Checksum.xxh64($0) }
             try footer.withUnsafeBytes { (b) throws(SegmentError) in try writeBytes(b) }
             let trailer = ByteBuffer(capacity: 32)
-            trailer.appendLE32(UInt32(footer.count))
-            trailer.appendLE64(checksum)
-            trailer.appendLE16(SegmentFormat.version)
-            trailer.appendLE16(0)
+            trailer.appendLE(UInt32(footer.count))
+            trailer.appendLE(checksum)
+            trailer.appendLE(SegmentFormat.version)
+            trailer.appendLE(UInt16(0)) // flags
             trailer.append(SegmentFormat.magic)
             try trailer.withUnsafeBytes { (b) throws(SegmentError) in try writeBytes(b) }
             try SystemIO.fsync(fd, path: tempPath)
