@@ -60,20 +60,8 @@ public struct CSVWriter {
         s.withUTF8 { out.append(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Decimal digits without building a String.
     func appendInteger(_ v: Int64, to out: ByteBuffer) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes of scratch on the stack
-        withUnsafeMutableBytes(of: &digits) { buf in
-            var mag = v.magnitude
-            var i = buf.count
-            repeat {
-                i -= 1
-                buf[i] = UInt8(ascii: "0") + UInt8(mag % 10)
-                mag /= 10
-            } while mag > 0
-            if v < 0 { i -= 1; buf[i] = UInt8(ascii: "-") }
-            out.append(UnsafeRawBufferPointer(rebasing: buf[i...]))
-        }
+        appendDigits(v.magnitude, negative: v < 0, minDigits: 1, to: out)
     }
 
     func appendDecimal(_ units: Int64, scale: Int, to out: ByteBuffer) {
@@ -81,15 +69,25 @@ public struct CSVWriter {
         var p: UInt64 = 1
         for _ in 0..<scale { p *= 10 }
         let mag = units.magnitude
-        if units < 0 { out.append(UInt8(ascii: "-")) }
-        appendInteger(Int64(mag / p), to: out)
+        appendDigits(mag / p, negative: units < 0, minDigits: 1, to: out)
         out.append(UInt8(ascii: "."))
-        var frac = mag % p
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: scale)
-        for i in stride(from: scale - 1, through: 0, by: -1) {
-            digits[i] = UInt8(ascii: "0") + UInt8(frac % 10)
-            frac /= 10
+        appendDigits(mag % p, negative: false, minDigits: scale, to: out)
+    }
+
+    /// Decimal digits of `mag`, zero-padded to `minDigits` (at most 20), built on the stack:
+    /// no String or Array per value.
+    func appendDigits(_ mag: UInt64, negative: Bool, minDigits: Int, to out: ByteBuffer) {
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: 20 digits and a sign
+        withUnsafeMutableBytes(of: &scratch) { buf in
+            var m = mag
+            var i = buf.count
+            repeat {
+                i -= 1
+                buf[i] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+            } while m > 0 || buf.count - i < minDigits
+            if negative { i -= 1; buf[i] = UInt8(ascii: "-") }
+            out.append(UnsafeRawBufferPointer(rebasing: buf[i...]))
         }
-        out.append(digits)
     }
 }

@@ -11,9 +11,9 @@ extension SegmentWriter {
             out.append(f.type.scaleCode)
             out.append(f.nullable ? 1 : 0)
         }
-        out.appendLE(UInt64(rowGroupsSnapshot.reduce(0) { $0 + $1.rowCount }))
-        out.appendLE(UInt32(rowGroupsSnapshot.count))
-        for g in rowGroupsSnapshot {
+        out.appendLE(UInt64(rowGroups.reduce(0) { $0 + $1.rowCount }))
+        out.appendLE(UInt32(rowGroups.count))
+        for g in rowGroups {
             out.appendLE(UInt32(g.rowCount))
             for c in g.chunks { Self.encodeChunk(c, into: out) }
         }

@@ -35,8 +35,7 @@ public final class SegmentWriter {
     private var fd: Int32
     private var position: Int
     private var pending: [ColumnVector]
-    private var rowGroups: [RowGroupInfo] = []
-    var rowGroupsSnapshot: [RowGroupInfo] { rowGroups }
+    private(set) var rowGroups: [RowGroupInfo] = []
     private var rowCount = 0
     private var rawBytesTotal = 0
     private let encoder = ChunkEncoder()
