@@ -94,7 +94,7 @@ final class Codecs {
 }
 
 /// What a codec said when it failed: its own error code and text.
-struct CodecFailure: Error {
-    var code: Int
-    var message: String
+public struct CodecFailure: Error, Sendable {
+    public var code: Int
+    public var message: String
 }

@@ -10,7 +10,7 @@ public enum SystemIO {
     /// A fault to inject: the `after`-th call (0 = the next) of `operation` whose path
     /// contains `pathContains` fails with `errno` (or, for `.shortWrite`, writes half).
     public struct Fault: Sendable {
-        public enum Operation: Sendable { case write, fsync, rename, open }
+        public enum Operation: Sendable { case write, fsync, rename, open, read }
         public var operation: Operation
         public var pathContains: String
         public var errno: Int32
@@ -68,6 +68,17 @@ public enum SystemIO {
             if fd >= 0 { return fd }
             if errno == EINTR { continue }
             throw error("open", path, errno)
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes at file offset `offset`; returns how many (0 at end of file).
+    public static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(SegmentError) -> Int {
+        if let f = injected(.read, path) { throw error("read", path, f.errno, offset: offset) }
+        while true {
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw error("read", path, errno, offset: offset)
         }
     }
 

@@ -21,6 +21,7 @@ public final class TableWriter {
     private var lockFD: Int32
     private var staged: [TableFile] = []
     private var sequence = 0
+    private let sequenceLock = Mutex()
     private let token = String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
 
     public init(path: String, schema: Schema, partitionColumns: [String] = []) throws(SegmentError) {
@@ -70,15 +71,19 @@ public final class TableWriter {
 
     /// A writer for a new segment of this table in the folder of `partition` (values in
     /// `partitionColumns` order). Stage its summary with `stage(_:partition:)` after finish().
+    /// Safe to call from several threads at once (each gets its own file name).
     public func newSegment(partition: [String] = [], options: SegmentWriterOptions = SegmentWriterOptions()) throws(SegmentError) -> SegmentWriter {
         precondition(lockFD >= 0, "table writer is closed")
         precondition(partition.count == partitionColumns.count, "need one value per partition column")
         let folder = PartitionPath.folder(Array(zip(partitionColumns, partition)))
         let dir = folder.isEmpty ? path : path + "/" + folder
         try SystemIO.makeDirectories(dir)
-        sequence += 1
+        let number = sequenceLock.locked { () -> Int in
+            sequence += 1
+            return sequence
+        }
         let next = (base?.version ?? 0) + 1
-        let name = "part-\(next)-\(token)-\(sequence).\(SegmentFormat.fileExtension)"
+        let name = "part-\(next)-\(token)-\(number).\(SegmentFormat.fileExtension)"
         return try SegmentWriter(path: dir + "/" + name, schema: schema, options: options)
     }
 

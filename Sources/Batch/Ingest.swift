@@ -1,0 +1,393 @@
+import Dispatch
+import Foundation
+import Segments
+import Spill
+
+/// raw -> bronze (PIPELINE.md section 2): every transactions record becomes one bronze
+/// row, exactly once, in one atomic commit.
+///
+/// How a run goes:
+/// ```
+///   1 list RAW/transactions/**/*.csv[.zst], bytewise order of relative paths
+///   2 fingerprint: each file's checksum (16 MiB blocks hashed in parallel) and the LF
+///     count of each range; append mode skips files whose checksum bronze already holds
+///   3 check every header first: a file without a required column stops the run here
+///   4 parse ranges in parallel, each range -> its own segment(s):
+///        file  |---- range 0 ----|---- range 1 ----|-- range 2 --|
+///                                ^ nominal start; range 1 starts after the first LF
+///                                  at or after it (a guess: that LF may be quoted)
+///      range i stops at the first record starting at or after its nominal end, R.
+///   5 verify: range i+1 must have started exactly at R; if it did not (a quoted LF
+///     fooled the guess), it is parsed again from R. Results are those of one thread.
+///   6 commit all segments, in file and range order, with the checksums, in one entry
+/// ```
+public struct Ingest: Sendable {
+    public enum Mode: String, Sendable { case append, overwrite }
+
+    public struct Options: Sendable {
+        public var raw: String
+        public var lake: String
+        public var mode: Mode = .append
+        public var threads = 2
+        public var batchRows = 65_536
+        public var compression: Compression = .lz4
+        /// Read size of each CSV reader.
+        public var chunkBytes = 4 << 20
+        /// Bytes of a plain file parsed as one range (a multiple of checksumBlockBytes in
+        /// production; tests use tiny values to exercise the split).
+        public var rangeBytes = 4 * RawFiles.checksumBlockBytes
+        /// Block size of the file checksum; only tests change it.
+        public var checksumBlockBytes = RawFiles.checksumBlockBytes
+        /// A segment is closed at this many rows (a huge .zst file makes several).
+        public var segmentRowsMax = 4 << 20
+        /// Timestamp of this ingestion (`_ingested_at`); default: now.
+        public var ingestedAt: Int64?
+
+        public init(raw: String, lake: String) {
+            self.raw = raw
+            self.lake = lake
+        }
+    }
+
+    public struct FileReport: Sendable {
+        public var path: String
+        public var checksum: String
+        public var bytes: Int
+        /// nil when ingested; otherwise why the file was skipped.
+        public var skipped: String?
+        public var rows = 0
+        public var rescued = 0
+        public var malformed = 0
+    }
+
+    public struct Report: Sendable {
+        public var files: [FileReport] = []
+        public var rowsAdded = 0
+        public var bronzeRows = 0
+        /// nil when nothing was committed (every file already ingested).
+        public var version: Int?
+        public var ingestSeq: Int?
+        public var segmentsWritten = 0
+        public var bytesRead = 0
+        public var bytesWritten = 0
+        public var rangesReparsed = 0
+        public var peakReservedBytes = 0
+    }
+
+    public static func bronzePath(lake: String) -> String { lake + "/bronze" }
+
+    public let options: Options
+    public let budget: MemoryBudget
+
+    public init(options: Options, budget: MemoryBudget) {
+        precondition(options.rangeBytes >= options.checksumBlockBytes && options.rangeBytes % options.checksumBlockBytes == 0,
+                     "rangeBytes must be a multiple of checksumBlockBytes")
+        self.options = options
+        self.budget = budget
+    }
+
+    // MARK: the run
+
+    public func run() throws -> Report {
+        let files = try RawFiles.transactions(raw: options.raw)
+        guard !files.isEmpty else {
+            throw BatchError(.missingInput, path: options.raw + "/transactions", "holds no *.csv or *.csv.zst file; nothing to ingest")
+        }
+        let table = Self.bronzePath(lake: options.lake)
+        let writer = try TableWriter(path: table, schema: Bronze.schema)
+        defer { writer.close() }
+        let prints = try fingerprint(files)
+
+        // Which checksums bronze already holds (since its last overwrite).
+        var known: [String: String] = [:]
+        var lastSeq = 0
+        if let base = writer.base, options.mode == .append, !writer.schemaChanged {
+            for info in base.commitInfos {
+                if info["mode"] == Mode.overwrite.rawValue { known = [:] }
+                for f in try Self.decodeFiles(info["raw_files"], table: table) { known[f.checksum] = f.path }
+                if let s = info["ingest_seq"].flatMap(Int.init) { lastSeq = s }
+            }
+        }
+        var report = Report()
+        var chosen: [(file: RawFile, print: Fingerprint, report: Int)] = []
+        for (file, p) in zip(files, prints) {
+            var fr = FileReport(path: file.relativePath, checksum: p.checksum, bytes: file.sizeBytes)
+            if let earlier = known[p.checksum] {
+                fr.skipped = earlier == file.relativePath ? "already ingested" : "same content as \(earlier), already ingested"
+            } else {
+                known[p.checksum] = file.relativePath
+                chosen.append((file, p, report.files.count))
+            }
+            report.files.append(fr)
+        }
+        if options.mode == .append && chosen.isEmpty {
+            report.bronzeRows = writer.base?.rowCount ?? 0
+            report.peakReservedBytes = budget.peakBytes
+            return report
+        }
+
+        let headers = try chosen.map { try readHeader($0.file) }
+        let seq = lastSeq + 1
+        let ingestedAt = options.ingestedAt ?? Int64(Date().timeIntervalSince1970 * 1_000_000)
+
+        // Ranges: plain files split at rangeBytes; a .zst file is one sequential range.
+        var tasks: [RangeTask] = []
+        for (k, c) in chosen.enumerated() {
+            let count = c.file.isCompressed ? 1 : max(1, (c.file.sizeBytes + options.rangeBytes - 1) / options.rangeBytes)
+            for r in 0..<count {
+                let blocksPerRange = options.rangeBytes / options.checksumBlockBytes
+                let lfBefore = c.print.blockLineFeeds.prefix(r * blocksPerRange).reduce(0, +)
+                tasks.append(RangeTask(chosen: k, file: c.file, header: headers[k], index: r,
+                                       nominalStart: r * options.rangeBytes, nominalEnd: r == count - 1 ? Int.max : (r + 1) * options.rangeBytes,
+                                       lineFeedsBefore: lfBefore, seq: seq, ingestedAt: ingestedAt))
+            }
+        }
+        var results = try parseInParallel(tasks, writer: writer)
+
+        // Verify the guessed starts; parse again from the true boundary where one was wrong.
+        var written: [SegmentSummary] = []
+        do {
+            for i in tasks.indices {
+                if tasks[i].index > 0, let prev = results[i - 1], results[i]?.start != prev.end {
+                    results[i]?.discard()
+                    var redo = tasks[i]
+                    redo.exactStart = (prev.end, prev.endLine)
+                    results[i] = try parse(redo, writer: writer, budget: budget)
+                    report.rangesReparsed += 1
+                }
+            }
+        } catch {
+            for r in results { r?.discard() }
+            throw error
+        }
+        var addedRows = 0
+        for (i, task) in tasks.enumerated() {
+            guard let r = results[i] else { continue }
+            let at = chosen[task.chosen].report
+            report.files[at].rows += r.rows
+            report.files[at].rescued += r.rescued
+            report.files[at].malformed += r.malformed
+            addedRows += r.rows
+            report.bytesRead += r.bytesRead
+            for s in r.segments { writer.stage(s); written.append(s) }
+        }
+        let info: [String: String] = [
+            "mode": options.mode.rawValue,
+            "ingest_seq": String(seq),
+            "ingested_at": String(ingestedAt),
+            "raw_files": try Self.encodeFiles(chosen.map { c in
+                LoggedFile(path: c.file.relativePath, checksum: c.print.checksum, bytes: c.file.sizeBytes, rows: report.files[c.report].rows)
+            }),
+        ]
+        let version: Int
+        do {
+            version = try writer.commit(operation: "ingest", replaceAll: options.mode == .overwrite, info: info)
+        } catch {
+            for s in written { try? SystemIO.unlink(s.path) } // not committed: the next writer would remove them too
+            throw error
+        }
+        report.version = version
+        report.ingestSeq = seq
+        report.rowsAdded = addedRows
+        report.segmentsWritten = written.count
+        report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
+        report.bronzeRows = writer.base?.rowCount ?? addedRows
+        report.peakReservedBytes = budget.peakBytes
+        return report
+    }
+
+    // MARK: fingerprints
+
+    struct Fingerprint {
+        var checksum: String
+        var blockLineFeeds: [Int]
+    }
+
+    /// Checksums every file and counts the LFs of each block, blocks in parallel.
+    func fingerprint(_ files: [RawFile]) throws -> [Fingerprint] {
+        let blockBytes = options.checksumBlockBytes
+        let jobs: [(file: Int, block: Int)] = files.enumerated().flatMap { f, file in
+            (0..<max(1, (file.sizeBytes + blockBytes - 1) / blockBytes)).map { (f, $0) }
+        }
+        let hashes = SharedSlots<(UInt64, Int)>(count: jobs.count)
+        let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / blockBytes))
+        try Parallel.run(workers: workers) { _, next in
+            let reservation = try budget.reserve(blockBytes, for: "file checksums")
+            defer { reservation.end() }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
+            defer { buffer.deallocate() }
+            while let j = next(jobs.count) {
+                let file = files[jobs[j].file]
+                let source = try RawSource(path: file.fullPath, displayPath: file.relativePath, offset: 0)
+                let n = try source.readFileBytes(at: jobs[j].block * blockBytes, into: buffer)
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                let lineFeeds = file.isCompressed ? 0 : RawFiles.countLineFeeds(bytes)
+                hashes.set(j, (Checksum.xxh64(bytes), lineFeeds))
+            }
+        }
+        var out: [Fingerprint] = []
+        var j = 0
+        for file in files {
+            var blockHashes: [UInt64] = []
+            var lineFeeds: [Int] = []
+            while j < jobs.count && files[jobs[j].file].fullPath == file.fullPath {
+                let (h, l) = hashes.get(j)!
+                blockHashes.append(h)
+                lineFeeds.append(l)
+                j += 1
+            }
+            out.append(Fingerprint(checksum: RawFiles.fileChecksum(size: file.sizeBytes, blockHashes: blockHashes), blockLineFeeds: lineFeeds))
+        }
+        return out
+    }
+
+    func readHeader(_ file: RawFile) throws -> TransactionsHeader {
+        let source = try RawSource(path: file.fullPath, displayPath: file.relativePath)
+        let scanner = try CSVScanner(source: source, chunkBytes: 64 << 10, budget: budget)
+        return try TransactionsHeader.parse(scanner, path: file.relativePath)
+    }
+
+    // MARK: ranges
+
+    struct RangeTask: Sendable {
+        var chosen: Int
+        var file: RawFile
+        var header: TransactionsHeader
+        var index: Int
+        var nominalStart: Int
+        var nominalEnd: Int
+        var lineFeedsBefore: Int
+        var seq: Int
+        var ingestedAt: Int64
+        /// Set when the start is known (a range parsed again after a wrong guess).
+        var exactStart: (offset: Int, line: Int)?
+    }
+
+    struct RangeResult: Sendable {
+        var start: Int
+        var end: Int
+        var endLine: Int
+        var rows: Int
+        var rescued: Int
+        var malformed: Int
+        var bytesRead: Int
+        var segments: [SegmentSummary]
+
+        func discard() {
+            for s in segments { try? SystemIO.unlink(s.path) } // never committed
+        }
+    }
+
+    func parseInParallel(_ tasks: [RangeTask], writer: TableWriter) throws -> [RangeResult?] {
+        let results = SharedSlots<RangeResult>(count: tasks.count)
+        // A worker holds a read buffer, a batch and a segment writer's row group; start
+        // no more workers than the budget holds.
+        let perWorker = options.chunkBytes + (options.batchRows + SegmentFormat.rowGroupRowsDefault) * Bronze.rowBytesEstimate
+        let workers = min(options.threads, tasks.count, max(1, budget.availableBytes / perWorker))
+        // Only newSegment(), which is thread-safe, is called on the shared writer.
+        nonisolated(unsafe) let shared = writer
+        do {
+            try Parallel.run(workers: workers) { _, next in
+                while let t = next(tasks.count) {
+                    results.set(t, try parse(tasks[t], writer: shared, budget: budget))
+                }
+            }
+        } catch {
+            for i in tasks.indices { results.get(i)?.discard() }
+            throw error
+        }
+        return tasks.indices.map { results.get($0) }
+    }
+
+    /// Parses one range into segment files (finished, not yet committed).
+    func parse(_ task: RangeTask, writer: TableWriter, budget: MemoryBudget) throws -> RangeResult {
+        let file = task.file
+        let scanner: CSVScanner
+        var start: Int
+        if let exact = task.exactStart {
+            let source = try RawSource(path: file.fullPath, displayPath: file.relativePath, offset: exact.offset)
+            scanner = try CSVScanner(source: source, chunkBytes: options.chunkBytes, startLine: exact.line, startOffset: exact.offset, budget: budget)
+            start = exact.offset
+        } else if task.index == 0 {
+            let source = try RawSource(path: file.fullPath, displayPath: file.relativePath)
+            scanner = try CSVScanner(source: source, chunkBytes: options.chunkBytes, budget: budget)
+            _ = try TransactionsHeader.parse(scanner, path: file.relativePath)
+            start = scanner.nextRecordOffset
+        } else {
+            // Guess: the range starts just after the first LF at or after its nominal start.
+            let from = task.nominalStart - 1
+            let source = try RawSource(path: file.fullPath, displayPath: file.relativePath, offset: from)
+            let lineGuess = 1 + task.lineFeedsBefore
+            scanner = try CSVScanner(source: source, chunkBytes: options.chunkBytes, startLine: lineGuess, startOffset: from, budget: budget)
+            guard let skipped = try scanner.skipPastNextLineFeed() else {
+                return RangeResult(start: file.sizeBytes, end: file.sizeBytes, endLine: lineGuess, rows: 0, rescued: 0, malformed: 0,
+                                   bytesRead: source.fileBytesRead, segments: [])
+            }
+            start = from + skipped
+            scanner.setLine(1 + task.lineFeedsBefore + (skipped >= 2 ? 1 : 0))
+        }
+        let builderReservation = try budget.reserve(options.batchRows * Bronze.rowBytesEstimate, for: "bronze batch")
+        defer { builderReservation.end() }
+        let builder = BronzeBuilder(capacity: options.batchRows, header: task.header, sourceFile: file.relativePath,
+                                    ingestSeq: task.seq, ingestedAt: task.ingestedAt)
+        var segmentOptions = SegmentWriterOptions(compression: options.compression)
+        segmentOptions.metadata = ["source_file": file.relativePath]
+        var segments: [SegmentSummary] = []
+        var current: SegmentWriter?
+        var rows = 0
+        do {
+            func flush() throws {
+                guard builder.count > 0 else { return }
+                if current == nil {
+                    current = try writer.newSegment(options: segmentOptions)
+                }
+                try current?.append(builder.columns)
+                builder.reset()
+                if let c = current, c.rowsWritten >= options.segmentRowsMax {
+                    segments.append(try c.finish())
+                    current = nil
+                }
+            }
+            while try scanner.next(before: task.nominalEnd) {
+                builder.append(scanner)
+                rows += 1
+                if builder.isFull { try flush() }
+            }
+            try flush()
+            if let c = current { segments.append(try c.finish()) }
+        } catch {
+            current?.abandon()
+            for s in segments { try? SystemIO.unlink(s.path) }
+            throw error
+        }
+        return RangeResult(start: start, end: scanner.nextRecordOffset, endLine: scanner.nextLine, rows: rows,
+                           rescued: builder.rescuedRows, malformed: builder.malformedRows,
+                           bytesRead: scanner.source.fileBytesRead, segments: segments)
+    }
+
+    // MARK: the files list in the commit log
+
+    struct LoggedFile: Codable {
+        var path: String
+        var checksum: String
+        var bytes: Int
+        var rows: Int
+    }
+
+    static func encodeFiles(_ files: [LoggedFile]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(files), as: UTF8.self)
+    }
+
+    /// The files an ingestion commit lists; a commit without the list is not an ingestion.
+    static func decodeFiles(_ text: String?, table: String) throws -> [LoggedFile] {
+        guard let text else { return [] }
+        do {
+            return try JSONDecoder().decode([LoggedFile].self, from: Data(text.utf8))
+        } catch {
+            throw BatchError(.invalidArgument, path: table + "/_log",
+                             "a commit's list of ingested files is damaged (\(error)); exactly-once ingestion cannot be checked, restore the table")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Segments
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One transactions file of a landing zone.
+public struct RawFile: Sendable {
+    /// Path relative to RAW, e.g. `transactions/part-00001.csv`: `_source_file`.
+    public var relativePath: String
+    public var fullPath: String
+    public var sizeBytes: Int
+    public var isCompressed: Bool { RawSource.isCompressedName(relativePath) }
+}
+
+/// Finding and fingerprinting the raw files of a landing zone.
+public enum RawFiles {
+    /// Every `*.csv` and `*.csv.zst` under `RAW/transactions`, at any depth, in
+    /// lexicographic (bytewise) order of their paths relative to RAW.
+    public static func transactions(raw: String) throws -> [RawFile] {
+        guard SystemIO.isDirectory(raw) else {
+            throw BatchError(.missingInput, path: raw, "the landing zone folder does not exist; give --raw the folder that holds transactions/ and the reference files")
+        }
+        let root = raw + "/transactions"
+        guard SystemIO.isDirectory(root) else {
+            throw BatchError(.missingInput, path: root, "the landing zone has no transactions/ folder; put the transaction files in RAW/transactions/")
+        }
+        var found: [RawFile] = []
+        func walk(_ relative: String) throws {
+            let dir = raw + "/" + relative
+            let names: [String]
+            do { names = try SystemIO.listDirectory(dir) } catch {
+                throw RawSource.readError(relative, error, "cannot list the folder")
+            }
+            for name in names where !name.hasPrefix(".") {
+                let rel = relative + "/" + name
+                let full = raw + "/" + rel
+                if SystemIO.isDirectory(full) {
+                    try walk(rel)
+                } else if name.hasSuffix(".csv") || name.hasSuffix(".csv.zst") {
+                    let size: Int
+                    do { size = try SystemIO.fileSize(full) } catch {
+                        throw RawSource.readError(rel, error, "cannot read the file's size")
+                    }
+                    found.append(RawFile(relativePath: rel, fullPath: full, sizeBytes: size))
+                }
+            }
+        }
+        try walk("transactions")
+        found.sort { Array($0.relativePath.utf8).lexicographicallyPrecedes(Array($1.relativePath.utf8)) }
+        return found
+    }
+
+    /// Size of the blocks a file's checksum is built from. A constant: changing it would
+    /// change every checksum and make append mode ingest old files again.
+    public static let checksumBlockBytes = 16 << 20
+
+    /// The checksum of a file's bytes that makes ingestion exactly-once:
+    /// `xxh64(seed: size, the little-endian xxh64 of each checksumBlockBytes block)`, so
+    /// blocks can be hashed in parallel. Written `xxh64t:<16 hex digits>`.
+    public static func fileChecksum(size: Int, blockHashes: [UInt64]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(blockHashes.count * 8)
+        for h in blockHashes { withUnsafeBytes(of: h.littleEndian) { bytes.append(contentsOf: $0) } }
+        let sum = bytes.withUnsafeBytes { Checksum.xxh64($0, seed: UInt64(size)) }
+        let hex = String(sum, radix: 16)
+        return "xxh64t:" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// LF bytes in `bytes`, eight at a time.
+    public static func countLineFeeds(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        let n = bytes.count
+        var count = 0
+        var i = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        let lf = ones &* 0x0A
+        while i + 8 <= n {
+            let x = base.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ lf
+            // A byte of x is zero exactly when its high bit is clear in t.
+            let t = ((x & low7) &+ low7) | x
+            count += (~t & ~low7).nonzeroBitCount
+            i += 8
+        }
+        while i < n {
+            if base.load(fromByteOffset: i, as: UInt8.self) == 0x0A { count += 1 }
+            i += 1
+        }
+        return count
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Segments
+import Spill
+
+/// The tuning flags every stage shares (ENGINE.md, "The command line").
+struct EngineOptions: ParsableArguments {
+    /// The default budget: half of the machine's (or the cgroup's) memory.
+    static let defaultMemoryPercent = 50
+
+    @Option(help: ArgumentHelp("Memory budget: bytes, KB/MB/GB/TB (powers of 10), KiB/MiB/GiB/TiB (powers of 2) or N% of the machine's memory.",
+                               valueName: "size"))
+    var memoryLimit = "\(defaultMemoryPercent)%"
+
+    @Option(help: "Rows per columnar batch (1-16777216).")
+    var batchRows = 65_536
+
+    @Option(help: "Worker threads (default: the cores available).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Codec of the tables written: lz4, zstd, zstd:LEVEL (1-19) or none.")
+    var compression = "lz4"
+
+    func validate() throws {
+        guard ByteSize.parse(memoryLimit) != nil else {
+            throw ValidationError("--memory-limit '\(memoryLimit)' is not a size; use bytes (268435456), KB/MB/GB/TB (256MB), KiB/MiB/GiB/TiB (256MiB) or a percentage of memory (25%)")
+        }
+        guard (1...SegmentFormat.rowGroupRowsMax).contains(batchRows) else {
+            throw ValidationError("--batch-rows must be 1...\(SegmentFormat.rowGroupRowsMax), not \(batchRows)")
+        }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        guard Compression(parsing: compression) != nil else {
+            throw ValidationError("--compression must be lz4, zstd, zstd:LEVEL (1-19) or none, not '\(compression)'")
+        }
+    }
+
+    var memoryLimitBytes: Int { ByteSize.parse(memoryLimit) ?? 0 }
+    var codec: Compression { Compression(parsing: compression) ?? .lz4 }
+    func makeBudget() -> MemoryBudget { MemoryBudget(limitBytes: memoryLimitBytes) }
+}

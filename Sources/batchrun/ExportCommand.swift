@@ -1,0 +1,43 @@
+import ArgumentParser
+import Batch
+import Foundation
+import Segments
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, rows in the table's order, PIPELINE.md section 5 text forms."
+    )
+
+    @Argument(help: "The lake folder.")
+    var lake: String
+
+    @Argument(help: "bronze, silver, quarantine, or a gold table (dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly).")
+    var table: String
+
+    @Option(help: "Output format; csv is the one there is.")
+    var format = "csv"
+
+    @Option(help: "Folder for TABLE.csv.")
+    var out = "."
+
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard format == "csv" else { throw ValidationError("--format must be csv, not '\(format)'") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let source = try Lake.tablePath(lake: lake, name: table)
+            try SystemIO.makeDirectories(out)
+            let file = out + "/" + table + ".csv"
+            let result = try TableExport.csv(table: source, to: file)
+            if output.json {
+                print(JSON.object([("table", .string(table)), ("file", .string(file)), ("rows", .int(result.rows)), ("bytes", .int(result.bytes))]).rendered())
+            } else if !output.quiet {
+                printErr("exported \(result.rows) rows of \(table) to \(file) (\(result.bytes) bytes)")
+            }
+        }
+    }
+}

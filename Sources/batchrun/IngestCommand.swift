@@ -1,0 +1,127 @@
+import ArgumentParser
+import Batch
+import Foundation
+import Segments
+import Spill
+
+struct IngestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "raw -> bronze: every transactions record of RAW into LAKE/bronze, exactly once, in one atomic commit.",
+        discussion: """
+        Append mode (the default) skips a raw file whose bytes were already ingested into \
+        this bronze table (by checksum) and says so; running the same ingestion twice changes \
+        nothing. Overwrite mode replaces bronze with exactly the given files.
+        """
+    )
+
+    @Option(help: "The landing zone: the folder holding transactions/.")
+    var raw: String
+
+    @Option(help: "The lake folder; bronze is LAKE/bronze.")
+    var lake: String
+
+    @Option(help: "append (skip files already ingested) or overwrite (replace bronze).")
+    var mode: String = "append"
+
+    @Option(help: ArgumentHelp("Timestamp recorded as _ingested_at (YYYY-MM-DDTHH:MM:SSZ), for reproducible tables; default: now.", visibility: .hidden))
+    var ingestedAt: String?
+
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard Ingest.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be append or overwrite, not '\(mode)'") }
+        if let t = ingestedAt, parsedTimestamp(t) == nil {
+            throw ValidationError("--ingested-at must be a timestamp like 2025-01-31T12:00:00Z, not '\(t)'")
+        }
+    }
+
+    func parsedTimestamp(_ text: String) -> Int64? {
+        var t = text
+        return t.withUTF8 { FieldParsers.timestamp(UnsafeRawBufferPointer($0)) }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var options = Ingest.Options(raw: raw, lake: lake)
+            options.mode = Ingest.Mode(rawValue: mode) ?? .append
+            options.threads = engine.threads
+            options.batchRows = engine.batchRows
+            options.compression = engine.codec
+            options.ingestedAt = ingestedAt.flatMap(parsedTimestamp)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let report = try Ingest(options: options, budget: engine.makeBudget()).run()
+            let seconds = (clock.now - start).seconds
+            if output.json {
+                print(IngestReporting.json(report, seconds: seconds).rendered())
+            } else if !output.quiet {
+                printErr(IngestReporting.text(report, seconds: seconds))
+            }
+        }
+    }
+}
+
+enum IngestReporting {
+    static func json(_ r: Ingest.Report, seconds: Double) -> JSON {
+        .object([
+            ("stage", .string("ingest")),
+            ("version", r.version.map { .int($0) } ?? .null),
+            ("ingest_seq", r.ingestSeq.map { .int($0) } ?? .null),
+            ("rows_added", .int(r.rowsAdded)),
+            ("bronze_rows", .int(r.bronzeRows)),
+            ("files", .array(r.files.map { f in
+                .object([
+                    ("path", .string(f.path)), ("checksum", .string(f.checksum)), ("bytes", .int(f.bytes)),
+                    ("status", .string(f.skipped == nil ? "ingested" : "skipped")),
+                    ("skip_reason", f.skipped.map { .string($0) } ?? .null),
+                    ("rows", .int(f.rows)), ("rescued", .int(f.rescued)), ("malformed", .int(f.malformed)),
+                ])
+            })),
+            ("bytes_read", .int(r.bytesRead)),
+            ("bytes_written", .int(r.bytesWritten)),
+            ("segments_written", .int(r.segmentsWritten)),
+            ("ranges_reparsed", .int(r.rangesReparsed)),
+            ("seconds", .double(seconds)),
+            ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())),
+        ])
+    }
+
+    static func text(_ r: Ingest.Report, seconds: Double) -> String {
+        var lines: [String] = []
+        let width = max(4, r.files.map(\.path.count).max() ?? 4)
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        func lpad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        lines.append(pad("file", width) + "  " + lpad("rows", 11) + "  " + lpad("rescued", 9) + "  status")
+        for f in r.files {
+            let status = f.skipped.map { "skipped: \($0)" } ?? "ingested"
+            lines.append(pad(f.path, width) + "  " + lpad(f.skipped == nil ? String(f.rows) : "-", 11) + "  "
+                         + lpad(f.skipped == nil ? String(f.rescued) : "-", 9) + "  " + status)
+        }
+        let skipped = r.files.filter { $0.skipped != nil }.count
+        if let v = r.version {
+            lines.append(String(format: "ingest %d: %d rows added from %d file(s)%@; bronze now %d rows (version %d); %@ read, %@ written, %.2f s, %.0f rows/s",
+                                r.ingestSeq ?? 0, r.rowsAdded, r.files.count - skipped,
+                                skipped > 0 ? ", \(skipped) skipped" : "", r.bronzeRows, v,
+                                ByteSize.format(r.bytesRead), ByteSize.format(r.bytesWritten), seconds,
+                                seconds > 0 ? Double(r.rowsAdded) / seconds : 0))
+        } else {
+            lines.append("nothing new: all \(r.files.count) file(s) were already ingested; bronze unchanged at \(r.bronzeRows) rows")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+enum ResourceUsage {
+    /// The process's peak resident set size so far (getrusage ru_maxrss, KiB on Linux).
+    static func peakRSSBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
+}
