@@ -26,7 +26,8 @@ public final class ZstdStreamDecoder {
         var outBuf = ZSTD_outBuffer(dst: output.baseAddress, size: output.count, pos: 0)
         let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
         if ZSTD_isError(r) != 0 { return .failure(ZstdCodec.failure(r)) }
-        atFrameEnd = r == 0
+        // A call that moved nothing (no input left) says nothing about the frame.
+        if inBuf.pos > 0 || outBuf.pos > 0 { atFrameEnd = r == 0 }
         return .success((inBuf.pos, outBuf.pos))
     }
 }
