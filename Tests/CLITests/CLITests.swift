@@ -80,3 +80,75 @@ struct CLI {
         #expect(notTable == 64, "\(e4)")
     }
 }
+
+@Suite struct IngestCLITests {
+    let dir = NSTemporaryDirectory() + "batchrun-ingest-\(UUID().uuidString.prefix(8))"
+
+    /// SIGKILL an ingestion at random moments, then run it again: every raw row is in
+    /// bronze exactly once.
+    @Test func killedIngestionLeavesEveryRowOnce() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (g, _, ge) = try CLI.run(["generate", "--records", "60000", "--out", dir + "/raw", "--files", "3", "--zst-files", "1", "-q"])
+        #expect(g == 0, "\(ge)")
+        let seed = UInt64(ProcessInfo.processInfo.environment["CRASH_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64.max)
+        print("ingest crash seed: \(seed) (set CRASH_SEED to repeat)")
+        var rng = SeededRandom(seed)
+        guard let exe = CLI.binary() else { throw CocoaError(.fileNoSuchFile) }
+        var killed = 0
+        for _ in 0..<6 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = ["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "-q", "--threads", "2"]
+            try p.run()
+            usleep(UInt32(20_000 + rng.next() % 400_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            if p.terminationReason == .uncaughtSignal { killed += 1 }
+        }
+        let (s, out, err) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "--json"])
+        #expect(s == 0, "\(err)")
+        let report = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        #expect(report?["bronze_rows"] as? Int == 60_000, "\(out)")
+        let (s2, out2, _) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "--json"])
+        #expect(s2 == 0)
+        let again = try JSONSerialization.jsonObject(with: Data(out2.utf8)) as? [String: Any]
+        #expect(again?["rows_added"] as? Int == 0 && again?["bronze_rows"] as? Int == 60_000)
+        #expect(killed >= 1, "no ingestion was killed mid-run; the test proved nothing")
+        // No file of a killed run is left: every file is a segment the log references.
+        let files = try FileManager.default.subpathsOfDirectory(atPath: dir + "/lake/bronze").filter { $0.hasPrefix("part-") }
+        let (_, inspect, _) = try CLI.run(["inspect", dir + "/lake/bronze", "--json"])
+        let table = try JSONSerialization.jsonObject(with: Data(inspect.utf8)) as? [String: Any]
+        let segments = (table?["segments"] as? [[String: Any]])?.compactMap { $0["path"] as? String } ?? []
+        #expect(Set(files) == Set(segments) && !segments.isEmpty, "files \(files), segments \(segments)")
+    }
+
+    @Test func ingestErrorsHaveTheirExitCodes() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/raw/transactions", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (missing, _, e1) = try CLI.run(["ingest", "--raw", dir + "/nope", "--lake", dir + "/lake"])
+        #expect(missing == 66 && e1.contains("nope"), "\(e1)")
+        FileManager.default.createFile(atPath: dir + "/raw/transactions/a.csv", contents: Data())
+        let (noHeader, _, e2) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake"])
+        #expect(noHeader == 65 && e2.contains("transactions/a.csv") && e2.contains("header"), "\(e2)")
+        FileManager.default.createFile(atPath: dir + "/raw/transactions/a.csv", contents: Data("transaction_id,customer_id\n".utf8))
+        let (noColumn, _, e3) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake"])
+        #expect(noColumn == 65 && e3.contains("product_id"), "\(e3)")
+        let (usage, _, e4) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "--memory-limit", "lots"])
+        #expect(usage == 64 && e4.contains("MiB"), "\(e4)")
+        let (mode, _, _) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "--mode", "merge"])
+        #expect(mode == 64)
+    }
+}
+
+/// SplitMix64 for the tests that need reproducible randomness.
+struct SeededRandom {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
