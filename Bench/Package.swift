@@ -20,5 +20,16 @@ let package = Package(
             path: "Benchmarks/SegmentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "IngestBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Segments", package: "batchrun"),
+                .product(name: "Spill", package: "batchrun"),
+                .product(name: "Batch", package: "batchrun"),
+            ],
+            path: "Benchmarks/IngestBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
