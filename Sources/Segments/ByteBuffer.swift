@@ -50,6 +50,12 @@ public final class ByteBuffer {
         return storage + count
     }
 
+    /// Calls `body` with the writable region `count..<count+n` (reserved first). The caller
+    /// then advances `count` by what it wrote; the pointer is valid only inside `body`.
+    public func withSpareCapacity<R, E: Error>(_ n: Int, _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeMutableRawBufferPointer(start: tail(reserving: n), count: n))
+    }
+
     @inlinable
     public func append(_ v: UInt8) {
         reserve(1)

@@ -54,12 +54,12 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
 /// Each codec lives in a file of its own (`NoneCodec`, `LZ4Codec`, `ZstdCodec`) with the
 /// same three entry points: `maxCompressedSize` (the analysis a caller needs to size the
 /// output), `compress` and `decompress`.
-final class Codecs {
+public final class Codecs {
     private var zstd: ZstdCodec?
 
-    init() {}
+    public init() {}
 
-    func maxCompressedSize(_ kind: Compression.Kind, _ n: Int) -> Int {
+    public func maxCompressedSize(_ kind: Compression.Kind, _ n: Int) -> Int {
         switch kind {
         case .none: return NoneCodec.maxCompressedSize(n)
         case .lz4: return LZ4Codec.maxCompressedSize(n)
@@ -68,7 +68,7 @@ final class Codecs {
     }
 
     /// Compresses `src` into `dst` (sized by `maxCompressedSize`); returns the bytes written.
-    func compress(_ c: Compression, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Result<Int, CodecFailure> {
+    public func compress(_ c: Compression, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Result<Int, CodecFailure> {
         switch c.kind {
         case .none: return .success(NoneCodec.compress(src, into: dst))
         case .lz4: return LZ4Codec.compress(src, into: dst)
@@ -77,7 +77,7 @@ final class Codecs {
     }
 
     /// Decompresses `src` into `dst`, which must receive exactly `dst.count` bytes.
-    func decompress(_ kind: Compression.Kind, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Result<Int, CodecFailure> {
+    public func decompress(_ kind: Compression.Kind, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Result<Int, CodecFailure> {
         switch kind {
         case .none: return NoneCodec.decompress(src, into: dst)
         case .lz4: return LZ4Codec.decompress(src, into: dst)

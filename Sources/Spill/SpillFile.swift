@@ -1,0 +1,235 @@
+import Segments
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A finished spill file: a sequence of length-prefixed byte records.
+public struct SpillFile: Sendable {
+    public var path: String
+    public var bytes: Int
+    public var records: Int
+}
+
+/// Writes records to a spill file in LZ4-compressed blocks.
+///
+/// ```
+///   block  = u32 rawBytes, u32 storedBytes, LZ4(raw) (or raw itself when it does not shrink)
+///   raw    = record*           record = u32 length, bytes
+/// ```
+/// A block holds whole records; a record bigger than a block gets a block of its own.
+/// Memory: one raw block and one compressed block, reserved by the owner of the writer.
+public final class SpillWriter {
+    public let path: String
+    let manager: SpillManager
+    let consumer: String
+    private var fd: Int32
+    private let raw: ByteBuffer
+    private let packed: ByteBuffer
+    private let codecs = Codecs()
+    public let blockBytes: Int
+    public private(set) var bytes = 0
+    public private(set) var records = 0
+    private var finished = false
+
+    /// Memory a writer holds for a block size.
+    public static func memoryBytes(blockBytes: Int) -> Int { 2 * blockBytes + 64 }
+
+    init(manager: SpillManager, label: String, consumer: String, blockBytes: Int) throws(SpillError) {
+        self.manager = manager
+        self.consumer = consumer
+        self.blockBytes = blockBytes
+        path = manager.newPath(label)
+        do {
+            fd = try SystemIO.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        } catch {
+            throw SpillError.from(error, consumer: consumer)
+        }
+        raw = ByteBuffer(capacity: blockBytes)
+        packed = ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + 8)
+    }
+
+    deinit {
+        if !finished {
+            SystemIO.close(fd)
+            try? SystemIO.unlink(path) // an abandoned spill file; the folder goes at close anyway
+            manager.release(bytes)
+        }
+    }
+
+    /// Appends one record.
+    public func append(_ record: UnsafeRawBufferPointer) throws(SpillError) {
+        if raw.count > 0 && raw.count + 4 + record.count > blockBytes { try flush() }
+        raw.appendLE(UInt32(record.count))
+        raw.append(record)
+        records += 1
+    }
+
+    /// Appends one record made of two parts.
+    public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SpillError) {
+        let n = first.count + second.count
+        if raw.count > 0 && raw.count + 4 + n > blockBytes { try flush() }
+        raw.appendLE(UInt32(n))
+        raw.append(first)
+        raw.append(second)
+        records += 1
+    }
+
+    private func flush() throws(SpillError) {
+        guard raw.count > 0 else { return }
+        packed.removeAll()
+        packed.reserve(LZ4Bound.bytes(raw.count) + 8)
+        packed.appendLE(UInt32(raw.count))
+        packed.appendLE(UInt32(0))
+        let bound = LZ4Bound.bytes(raw.count)
+        packed.reserve(bound)
+        let result = raw.withUnsafeBytes { src in
+            packed.withSpareCapacity(bound) { dst in codecs.compress(.lz4, src, into: dst) }
+        }
+        var stored: Int
+        switch result {
+        case .success(let n) where n < raw.count:
+            stored = n
+            packed.count += n
+        default:
+            // Incompressible (or a codec failure): stored as it is.
+            stored = raw.count
+            raw.withUnsafeBytes { packed.append($0) }
+        }
+        packed.setLE32(UInt32(stored), at: 4)
+        try manager.charge(packed.count, consumer: consumer)
+        do {
+            try packed.withUnsafeBytes { (b) throws(SegmentError) in try SystemIO.writeAll(fd, b, path: path) }
+        } catch {
+            manager.release(packed.count)
+            throw SpillError.from(error, consumer: consumer)
+        }
+        bytes += packed.count
+        raw.removeAll()
+    }
+
+    /// Writes the last block and closes the file. The file is not fsynced: a spill file
+    /// never outlives its run.
+    public func finish() throws(SpillError) -> SpillFile {
+        try flush()
+        SystemIO.close(fd)
+        finished = true
+        return SpillFile(path: path, bytes: bytes, records: records)
+    }
+}
+
+/// Reads a spill file's records in order, then deletes the file (it is consumed).
+public final class SpillReader {
+    public let file: SpillFile
+    let manager: SpillManager
+    let consumer: String
+    private var fd: Int32
+    private var offset = 0
+    private let raw: ByteBuffer
+    private let packed: ByteBuffer
+    private var position = 0
+    private let codecs = Codecs()
+    private var closed = false
+
+    public init(file: SpillFile, manager: SpillManager, consumer: String, blockBytes: Int) throws(SpillError) {
+        self.file = file
+        self.manager = manager
+        self.consumer = consumer
+        do {
+            fd = try SystemIO.open(file.path, O_RDONLY)
+        } catch {
+            throw SpillError.from(error, consumer: consumer)
+        }
+        raw = ByteBuffer(capacity: blockBytes)
+        packed = ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + 8)
+    }
+
+    deinit { close() }
+
+    /// Deletes the file and gives its bytes back to the quota.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        SystemIO.close(fd)
+        try? SystemIO.unlink(file.path) // consumed; the folder goes at the end of the run anyway
+        manager.release(file.bytes)
+    }
+
+    /// The next record, valid until the next call; nil at the end.
+    public func next() throws(SpillError) -> UnsafeRawBufferPointer? {
+        if position >= raw.count {
+            guard try loadBlock() else { return nil }
+        }
+        let length = raw.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian) }
+        let start = position + 4
+        position = start + length
+        return raw.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)]) }
+    }
+
+    private func readExactly(_ n: Int, into buffer: ByteBuffer) throws(SpillError) {
+        buffer.removeAll()
+        buffer.reserve(n)
+        var got = 0
+        while got < n {
+            let k: Int
+            do {
+                k = try buffer.withSpareCapacity(n - got) { (dst) throws(SegmentError) in
+                    try SystemIO.pread(fd, into: dst, at: offset + got, path: file.path)
+                }
+            } catch {
+                throw SpillError.from(error, consumer: consumer)
+            }
+            if k == 0 {
+                throw SpillError(.io, consumer: consumer, requestedBytes: 0, "spill file \(file.path) ends early at byte \(offset + got): it was changed or truncated")
+            }
+            buffer.count += k
+            got += k
+        }
+        offset += n
+    }
+
+    private func loadBlock() throws(SpillError) -> Bool {
+        guard offset < file.bytes else { return false }
+        try readExactly(8, into: packed)
+        let (rawCount, stored) = packed.withUnsafeBytes {
+            (Int($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian), Int($0.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian))
+        }
+        try readExactly(stored, into: packed)
+        raw.removeAll()
+        raw.reserve(rawCount)
+        if stored == rawCount {
+            packed.withUnsafeBytes { raw.append($0) }
+        } else {
+            let result = packed.withUnsafeBytes { src in
+                raw.withSpareCapacity(rawCount) { dst in codecs.decompress(.lz4, src, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<rawCount])) }
+            }
+            guard case .success = result else {
+                throw SpillError(.io, consumer: consumer, requestedBytes: 0, "spill file \(file.path) holds a damaged block at byte \(offset - stored - 8)")
+            }
+            raw.count = rawCount
+        }
+        position = 0
+        return true
+    }
+}
+
+enum LZ4Bound {
+    static func bytes(_ n: Int) -> Int { n + n / 255 + 16 }
+}
+
+extension SpillManager {
+    /// A new spill file; the caller reserves `SpillWriter.memoryBytes(blockBytes:)`.
+    public func newWriter(label: String, consumer: String, blockBytes: Int = 256 << 10) throws(SpillError) -> SpillWriter {
+        try SpillWriter(manager: self, label: label, consumer: consumer, blockBytes: blockBytes)
+    }
+}
+
+extension SpillError {
+    /// A system-call failure while spilling: out of disk, or another I/O error.
+    static func from(_ e: SegmentError, consumer: String) -> SpillError {
+        if e.errno == ENOSPC || e.errno == EDQUOT {
+            return SpillError(.outOfDisk, consumer: consumer, requestedBytes: 0,
+                              "the spill folder's disk is full (\(e.path)); free space, point --spill-dir at a bigger disk, or raise --memory-limit")
+        }
+        return SpillError(.io, consumer: consumer, requestedBytes: 0, "\(e)")
+    }
+}

@@ -1,0 +1,169 @@
+import Dispatch
+import Foundation
+import Segments
+
+/// The spill files of one run: a private folder under `--spill-dir`, a disk quota
+/// (`--max-spill`), and clean-up.
+///
+/// ```
+///   SPILL_DIR/batchrun-spill-<pid>-<token>/
+///       .lock            flock held for the life of the run
+///       <label>-<n>.spill
+/// ```
+/// A folder whose `.lock` can be taken belongs to a run that died (killed, crashed):
+/// `init` removes such folders. Files are deleted as soon as they are consumed, the
+/// folder at `close()`, and on SIGINT/SIGTERM (`installSignalCleanup`).
+///
+/// The spill layer moves and counts bytes; it never looks at keys or order.
+public final class SpillManager: @unchecked Sendable {
+    public let folder: String
+    /// Bytes of spill files that may exist at once; Int.max for no limit.
+    public let quotaBytes: Int
+    private let lock = NSLock()
+    private var onDisk = 0
+    private var peak = 0
+    private var written = 0
+    private var fileCount = 0
+    private var nextNumber = 0
+    private var lockFD: Int32 = -1
+    private var closed = false
+    /// Stale folders of dead runs removed when this one started.
+    public let staleFoldersRemoved: Int
+
+    public static let folderPrefix = "batchrun-spill-"
+
+    public init(parent: String = NSTemporaryDirectory(), quotaBytes: Int = Int.max) throws(SpillError) {
+        self.quotaBytes = quotaBytes
+        let base = parent.hasSuffix("/") ? String(parent.dropLast()) : parent
+        do {
+            try SystemIO.makeDirectories(base)
+        } catch {
+            throw SpillError(.io, consumer: "spill", requestedBytes: 0, "cannot create the spill folder \(base): \(error.message); pass --spill-dir a writable folder")
+        }
+        staleFoldersRemoved = Self.removeStale(in: base)
+        let token = String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
+        folder = base + "/" + Self.folderPrefix + "\(getpid())-\(token)"
+        do {
+            try SystemIO.makeDirectories(folder)
+            lockFD = try SystemIO.open(folder + "/.lock", O_RDWR | O_CREAT)
+        } catch {
+            throw SpillError(.io, consumer: "spill", requestedBytes: 0, "cannot create \(folder): \(error.message); pass --spill-dir a writable folder")
+        }
+        _ = flock(lockFD, LOCK_EX | LOCK_NB)
+        Self.register(folder)
+    }
+
+    deinit { close() }
+
+    /// Removes every spill file and the folder. Later calls do nothing.
+    public func close() {
+        let wasOpen = lock.withLock { () -> Bool in
+            defer { closed = true }
+            return !closed
+        }
+        guard wasOpen else { return }
+        Self.removeTree(folder)
+        if lockFD >= 0 { SystemIO.close(lockFD) }
+        Self.unregister(folder)
+    }
+
+    // MARK: accounting
+
+    /// Spill bytes on disk now.
+    public var bytesOnDisk: Int { lock.withLock { onDisk } }
+    /// The most spill bytes on disk at once.
+    public var peakBytesOnDisk: Int { lock.withLock { peak } }
+    /// Spill bytes written in all (a file read back and rewritten counts twice).
+    public var bytesWritten: Int { lock.withLock { written } }
+    /// Spill files created in all.
+    public var filesCreated: Int { lock.withLock { fileCount } }
+
+    func charge(_ bytes: Int, consumer: String) throws(SpillError) {
+        let ok = lock.withLock { () -> Bool in
+            guard onDisk + bytes <= quotaBytes else { return false }
+            onDisk += bytes
+            written += bytes
+            peak = max(peak, onDisk)
+            return true
+        }
+        if !ok {
+            throw SpillError(.outOfSpillQuota, consumer: consumer, requestedBytes: bytes,
+                             "spill files would pass the --max-spill quota of \(ByteSize.format(quotaBytes)); raise --max-spill or --memory-limit")
+        }
+    }
+
+    func release(_ bytes: Int) {
+        lock.withLock { onDisk -= bytes }
+    }
+
+    func newPath(_ label: String) -> String {
+        let n = lock.withLock { () -> Int in
+            nextNumber += 1
+            fileCount += 1
+            return nextNumber
+        }
+        return folder + "/\(label)-\(n).spill"
+    }
+
+    /// Files in the folder now (for tests and clean-up checks).
+    public func filesPresent() -> [String] {
+        ((try? SystemIO.listDirectory(folder)) ?? []).filter { $0 != ".lock" } // a missing folder has no files
+    }
+
+    // MARK: stale folders and signals
+
+    /// Removes folders of runs that are no longer alive (their `.lock` can be taken).
+    @discardableResult
+    public static func removeStale(in parent: String) -> Int {
+        guard let names = try? SystemIO.listDirectory(parent) else { return 0 } // nothing to clean in a folder we cannot list
+        var removed = 0
+        for name in names where name.hasPrefix(folderPrefix) {
+            let path = parent + "/" + name
+            guard let fd = try? SystemIO.open(path + "/.lock", O_RDWR) else {
+                // No lock file: a folder whose creation was cut short.
+                removeTree(path)
+                removed += 1
+                continue
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                removeTree(path)
+                removed += 1
+            }
+            SystemIO.close(fd)
+        }
+        return removed
+    }
+
+    static func removeTree(_ path: String) {
+        if let names = try? SystemIO.listDirectory(path) { // a folder already gone is fine
+            for name in names { try? SystemIO.unlink(path + "/" + name) }
+        }
+        SystemIO.removeDirectoryIfEmpty(path)
+    }
+
+    private static let registryLock = NSLock()
+    nonisolated(unsafe) private static var registry: Set<String> = []
+    nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
+
+    static func register(_ folder: String) { registryLock.withLock { _ = registry.insert(folder) } }
+    static func unregister(_ folder: String) { registryLock.withLock { _ = registry.remove(folder) } }
+
+    /// On SIGINT or SIGTERM, removes every open spill folder, then exits with 128+signal.
+    /// The handler runs on a dispatch queue, not in signal context.
+    public static func installSignalCleanup() {
+        registryLock.withLock {
+            guard signalSources.isEmpty else { return }
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler {
+                    let folders = registryLock.withLock { registry }
+                    for f in folders { removeTree(f) }
+                    exit(128 + sig)
+                }
+                source.resume()
+                signalSources.append(source)
+            }
+        }
+    }
+}
