@@ -1,0 +1,394 @@
+import Segments
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A hash table of byte records keyed by a byte key, inside a memory budget, spilling by
+/// grace-hash partitioning: the engine under spill-to-disk dedup and hash aggregation.
+///
+/// ```
+///   add() ──> in-memory table (arena of records + open-addressing slots), one reservation
+///               │ the reservation cannot grow
+///               ▼
+///           16 partition files, by 4 bits of the key's hash (level 0: bits 63..60);
+///           the table's records go there, and so does every later add()
+///   next() ──> the table's records; or, partition by partition: load it into the table;
+///               │ still too big: split it again by the next 4 hash bits (level + 1)
+///               ▼
+///           emit its records, clear the table, take the next partition
+/// ```
+/// What "same key again" does is the mode's combine rule:
+/// - `dedup`: the record with the greatest order bytes (memcmp) stays; on equal order,
+///   the first one added.
+/// - `aggregate`: fixed-width Int64 values merge slot by slot (sum, min or max).
+///
+/// Records in the arena and in spill files: `u64 hash, u32 keyBytes, u32 restBytes, key, rest`;
+/// for dedup, `rest = u32 orderBytes, order, payload`; for aggregation, `rest` is the values.
+/// Output order is the table's slot order: deterministic for an input and a budget, but
+/// not across budgets; callers that need an order sort afterwards.
+public final class GraceHashTable {
+    public enum AggregateOp: Sendable { case sum, min, max }
+    public enum Mode: Sendable {
+        case dedup
+        case aggregate([AggregateOp])
+    }
+
+    public struct Stats: Sendable {
+        public var rowsIn = 0
+        public var rowsOut = 0
+        /// Times the in-memory table overflowed and was split to disk.
+        public var spills = 0
+        /// Deepest partitioning level used (0: spilled once, by the first 4 bits).
+        public var deepestLevel = -1
+        public var spillFiles = 0
+        public var spillBytesWritten = 0
+    }
+
+    public static let fanOut = 16
+    static let levelsMax = 15
+    static let headerBytes = 16
+
+    let mode: Mode
+    let ops: [AggregateOp]
+    let budget: MemoryBudget
+    let spill: SpillManager
+    let consumer: String
+    let blockBytes: Int
+    private let reservation: Reservation
+    /// Memory for one level of partition writers, held from the start so a spill can
+    /// always happen.
+    private let writersReservation: Reservation
+    private var arena: UnsafeMutableRawPointer
+    private var arenaCapacity = 0
+    private var arenaUsed = 0
+    /// Slot i: 0 when empty, else 1 + the record's arena offset.
+    private var slots: UnsafeMutablePointer<Int>
+    private var slotHashes: UnsafeMutablePointer<UInt64>
+    private var slotCount = 0
+    private var used = 0
+    public private(set) var stats = Stats()
+
+    // Spill state.
+    private var writers: [SpillWriter] = []
+    private var writersLevel = 0
+    private var pending: [(file: SpillFile, level: Int)] = []
+    private var finished = false
+    private var cursor = 0
+    /// Assembles a dedup row's rest in add().
+    private let scratch = ByteBuffer(capacity: 256)
+    /// Assembles a record for a partition file (apart from `scratch`: it may be written
+    /// while `scratch` holds the row being added).
+    private let spillRecord = ByteBuffer(capacity: 256)
+
+    public init(mode: Mode, budget: MemoryBudget, spill: SpillManager, consumer: String, blockBytes: Int = 64 << 10) throws(SpillError) {
+        self.mode = mode
+        if case .aggregate(let o) = mode { ops = o } else { ops = [] }
+        self.budget = budget
+        self.spill = spill
+        self.consumer = consumer
+        self.blockBytes = blockBytes
+        writersReservation = try budget.reserve(Self.fanOut * SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " partition writers")
+        reservation = try budget.reserve(0, for: consumer)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 16)
+        slots = UnsafeMutablePointer<Int>.allocate(capacity: 0)
+        slotHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: 0)
+    }
+
+    deinit {
+        arena.deallocate()
+        slots.deallocate()
+        slotHashes.deallocate()
+        writers = []
+        for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
+        reservation.end()
+        writersReservation.end()
+    }
+
+    // MARK: input
+
+    /// Dedup mode: adds a row with its key, its order bytes and its payload.
+    public func add(key: UnsafeRawBufferPointer, order: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) throws(SpillError) {
+        guard case .dedup = mode else { preconditionFailure("\(consumer): add(key:order:payload:) needs dedup mode") }
+        scratch.removeAll()
+        scratch.appendLE(UInt32(order.count))
+        scratch.append(order)
+        scratch.append(payload)
+        try scratch.withUnsafeBytes { (rest) throws(SpillError) in
+            try insert(hash: Checksum.xxh64(key), key: key, rest: rest, level: 0)
+        }
+        stats.rowsIn += 1
+    }
+
+    /// Aggregate mode: adds a row's key and its values, one per op.
+    public func add(key: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Int64>) throws(SpillError) {
+        precondition(values.count == ops.count, "\(consumer): \(ops.count) values expected")
+        try insert(hash: Checksum.xxh64(key), key: key, rest: UnsafeRawBufferPointer(values), level: 0)
+        stats.rowsIn += 1
+    }
+
+    @inline(__always)
+    private func recordKey(_ offset: Int) -> UnsafeRawBufferPointer {
+        let k = Int(arena.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: arena + offset + Self.headerBytes, count: k)
+    }
+
+    @inline(__always)
+    private func recordRest(_ offset: Int) -> UnsafeRawBufferPointer {
+        let k = Int(arena.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
+        let r = Int(arena.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: arena + offset + Self.headerBytes + k, count: r)
+    }
+
+    private func insert(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer, level: Int) throws(SpillError) {
+        if !writers.isEmpty && level == writersLevel {
+            try writePartitioned(hash: hash, key: key, rest: rest)
+            return
+        }
+        if slotCount > 0 {
+            let mask = slotCount - 1
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while slots[i] != 0 {
+                if slotHashes[i] == hash {
+                    let o = slots[i] - 1
+                    let k = recordKey(o)
+                    if k.count == key.count && (key.count == 0 || memcmp(k.baseAddress!, key.baseAddress!, key.count) == 0) {
+                        try combine(slot: i, offset: o, hash: hash, key: key, rest: rest, level: level)
+                        return
+                    }
+                }
+                i = (i + 1) & mask
+            }
+        }
+        // A new key.
+        let need = Self.headerBytes + key.count + rest.count
+        if !(try makeRoom(need, newSlot: true, level: level)) {
+            try writePartitioned(hash: hash, key: key, rest: rest)
+            return
+        }
+        let o = append(hash: hash, key: key, rest: rest)
+        let mask = slotCount - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while slots[i] != 0 { i = (i + 1) & mask }
+        slots[i] = o + 1
+        slotHashes[i] = hash
+        used += 1
+    }
+
+    private func combine(slot: Int, offset o: Int, hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer, level: Int) throws(SpillError) {
+        let old = recordRest(o)
+        switch mode {
+        case .aggregate:
+            let slotsOld = UnsafeMutableRawPointer(mutating: old.baseAddress!)
+            for (j, op) in ops.enumerated() {
+                let a = slotsOld.loadUnaligned(fromByteOffset: 8 * j, as: Int64.self)
+                let b = rest.loadUnaligned(fromByteOffset: 8 * j, as: Int64.self)
+                let v: Int64
+                switch op {
+                case .sum: v = a &+ b
+                case .min: v = Swift.min(a, b)
+                case .max: v = Swift.max(a, b)
+                }
+                slotsOld.storeBytes(of: v, toByteOffset: 8 * j, as: Int64.self)
+            }
+        case .dedup:
+            let oldOrderBytes = Int(old.loadUnaligned(as: UInt32.self))
+            let newOrderBytes = Int(rest.loadUnaligned(as: UInt32.self))
+            let c = memcmp(old.baseAddress! + 4, rest.baseAddress! + 4, Swift.min(oldOrderBytes, newOrderBytes))
+            let greater = c < 0 || (c == 0 && newOrderBytes > oldOrderBytes)
+            guard greater else { return }
+            if rest.count == old.count {
+                UnsafeMutableRawPointer(mutating: old.baseAddress!).copyMemory(from: rest.baseAddress!, byteCount: rest.count)
+                return
+            }
+            // Another size: the new record goes at the end of the arena (the old one is dead).
+            let need = Self.headerBytes + key.count + rest.count
+            if !(try makeRoom(need, newSlot: false, level: level)) {
+                // The table just spilled; the record goes to its partition, where the
+                // older version went too.
+                try writePartitioned(hash: hash, key: key, rest: rest)
+                return
+            }
+            let fresh = append(hash: hash, key: key, rest: rest)
+            slots[slot] = fresh + 1
+        }
+    }
+
+    private func append(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) -> Int {
+        let o = arenaUsed
+        let at = arena + o
+        at.storeBytes(of: hash, as: UInt64.self)
+        at.storeBytes(of: UInt32(key.count), toByteOffset: 8, as: UInt32.self)
+        at.storeBytes(of: UInt32(rest.count), toByteOffset: 12, as: UInt32.self)
+        if key.count > 0 { (at + Self.headerBytes).copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        if rest.count > 0 { (at + Self.headerBytes + key.count).copyMemory(from: rest.baseAddress!, byteCount: rest.count) }
+        arenaUsed += Self.headerBytes + key.count + rest.count
+        return o
+    }
+
+    /// Makes room for a record of `need` bytes (and a slot). False when the table had to
+    /// spill instead: the caller then writes the record to its partition.
+    private func makeRoom(_ need: Int, newSlot: Bool, level: Int) throws(SpillError) -> Bool {
+        let slotBytes = 16
+        let needSlots = newSlot && (used + 1) * 10 > slotCount * 7
+        let needArena = arenaUsed + need > arenaCapacity
+        if !needSlots && !needArena { return true }
+        let slotTarget = needSlots ? Swift.max(slotCount * 2, 1024) : slotCount
+        var arenaTarget = needArena ? Swift.max(arenaUsed + need, Swift.max(arenaCapacity * 2, 64 << 10)) : arenaCapacity
+        let maxTotal = reservation.bytes + budget.availableBytes
+        if arenaTarget + slotTarget * slotBytes > maxTotal {
+            arenaTarget = Swift.max(arenaUsed + need, maxTotal - slotTarget * slotBytes)
+        }
+        if arenaTarget + slotTarget * slotBytes <= maxTotal && reservation.tryResize(to: arenaTarget + slotTarget * slotBytes) {
+            if arenaTarget != arenaCapacity {
+                let fresh = UnsafeMutableRawPointer.allocate(byteCount: arenaTarget, alignment: 16)
+                fresh.copyMemory(from: arena, byteCount: arenaUsed)
+                arena.deallocate()
+                arena = fresh
+                arenaCapacity = arenaTarget
+            }
+            if slotTarget != slotCount { rehash(slotTarget) }
+            return true
+        }
+        try spillTable(level: level)
+        return false
+    }
+
+    private func rehash(_ count: Int) {
+        let fresh = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        fresh.initialize(repeating: 0, count: count)
+        let freshHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: count)
+        let mask = count - 1
+        for s in 0..<slotCount where slots[s] != 0 {
+            var i = Int(truncatingIfNeeded: slotHashes[s]) & mask
+            while fresh[i] != 0 { i = (i + 1) & mask }
+            fresh[i] = slots[s]
+            freshHashes[i] = slotHashes[s]
+        }
+        slots.deallocate()
+        slotHashes.deallocate()
+        slots = fresh
+        slotHashes = freshHashes
+        slotCount = count
+    }
+
+    // MARK: spilling
+
+    @inline(__always)
+    static func partition(_ hash: UInt64, level: Int) -> Int {
+        Int((hash >> UInt64(60 - 4 * level)) & 15)
+    }
+
+    /// Moves every record of the table to partition files of `level`, empties the table,
+    /// and routes later records of this level there.
+    private func spillTable(level: Int) throws(SpillError) {
+        guard level <= Self.levelsMax else {
+            throw budget.exhausted(consumer + " (one hash partition holds more distinct keys than the budget after \(Self.levelsMax + 1) splits)", Self.headerBytes)
+        }
+        precondition(writers.isEmpty, "\(consumer): partition writers already open")
+        stats.spills += 1
+        stats.deepestLevel = Swift.max(stats.deepestLevel, level)
+        writersLevel = level
+        for _ in 0..<Self.fanOut {
+            writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes))
+        }
+        for s in 0..<slotCount where slots[s] != 0 {
+            let o = slots[s] - 1
+            try writePartitioned(hash: slotHashes[s], key: recordKey(o), rest: recordRest(o))
+        }
+        clearTable()
+    }
+
+    private func writePartitioned(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) throws(SpillError) {
+        var header = (hash, UInt32(key.count), UInt32(rest.count))
+        let w = writers[Self.partition(hash, level: writersLevel)]
+        try withUnsafeBytes(of: &header) { (h) throws(SpillError) in
+            // One record of three parts: the header, the key, the rest.
+            spillRecord.removeAll()
+            spillRecord.append(UnsafeRawBufferPointer(rebasing: h[0..<16]))
+            spillRecord.append(key)
+            spillRecord.append(rest)
+            try spillRecord.withUnsafeBytes { (r) throws(SpillError) in try w.append(r) }
+        }
+    }
+
+    /// Finishes the open partition writers and queues their files (level order kept:
+    /// partition 0 first).
+    private func closeWriters() throws(SpillError) {
+        var files: [(SpillFile, Int)] = []
+        for w in writers {
+            let f = try w.finish()
+            stats.spillFiles += 1
+            stats.spillBytesWritten += f.bytes
+            if f.records > 0 {
+                files.append((f, writersLevel + 1))
+            } else {
+                try? SystemIO.unlink(f.path) // empty partition: nothing to read back
+                spill.release(f.bytes)
+            }
+        }
+        writers = []
+        // A stack: the first partition is processed first.
+        pending.append(contentsOf: files.reversed())
+    }
+
+    private func clearTable() {
+        if slotCount > 0 { slots.update(repeating: 0, count: slotCount) }
+        used = 0
+        arenaUsed = 0
+        cursor = 0
+    }
+
+    // MARK: output
+
+    public func finish() throws(SpillError) {
+        precondition(!finished, "\(consumer): finish called twice")
+        finished = true
+        if !writers.isEmpty { try closeWriters() }
+        cursor = 0
+        if !pending.isEmpty { try loadNextPartition() }
+    }
+
+    /// Loads the next pending partition into the (empty) table; a partition that
+    /// overflows it is split again, and its parts are processed first.
+    private func loadNextPartition() throws(SpillError) {
+        while let (file, level) = pending.popLast() {
+            clearTable()
+            let reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes)
+            while let r = try reader.next() {
+                let hash = r.loadUnaligned(as: UInt64.self)
+                let k = Int(r.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                let rest = UnsafeRawBufferPointer(rebasing: r[(Self.headerBytes + k)...])
+                try insert(hash: hash, key: UnsafeRawBufferPointer(rebasing: r[Self.headerBytes..<(Self.headerBytes + k)]), rest: rest, level: level)
+            }
+            reader.close()
+            if writers.isEmpty { return }
+            // It overflowed: its records now sit in the next level's partitions.
+            try closeWriters()
+        }
+        clearTable()
+    }
+
+    /// The next surviving record: its key and its rest (for dedup, use `dedupParts`).
+    public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer)? {
+        precondition(finished, "\(consumer): next before finish")
+        while true {
+            while cursor < slotCount {
+                let s = cursor
+                cursor += 1
+                if slots[s] != 0 {
+                    stats.rowsOut += 1
+                    let o = slots[s] - 1
+                    return (recordKey(o), recordRest(o))
+                }
+            }
+            guard !pending.isEmpty else { return nil }
+            try loadNextPartition()
+        }
+    }
+
+    /// Splits a dedup record's rest into its order bytes and payload.
+    public static func dedupParts(_ rest: UnsafeRawBufferPointer) -> (order: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
+        let n = Int(rest.loadUnaligned(as: UInt32.self))
+        return (UnsafeRawBufferPointer(rebasing: rest[4..<(4 + n)]), UnsafeRawBufferPointer(rebasing: rest[(4 + n)...]))
+    }
+}
