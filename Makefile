@@ -25,9 +25,12 @@ demo: release
 	rm -rf demo-data
 	$(BIN_RELEASE) demo --records $(DEMO_RECORDS) --out demo-data/lake/sample
 
+# The operator and spill suites run twice: once as they are, once with
+# BATCHRUN_FORCE_SPILL=1, which shrinks their roomy budgets so every operator spills.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --filter 'SpillTests|OperatorTests'
 	$(MAKE) bench-smoke
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).

@@ -1,0 +1,253 @@
+import Segments
+import Spill
+
+/// What an operator did: rows in and out, spill, time.
+public struct OperatorStats: Sendable {
+    public var rowsIn = 0
+    public var rowsOut = 0
+    /// Sorted runs written (sort) or table overflows (dedup, aggregation).
+    public var spills = 0
+    public var spillBytesWritten = 0
+    /// Sort: merge passes; hash operators: deepest re-partitioning level + 1.
+    public var spillDepth = 0
+}
+
+/// The operators share one lifecycle: `push` batches, `finish`, then `pull` batches
+/// until it returns 0. They are thin adapters: rows become byte records (RowCodec,
+/// KeyEncoder) for the engines of the Spill module, and come back as rows.
+
+/// Sorts rows by key columns, ascending or descending, stably; spills sorted runs when
+/// the budget is full (`ExternalSorter`).
+public final class SortOperator {
+    public let schema: Schema
+    let keys: KeyEncoder
+    let codec: RowCodec
+    let sorter: ExternalSorter
+    private let keyBuffer = ByteBuffer(capacity: 256)
+    private let rowBuffer = ByteBuffer(capacity: 1024)
+    public private(set) var stats = OperatorStats()
+
+    public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512) throws {
+        self.schema = schema
+        self.keys = KeyEncoder(keys: keys, schema: schema)
+        codec = RowCodec(types: schema.fields.map(\.type))
+        sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax)
+    }
+
+    public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
+        for r in rows {
+            keyBuffer.removeAll()
+            rowBuffer.removeAll()
+            keys.encode(columns, row: r, into: keyBuffer)
+            codec.encode(columns, row: r, into: rowBuffer)
+            try keyBuffer.withUnsafeBytes { k in try rowBuffer.withUnsafeBytes { p in try sorter.add(key: k, payload: p) } }
+        }
+        stats.rowsIn += rows.count
+    }
+
+    public func finish() throws {
+        try sorter.finish()
+        stats.spills = sorter.stats.runsSpilled
+        stats.spillBytesWritten = sorter.stats.spillBytesWritten
+        stats.spillDepth = sorter.stats.mergePasses
+    }
+
+    /// Fills `columns` (emptied first) with the next sorted rows, up to their capacity.
+    public func pull(into columns: [ColumnVector]) throws -> Int {
+        for c in columns { c.reset() }
+        let capacity = columns[0].capacity
+        var n = 0
+        while n < capacity, let r = try sorter.next() {
+            codec.decode(r.payload, appendTo: columns)
+            n += 1
+        }
+        stats.rowsOut += n
+        return n
+    }
+}
+
+/// Keeps, for each key, the row that is greatest by the ordering columns (ties: the
+/// first pushed); spills by grace-hash partitioning (`GraceHashTable`). Output order is
+/// not defined: sort afterwards when it matters.
+public final class DedupOperator {
+    public let schema: Schema
+    let keyColumns: [Int]
+    let keyCodec: RowCodec
+    let order: KeyEncoder
+    let codec: RowCodec
+    let table: GraceHashTable
+    private let keyBuffer = ByteBuffer(capacity: 64)
+    private let orderBuffer = ByteBuffer(capacity: 64)
+    private let rowBuffer = ByteBuffer(capacity: 1024)
+    public private(set) var stats = OperatorStats()
+
+    public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager, blockBytes: Int = 64 << 10) throws {
+        self.schema = schema
+        self.keyColumns = keyColumns
+        keyCodec = RowCodec(types: keyColumns.map { schema.fields[$0].type })
+        self.order = KeyEncoder(keys: order, schema: schema)
+        codec = RowCodec(types: schema.fields.map(\.type))
+        table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: blockBytes)
+    }
+
+    public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
+        for r in rows {
+            keyBuffer.removeAll()
+            orderBuffer.removeAll()
+            rowBuffer.removeAll()
+            keyCodec.encode(columns, row: r, selection: keyColumns, into: keyBuffer)
+            order.encode(columns, row: r, into: orderBuffer)
+            codec.encode(columns, row: r, into: rowBuffer)
+            try keyBuffer.withUnsafeBytes { k in
+                try orderBuffer.withUnsafeBytes { o in try rowBuffer.withUnsafeBytes { p in try table.add(key: k, order: o, payload: p) } }
+            }
+        }
+        stats.rowsIn += rows.count
+    }
+
+    public func finish() throws {
+        try table.finish()
+    }
+
+    public func pull(into columns: [ColumnVector]) throws -> Int {
+        for c in columns { c.reset() }
+        let capacity = columns[0].capacity
+        var n = 0
+        while n < capacity, let r = try table.next() {
+            codec.decode(GraceHashTable.dedupParts(r.rest).payload, appendTo: columns)
+            n += 1
+        }
+        stats.rowsOut += n
+        stats.spills = table.stats.spills
+        stats.spillBytesWritten = table.stats.spillBytesWritten
+        stats.spillDepth = table.stats.deepestLevel + 1
+        return n
+    }
+}
+
+/// One aggregate of `AggregateOperator`.
+public struct Aggregate: Sendable, Hashable {
+    public enum Function: String, Sendable { case count, sum, min, max }
+    public var function: Function
+    /// The input column; nil for count(*).
+    public var column: Int?
+    public var name: String
+
+    public init(_ function: Function, _ column: Int?, as name: String) {
+        precondition(function == .count || column != nil, "\(function) needs a column")
+        self.function = function
+        self.column = column
+        self.name = name
+    }
+}
+
+/// count(*), sum, min and max of integer-like columns (int, decimal, date, timestamp)
+/// per group, spilling by grace-hash partitioning. Nulls are skipped; a min or max over
+/// no value is null; a sum over no value is 0. Output: the group columns, then one
+/// column per aggregate; order not defined.
+public final class AggregateOperator {
+    public let schema: Schema
+    public let outputSchema: Schema
+    let groupColumns: [Int]
+    let groupCodec: RowCodec
+    let aggregates: [Aggregate]
+    /// Per aggregate, its value slot and (min, max) the slot counting its non-null inputs.
+    let slots: [(value: Int, seen: Int?)]
+    let table: GraceHashTable
+    private let keyBuffer = ByteBuffer(capacity: 64)
+    private var values: [Int64]
+    public private(set) var stats = OperatorStats()
+
+    public init(schema: Schema, groupColumns: [Int], aggregates: [Aggregate], budget: MemoryBudget, spill: SpillManager, blockBytes: Int = 64 << 10) throws {
+        self.schema = schema
+        self.groupColumns = groupColumns
+        self.aggregates = aggregates
+        groupCodec = RowCodec(types: groupColumns.map { schema.fields[$0].type })
+        var ops: [GraceHashTable.AggregateOp] = []
+        var slots: [(Int, Int?)] = []
+        var fields = groupColumns.map { schema.fields[$0] }
+        for a in aggregates {
+            let value = ops.count
+            switch a.function {
+            case .count, .sum: ops.append(.sum)
+            case .min: ops.append(.min)
+            case .max: ops.append(.max)
+            }
+            var seen: Int?
+            if a.function == .min || a.function == .max {
+                seen = ops.count
+                ops.append(.sum)
+            }
+            slots.append((value, seen))
+            if let c = a.column {
+                precondition(schema.fields[c].type.isInteger, "\(a.function) needs an integer-like column, \(schema.fields[c].name) is \(schema.fields[c].type)")
+            }
+            let type: ColumnType = a.function == .count ? .int64 : schema.fields[a.column ?? 0].type
+            fields.append(Field(a.name, type, nullable: a.function == .min || a.function == .max))
+        }
+        self.slots = slots
+        outputSchema = Schema(fields)
+        values = Array(repeating: 0, count: ops.count)
+        table = try GraceHashTable(mode: .aggregate(ops), budget: budget, spill: spill, consumer: "aggregate", blockBytes: blockBytes)
+    }
+
+    public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
+        for r in rows {
+            keyBuffer.removeAll()
+            groupCodec.encode(columns, row: r, selection: groupColumns, into: keyBuffer)
+            for (k, a) in aggregates.enumerated() {
+                let s = slots[k]
+                guard let c = a.column else {
+                    values[s.value] = 1
+                    continue
+                }
+                let null = columns[c].isNull(r)
+                let v = null ? 0 : columns[c].integer(r)
+                switch a.function {
+                case .count: values[s.value] = null ? 0 : 1
+                case .sum: values[s.value] = v
+                case .min: values[s.value] = null ? Int64.max : v
+                case .max: values[s.value] = null ? Int64.min : v
+                }
+                if let seen = s.seen { values[seen] = null ? 0 : 1 }
+            }
+            try keyBuffer.withUnsafeBytes { k in try values.withUnsafeBufferPointer { try table.add(key: k, values: $0) } }
+        }
+        stats.rowsIn += rows.count
+    }
+
+    public func finish() throws {
+        try table.finish()
+    }
+
+    /// Fills `columns` (one per output field, emptied first) with the next groups.
+    public func pull(into columns: [ColumnVector]) throws -> Int {
+        for c in columns { c.reset() }
+        let capacity = columns[0].capacity
+        let groupOut = Array(columns[0..<groupColumns.count])
+        var n = 0
+        while n < capacity, let r = try table.next() {
+            groupCodec.decode(r.key, appendTo: groupOut)
+            for k in aggregates.indices {
+                let out = columns[groupColumns.count + k]
+                let s = slots[k]
+                let v = r.rest.loadUnaligned(fromByteOffset: 8 * s.value, as: Int64.self)
+                if let seen = s.seen, r.rest.loadUnaligned(fromByteOffset: 8 * seen, as: Int64.self) == 0 {
+                    out.appendNull()
+                    continue
+                }
+                switch out.type {
+                case .int32, .date: out.appendInt32(Int32(truncatingIfNeeded: v))
+                default: out.appendInt64(v)
+                }
+            }
+            n += 1
+        }
+        stats.rowsOut += n
+        stats.spills = table.stats.spills
+        stats.spillBytesWritten = table.stats.spillBytesWritten
+        stats.spillDepth = table.stats.deepestLevel + 1
+        return n
+    }
+}

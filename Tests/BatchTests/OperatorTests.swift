@@ -1,0 +1,280 @@
+import Foundation
+import Segments
+import Spill
+import Testing
+@testable import Batch
+
+/// BATCHRUN_FORCE_SPILL=1 shrinks the roomy budgets so every operator spills.
+enum ForceSpill {
+    static var isOn: Bool { ProcessInfo.processInfo.environment["BATCHRUN_FORCE_SPILL"] == "1" }
+    static func roomy(_ bytes: Int) -> Int { isOn ? 256 << 10 : bytes }
+}
+
+/// One row of the operator tests, as plain values.
+struct TestRow: Hashable {
+    var id: String
+    var k: Int64?
+    var ts: Int64
+    var price: Int64?
+    var note: String?
+}
+
+enum OperatorFixture {
+    static let schema = Schema([
+        Field("id", .string), Field("k", .int64), Field("ts", .timestamp), Field("price", .decimal(scale: 2)), Field("note", .string),
+    ])
+
+    static func rows(_ count: Int, shape: String, seed: UInt64) -> [TestRow] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<count).map { i in
+            let id: String
+            switch shape {
+            case "allEqual": id = "SAME-KEY-0000000"
+            case "skewed": id = rng.next(below: 10) < 8 ? "HOT-\(rng.next(below: 5))" : String(format: "T%015d", rng.next(below: 1_000_000))
+            case "long": id = String(repeating: "L", count: 200 + rng.next(below: 800)) + String(rng.next(below: 300))
+            default: id = String(format: "T%015d", rng.next(below: count / 2 + 1))
+            }
+            return TestRow(id: id, k: rng.next(below: 20) == 0 ? nil : Int64(rng.next(below: 1000)) - 500,
+                           ts: 1_735_689_600_000_000 + Int64(rng.next(below: 1_000_000)) * 1_000_000,
+                           price: rng.next(below: 10) == 0 ? nil : Int64(rng.next(below: 100_000)),
+                           note: rng.next(below: 4) == 0 ? nil : "n\(i)")
+        }
+    }
+
+    static func push(_ rows: [TestRow], batchRows: Int, _ body: ([ColumnVector], Range<Int>) throws -> Void) rethrows {
+        let cols = schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
+        var i = 0
+        while i < rows.count {
+            for c in cols { c.reset() }
+            let end = min(rows.count, i + batchRows)
+            for r in rows[i..<end] {
+                cols[0].appendString(r.id)
+                if let k = r.k { cols[1].appendInt64(k) } else { cols[1].appendNull() }
+                cols[2].appendInt64(r.ts)
+                if let p = r.price { cols[3].appendInt64(p) } else { cols[3].appendNull() }
+                if let n = r.note { cols[4].appendString(n) } else { cols[4].appendNull() }
+            }
+            try body(cols, 0..<(end - i))
+            i = end
+        }
+    }
+
+    static func read(_ cols: [ColumnVector], _ n: Int) -> [TestRow] {
+        (0..<n).map { r in
+            TestRow(id: cols[0].string(r), k: cols[1].isNull(r) ? nil : cols[1].int64(r), ts: cols[2].int64(r),
+                    price: cols[3].isNull(r) ? nil : cols[3].int64(r), note: cols[4].isNull(r) ? nil : cols[4].string(r))
+        }
+    }
+
+    static let shapes: [(String, Int)] = [("uniform", 40_000), ("skewed", 12_000), ("allEqual", 3_000), ("long", 500), ("uniform", 0)]
+}
+
+@Suite struct OperatorTests {
+    struct Setting: CustomTestStringConvertible, Sendable {
+        var budget: Int
+        var expect: String
+        var testDescription: String { "\(expect), budget \(budget)" }
+    }
+
+    static let settings = [
+        Setting(budget: ForceSpill.roomy(64 << 20), expect: "no spill"),
+        Setting(budget: 1 << 20, expect: "spill"),
+        Setting(budget: 200 << 10, expect: "many"),
+    ]
+
+    func spillDir() throws -> SpillManager {
+        try SpillManager(parent: NSTemporaryDirectory() + "batchrun-operator-tests")
+    }
+
+    /// Sorted by (k descending, nulls last; id ascending), stably: the oracle is Swift's
+    /// sort on (key, arrival).
+    @Test(arguments: settings)
+    func sortMatchesAnInMemorySort(_ setting: Setting) throws {
+        for (shape, count) in OperatorFixture.shapes {
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let rows = OperatorFixture.rows(count, shape: shape, seed: seed)
+            let spill = try spillDir()
+            defer { spill.close() }
+            let budget = MemoryBudget(limitBytes: setting.budget)
+            var out: [TestRow] = []
+            var stats = OperatorStats()
+            do {
+                let pool = try BatchPool(name: "sort output", schema: OperatorFixture.schema, batchRows: 1000, count: 2, budget: budget)
+                defer { pool.close() }
+                let sort = try SortOperator(schema: OperatorFixture.schema, keys: [SortKey(1, descending: true), SortKey(0)],
+                                            budget: budget, spill: spill, blockBytes: 8192, fanInMax: 4)
+                try OperatorFixture.push(rows, batchRows: 777) { try sort.push($0, rows: $1) }
+                try sort.finish()
+                while true {
+                    guard let batch = pool.take() else { Issue.record("pool ran dry"); break }
+                    let n = try sort.pull(into: batch.columns)
+                    out += OperatorFixture.read(batch.columns, n)
+                    pool.give(batch)
+                    if n == 0 { break }
+                }
+                stats = sort.stats
+            }
+            let oracle = rows.enumerated().sorted { a, b in
+                let ka = a.element.k, kb = b.element.k
+                if ka != kb {
+                    guard let ka else { return false }
+                    guard let kb else { return true }
+                    return ka > kb
+                }
+                if a.element.id != b.element.id { return Array(a.element.id.utf8).lexicographicallyPrecedes(Array(b.element.id.utf8)) }
+                return a.offset < b.offset
+            }.map(\.element)
+            let context = "seed \(seed), \(shape), \(count) rows, \(setting.testDescription): \(stats)"
+            #expect(out == oracle, "\(context)")
+            expectSpills(stats, setting, large: count >= 12_000, context)
+            #expect(budget.usedBytes == 0 && budget.liveReservations == 0, "\(context)")
+            #expect(spill.filesPresent().isEmpty, "\(context)")
+        }
+    }
+
+    func expectSpills(_ stats: OperatorStats, _ setting: Setting, large: Bool, _ context: String) {
+        guard large else { return }
+        switch setting.expect {
+        case "no spill": if !ForceSpill.isOn { #expect(stats.spills == 0, "\(context)") }
+        case "spill": #expect(stats.spills >= 1, "\(context)")
+        default: #expect(stats.spills >= 1 && stats.spillDepth >= 2, "\(context)")
+        }
+    }
+
+    /// Per id, the row with the greatest (ts, k); ties: the first pushed.
+    @Test(arguments: settings)
+    func dedupMatchesAnInMemoryDedup(_ setting: Setting) throws {
+        for (shape, count) in OperatorFixture.shapes {
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let rows = OperatorFixture.rows(count, shape: shape, seed: seed)
+            let spill = try spillDir()
+            defer { spill.close() }
+            let budget = MemoryBudget(limitBytes: setting.budget)
+            var out: [TestRow] = []
+            var stats = OperatorStats()
+            do {
+                let dedup = try DedupOperator(schema: OperatorFixture.schema, keyColumns: [0], order: [SortKey(2), SortKey(1)],
+                                              budget: budget, spill: spill, blockBytes: 4096)
+                try OperatorFixture.push(rows, batchRows: 500) { try dedup.push($0, rows: $1) }
+                try dedup.finish()
+                let cols = OperatorFixture.schema.fields.map { ColumnVector(type: $0.type, capacity: 640) }
+                while true {
+                    let n = try dedup.pull(into: cols)
+                    if n == 0 { break }
+                    out += OperatorFixture.read(cols, n)
+                }
+                stats = dedup.stats
+            }
+            var best: [String: TestRow] = [:]
+            func greater(_ a: TestRow, _ b: TestRow) -> Bool {
+                if a.ts != b.ts { return a.ts > b.ts }
+                switch (a.k, b.k) {
+                case (nil, _): return false
+                case (_, nil): return true
+                case let (x?, y?): return x > y
+                }
+            }
+            for r in rows where best[r.id] == nil || greater(r, best[r.id]!) { best[r.id] = r }
+            let context = "seed \(seed), \(shape), \(count) rows, \(setting.testDescription): \(stats)"
+            #expect(out.count == best.count, "\(context)")
+            #expect(Set(out) == Set(best.values), "\(context)")
+            expectSpills(stats, setting, large: count >= 12_000 && shape == "uniform", context)
+            #expect(budget.usedBytes == 0 && budget.liveReservations == 0, "\(context)")
+            #expect(spill.filesPresent().isEmpty, "\(context)")
+        }
+    }
+
+    /// count(*), sum(price), min(ts), max(k) per id.
+    @Test(arguments: settings)
+    func aggregationMatchesAnInMemoryGroupBy(_ setting: Setting) throws {
+        for (shape, count) in OperatorFixture.shapes {
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let rows = OperatorFixture.rows(count, shape: shape, seed: seed)
+            let spill = try spillDir()
+            defer { spill.close() }
+            let budget = MemoryBudget(limitBytes: setting.budget)
+            struct Agg: Equatable { var n: Int64; var sum: Int64; var minTS: Int64?; var maxK: Int64? }
+            var got: [String: Agg] = [:]
+            var stats = OperatorStats()
+            do {
+                let agg = try AggregateOperator(schema: OperatorFixture.schema, groupColumns: [0],
+                                                aggregates: [Aggregate(.count, nil, as: "n"), Aggregate(.sum, 3, as: "revenue"),
+                                                             Aggregate(.min, 2, as: "first"), Aggregate(.max, 1, as: "top")],
+                                                budget: budget, spill: spill, blockBytes: 4096)
+                #expect(agg.outputSchema.fields.map(\.name) == ["id", "n", "revenue", "first", "top"])
+                try OperatorFixture.push(rows, batchRows: 1000) { try agg.push($0, rows: $1) }
+                try agg.finish()
+                let cols = agg.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: 300) }
+                while true {
+                    let n = try agg.pull(into: cols)
+                    if n == 0 { break }
+                    for r in 0..<n {
+                        #expect(got[cols[0].string(r)] == nil, "a group twice, seed \(seed)")
+                        got[cols[0].string(r)] = Agg(n: cols[1].int64(r), sum: cols[2].int64(r),
+                                                     minTS: cols[3].isNull(r) ? nil : cols[3].int64(r), maxK: cols[4].isNull(r) ? nil : cols[4].int64(r))
+                    }
+                }
+                stats = agg.stats
+            }
+            var oracle: [String: Agg] = [:]
+            for r in rows {
+                var a = oracle[r.id] ?? Agg(n: 0, sum: 0, minTS: nil, maxK: nil)
+                a.n += 1
+                a.sum += r.price ?? 0
+                a.minTS = min(a.minTS ?? r.ts, r.ts)
+                if let k = r.k { a.maxK = max(a.maxK ?? k, k) }
+                oracle[r.id] = a
+            }
+            let context = "seed \(seed), \(shape), \(count) rows, \(setting.testDescription): \(stats)"
+            #expect(got == oracle, "\(context)")
+            expectSpills(stats, setting, large: count >= 12_000 && shape == "uniform", context)
+            #expect(budget.usedBytes == 0 && budget.liveReservations == 0, "\(context)")
+            #expect(spill.filesPresent().isEmpty, "\(context)")
+        }
+    }
+
+    @Test func keyEncodingOrdersLikeTheValues() {
+        let schema = Schema([Field("s", .string), Field("i", .int64), Field("f", .float64)])
+        let s = ColumnVector(type: .string, capacity: 8), i = ColumnVector(type: .int64, capacity: 8), f = ColumnVector(type: .float64, capacity: 8)
+        let strings = ["", "a", "a\u{0}", "a\u{0}b", "ab", "b", "é"]
+        for x in strings { s.appendString(x) }
+        s.appendNull()
+        for x: Int64 in [Int64.min, -2, -1, 0, 1, 2, Int64.max] { i.appendInt64(x) }
+        i.appendNull()
+        for x in [-Double.infinity, -2.5, -0.0, 0.5, 1, 3e10, Double.infinity] { f.appendDouble(x) }
+        f.appendNull()
+        for (column, descending) in [(0, false), (1, false), (2, false), (0, true), (1, true)] {
+            let enc = KeyEncoder(keys: [SortKey(column, descending: descending)], schema: schema)
+            let keys: [[UInt8]] = (0..<8).map { r in
+                let b = ByteBuffer()
+                enc.encode([s, i, f], row: r, into: b)
+                return b.bytes
+            }
+            // Rows 0..<7 are given in ascending order; row 7 is null (first ascending).
+            var expected = [7] + Array(0..<7)
+            if descending { expected.reverse() }
+            let order = (0..<8).sorted { keys[$0].lexicographicallyPrecedes(keys[$1]) }
+            #expect(order == expected, "column \(column) descending \(descending)")
+        }
+    }
+
+    @Test func thePoolChecksOwnership() throws {
+        let budget = MemoryBudget(limitBytes: 8 << 20)
+        let pool = try BatchPool(name: "test", schema: OperatorFixture.schema, batchRows: 100, count: 2, budget: budget)
+        #expect(budget.usedBytes == BatchPool.batchBytes(schema: OperatorFixture.schema, rows: 100) * 2)
+        let a = try #require(pool.take())
+        let b = try #require(pool.take())
+        #expect(pool.take() == nil)
+        a.columns[0].appendString("x")
+        pool.give(a)
+        let c = try #require(pool.take())
+        #expect(c === a && c.count == 0)
+        pool.give(b)
+        pool.give(c)
+        pool.close()
+        #expect(budget.usedBytes == 0)
+        #expect(throws: SpillError.self) {
+            _ = try BatchPool(name: "too big", schema: OperatorFixture.schema, batchRows: 1_000_000, count: 4, budget: budget)
+        }
+    }
+}
