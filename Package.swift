@@ -30,8 +30,10 @@ let package = Package(
         ),
         // A child process for the crash tests: commits to a table in a loop until it is killed.
         .executableTarget(name: "CommitLoop", dependencies: ["Segments"], path: "Tests/CommitLoop"),
+        // A child process for the spill kill tests: sorts and spills in a loop until it is killed.
+        .executableTarget(name: "SpillLoop", dependencies: ["Spill"], path: "Tests/SpillLoop"),
         .testTarget(name: "SegmentsTests", dependencies: ["Segments", "CommitLoop"], resources: [.copy("Golden")]),
-        .testTarget(name: "SpillTests", dependencies: ["Spill"]),
+        .testTarget(name: "SpillTests", dependencies: ["Spill", "SpillLoop"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch"]),
         .testTarget(name: "CLITests", dependencies: ["batchrun"]),
     ]

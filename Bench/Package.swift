@@ -31,5 +31,16 @@ let package = Package(
             path: "Benchmarks/IngestBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "OperatorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Segments", package: "batchrun"),
+                .product(name: "Spill", package: "batchrun"),
+                .product(name: "Batch", package: "batchrun"),
+            ],
+            path: "Benchmarks/OperatorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
