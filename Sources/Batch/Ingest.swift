@@ -72,18 +72,39 @@ public struct Ingest: Sendable {
         public var bytesWritten = 0
         public var rangesReparsed = 0
         public var peakReservedBytes = 0
+        /// The reference tables replaced (empty when RAW has no reference files).
+        public var reference: [Reference.Report] = []
     }
 
     public static func bronzePath(lake: String) -> String { lake + "/bronze" }
 
     public let options: Options
     public let budget: MemoryBudget
+    public let spill: SpillManager
 
-    public init(options: Options, budget: MemoryBudget) {
+    public init(options: Options, budget: MemoryBudget, spill: SpillManager) {
         precondition(options.rangeBytes >= options.checksumBlockBytes && options.rangeBytes % options.checksumBlockBytes == 0,
                      "rangeBytes must be a multiple of checksumBlockBytes")
         self.options = options
         self.budget = budget
+        self.spill = spill
+    }
+
+    /// The copy of the landing zone's `_expected.json` a lake keeps while its bronze holds
+    /// exactly that landing zone (see `Ingest.run`).
+    public static func expectedPath(lake: String) -> String { lake + "/_expected.json" }
+
+    /// Replaces the reference tables from RAW when its reference files are there: all
+    /// three, or none (a landing zone of transactions only).
+    func ingestReference() throws -> [Reference.Report] {
+        let present = Reference.all.filter { SystemIO.exists(options.raw + "/" + $0.name + ".csv") }
+        if present.isEmpty { return [] }
+        if present.count < Reference.all.count {
+            let missing = Reference.all.filter { f in !present.contains { $0.name == f.name } }.map { $0.name + ".csv" }
+            throw BatchError(.missingInput, path: options.raw, "has some reference files but not \(missing.joined(separator: ", ")); a landing zone has all three or none")
+        }
+        return try Reference.ingest(raw: options.raw, lake: options.lake, budget: budget, spill: spill,
+                                    batchRows: min(options.batchRows, 16_384), compression: options.compression)
     }
 
     // MARK: the run
@@ -121,6 +142,7 @@ public struct Ingest: Sendable {
             report.files.append(fr)
         }
         if options.mode == .append && chosen.isEmpty {
+            report.reference = try ingestReference()
             report.bronzeRows = writer.base?.rowCount ?? 0
             report.peakReservedBytes = budget.peakBytes
             return report
@@ -181,10 +203,20 @@ public struct Ingest: Sendable {
         ]
         let version: Int
         do {
+            report.reference = try ingestReference()
             version = try writer.commit(operation: "ingest", replaceAll: options.mode == .overwrite, info: info)
         } catch {
             for s in written { try? SystemIO.unlink(s.path) } // not committed: the next writer would remove them too
             throw error
+        }
+        // The landing zone's expected counts hold for bronze only while bronze is exactly
+        // that landing zone: after a first ingestion or an overwrite. A later append of
+        // other files makes them meaningless, so the copy goes.
+        let expected = Self.expectedPath(lake: options.lake)
+        if version == 1 || options.mode == .overwrite, SystemIO.exists(options.raw + "/_expected.json") {
+            try SystemIO.writeFileAtomically(expected, try SystemIO.readFile(options.raw + "/_expected.json"))
+        } else if SystemIO.exists(expected) {
+            try SystemIO.unlink(expected)
         }
         report.version = version
         report.ingestSeq = seq

@@ -21,6 +21,12 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Codec of the tables written: lz4, zstd, zstd:LEVEL (1-19) or none.")
     var compression = "lz4"
 
+    @Option(help: ArgumentHelp("Folder for this run's private spill folder (default: the system temp dir).", valueName: "dir"))
+    var spillDir = NSTemporaryDirectory()
+
+    @Option(help: ArgumentHelp("Most disk the spill files may use at once: a size like --memory-limit's, or 'none' for no cap.", valueName: "size"))
+    var maxSpill = "none"
+
     func validate() throws {
         guard ByteSize.parse(memoryLimit) != nil else {
             throw ValidationError("--memory-limit '\(memoryLimit)' is not a size; use bytes (268435456), KB/MB/GB/TB (256MB), KiB/MiB/GiB/TiB (256MiB) or a percentage of memory (25%)")
@@ -29,6 +35,9 @@ struct EngineOptions: ParsableArguments {
             throw ValidationError("--batch-rows must be 1...\(SegmentFormat.rowGroupRowsMax), not \(batchRows)")
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        guard maxSpill == "none" || ByteSize.parse(maxSpill) != nil else {
+            throw ValidationError("--max-spill '\(maxSpill)' is not a size; use none, bytes, KB/MB/GB/TB, KiB/MiB/GiB/TiB or a percentage")
+        }
         guard Compression(parsing: compression) != nil else {
             throw ValidationError("--compression must be lz4, zstd, zstd:LEVEL (1-19) or none, not '\(compression)'")
         }
@@ -37,4 +46,12 @@ struct EngineOptions: ParsableArguments {
     var memoryLimitBytes: Int { ByteSize.parse(memoryLimit) ?? 0 }
     var codec: Compression { Compression(parsing: compression) ?? .lz4 }
     func makeBudget() -> MemoryBudget { MemoryBudget(limitBytes: memoryLimitBytes) }
+
+    /// This run's spill folder (stale folders of dead runs are removed first); it is
+    /// deleted at exit, and on SIGINT/SIGTERM.
+    func makeSpill() throws -> SpillManager {
+        let spill = try SpillManager(parent: spillDir, quotaBytes: maxSpill == "none" ? Int.max : (ByteSize.parse(maxSpill) ?? Int.max))
+        SpillManager.installSignalCleanup()
+        return spill
+    }
 }

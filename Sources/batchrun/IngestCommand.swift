@@ -52,7 +52,9 @@ struct IngestCommand: ParsableCommand {
             options.ingestedAt = ingestedAt.flatMap(parsedTimestamp)
             let clock = ContinuousClock()
             let start = clock.now
-            let report = try Ingest(options: options, budget: engine.makeBudget()).run()
+            let spill = try engine.makeSpill()
+            defer { spill.close() }
+            let report = try Ingest(options: options, budget: engine.makeBudget(), spill: spill).run()
             let seconds = (clock.now - start).seconds
             if output.json {
                 print(IngestReporting.json(report, seconds: seconds).rendered())
@@ -79,6 +81,7 @@ enum IngestReporting {
                     ("rows", .int(f.rows)), ("rescued", .int(f.rescued)), ("malformed", .int(f.malformed)),
                 ])
             })),
+            ("reference", .array(r.reference.map { .object([("table", .string($0.name)), ("rows_read", .int($0.rowsRead)), ("rows", .int($0.rows))]) })),
             ("bytes_read", .int(r.bytesRead)),
             ("bytes_written", .int(r.bytesWritten)),
             ("segments_written", .int(r.segmentsWritten)),
@@ -98,6 +101,9 @@ enum IngestReporting {
             let status = f.skipped.map { "skipped: \($0)" } ?? "ingested"
             lines.append(pad(f.path, width) + "  " + lpad(f.skipped == nil ? String(f.rows) : "-", 11) + "  "
                          + lpad(f.skipped == nil ? String(f.rescued) : "-", 9) + "  " + status)
+        }
+        for ref in r.reference {
+            lines.append("reference \(ref.name): \(ref.rows) rows (\(ref.rowsRead) read; a repeated key keeps its later row)")
         }
         let skipped = r.files.filter { $0.skipped != nil }.count
         if let v = r.version {

@@ -24,7 +24,9 @@ func ingest(_ raw: String, _ lake: String, mode: Ingest.Mode = .append, threads:
         o.rangeBytes = 512
         o.chunkBytes = 128
     }
-    return try Ingest(options: o, budget: budget).run()
+    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-ingest-tests")
+    defer { spill.close() }
+    return try Ingest(options: o, budget: budget, spill: spill).run()
 }
 
 @Suite struct IngestTests {

@@ -114,7 +114,9 @@ let benchmarks: @Sendable () -> Void = {
             let clock = ContinuousClock()
             benchmark.startMeasurement()
             let start = clock.now
-            let report = try Ingest(options: o, budget: MemoryBudget(limitBytes: 256 << 20)).run()
+            let spill = try SpillManager(parent: scratchDir + "/spill")
+            defer { spill.close() }
+            let report = try Ingest(options: o, budget: MemoryBudget(limitBytes: 256 << 20), spill: spill).run()
             let elapsed = seconds(clock.now - start)
             benchmark.stopMeasurement()
             guard report.bronzeRows == zone.expected.bronze,
