@@ -362,7 +362,7 @@ public struct Ingest: Sendable {
         defer { builderReservation.end() }
         let builder = BronzeBuilder(capacity: options.batchRows, header: task.header, sourceFile: file.relativePath,
                                     ingestSeq: task.seq, ingestedAt: task.ingestedAt)
-        var segmentOptions = SegmentWriterOptions(compression: options.compression)
+        var segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
         segmentOptions.metadata = ["source_file": file.relativePath]
         var segments: [SegmentSummary] = []
         var current: SegmentWriter?

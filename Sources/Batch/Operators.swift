@@ -28,11 +28,11 @@ public final class SortOperator {
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
-                blockBytes: Int = 256 << 10, fanInMax: Int = 512) throws {
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max) throws {
         self.schema = schema
         self.keys = KeyEncoder(keys: keys, schema: schema)
         codec = RowCodec(types: schema.fields.map(\.type))
-        sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax)
+        sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
@@ -78,30 +78,30 @@ public final class DedupOperator {
     let codec: RowCodec
     let table: GraceHashTable
     private let keyBuffer = ByteBuffer(capacity: 64)
-    private let orderBuffer = ByteBuffer(capacity: 64)
     private let rowBuffer = ByteBuffer(capacity: 1024)
     public private(set) var stats = OperatorStats()
 
-    public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager, blockBytes: Int = 64 << 10) throws {
+    public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager,
+                blockBytes: Int = 64 << 10, memoryMaxBytes: Int = Int.max) throws {
         self.schema = schema
         self.keyColumns = keyColumns
         keyCodec = RowCodec(types: keyColumns.map { schema.fields[$0].type })
         self.order = KeyEncoder(keys: order, schema: schema)
         codec = RowCodec(types: schema.fields.map(\.type))
-        table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: blockBytes)
+        table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
         for r in rows {
             keyBuffer.removeAll()
-            orderBuffer.removeAll()
             rowBuffer.removeAll()
             keyCodec.encode(columns, row: r, selection: keyColumns, into: keyBuffer)
-            order.encode(columns, row: r, into: orderBuffer)
+            // The table's rest layout: u32 order bytes, order, payload.
+            rowBuffer.appendLE(UInt32(0))
+            order.encode(columns, row: r, into: rowBuffer)
+            rowBuffer.setLE32(UInt32(rowBuffer.count - 4), at: 0)
             codec.encode(columns, row: r, into: rowBuffer)
-            try keyBuffer.withUnsafeBytes { k in
-                try orderBuffer.withUnsafeBytes { o in try rowBuffer.withUnsafeBytes { p in try table.add(key: k, order: o, payload: p) } }
-            }
+            try keyBuffer.withUnsafeBytes { k in try rowBuffer.withUnsafeBytes { p in try table.add(key: k, rest: p) } }
         }
         stats.rowsIn += rows.count
     }
@@ -159,7 +159,8 @@ public final class AggregateOperator {
     private var values: [Int64]
     public private(set) var stats = OperatorStats()
 
-    public init(schema: Schema, groupColumns: [Int], aggregates: [Aggregate], budget: MemoryBudget, spill: SpillManager, blockBytes: Int = 64 << 10) throws {
+    public init(schema: Schema, groupColumns: [Int], aggregates: [Aggregate], budget: MemoryBudget, spill: SpillManager,
+                blockBytes: Int = 64 << 10, memoryMaxBytes: Int = Int.max) throws {
         self.schema = schema
         self.groupColumns = groupColumns
         self.aggregates = aggregates
@@ -189,7 +190,7 @@ public final class AggregateOperator {
         self.slots = slots
         outputSchema = Schema(fields)
         values = Array(repeating: 0, count: ops.count)
-        table = try GraceHashTable(mode: .aggregate(ops), budget: budget, spill: spill, consumer: "aggregate", blockBytes: blockBytes)
+        table = try GraceHashTable(mode: .aggregate(ops), budget: budget, spill: spill, consumer: "aggregate", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {

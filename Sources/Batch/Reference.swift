@@ -70,7 +70,9 @@ public enum Reference {
         }
         // Later rows win: dedup by key, ordered by line number; then sort by key.
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
-        let dedup = try DedupOperator(schema: withLine, keyColumns: [0], order: [SortKey(file.schema.count)], budget: budget, spill: spill)
+        let share = max(1 << 20, budget.availableBytes * 45 / 100)
+        let dedup = try DedupOperator(schema: withLine, keyColumns: [0], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
+                                      memoryMaxBytes: share)
         let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         var read = 0
         while try scanner.next() {
@@ -92,7 +94,7 @@ public enum Reference {
         }
         if batch[0].count > 0 { try dedup.push(batch, rows: 0..<batch[0].count) }
         try dedup.finish()
-        let sort = try SortOperator(schema: withLine, keys: [SortKey(0)], budget: budget, spill: spill)
+        let sort = try SortOperator(schema: withLine, keys: [SortKey(0)], budget: budget, spill: spill, memoryMaxBytes: share)
         while true {
             let n = try dedup.pull(into: batch)
             if n == 0 { break }
@@ -101,7 +103,7 @@ public enum Reference {
         try sort.finish()
         let writer = try TableWriter(path: tablePath(lake: lake, file.name), schema: file.schema)
         defer { writer.close() }
-        let segment = try writer.newSegment(options: SegmentWriterOptions(compression: compression))
+        let segment = try writer.newSegment(options: SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows))
         var rows = 0
         while true {
             let n = try sort.pull(into: batch)

@@ -1,4 +1,7 @@
 import Segments
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Rows of column vectors as bytes and back: the payload of spilled records, and the
 /// canonical bytes of group and dedup keys (equal values give equal bytes).
@@ -116,9 +119,13 @@ public struct KeyEncoder: Sendable {
                 switch types[k] {
                 case .string:
                     c.withString(row) { s in
-                        for b in s {
-                            out.append(b)
-                            if b == 0 { out.append(0xFF) }
+                        if s.isEmpty || memchr(s.baseAddress!, 0, s.count) == nil {
+                            out.append(s)
+                        } else {
+                            for b in s {
+                                out.append(b)
+                                if b == 0 { out.append(0xFF) }
+                            }
                         }
                     }
                     out.append(0)

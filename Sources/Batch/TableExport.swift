@@ -8,6 +8,10 @@ import Glibc
 /// `reference/`.
 public enum Lake {
     public static let topTables = ["bronze", "silver", "quarantine"]
+    /// Rows per row group of every lake table: a reader decodes one row group of a column
+    /// at a time, so this bounds a scan's memory (about 2.5 MiB for a bronze row group of
+    /// 15 columns), small enough for a 16 MiB budget; big enough for good compression.
+    public static let rowGroupRows = 16_384
     public static let referenceTables = ["customers", "products", "fx_rates"]
     public static let goldTables = ["dim_date", "dim_customer", "dim_product", "fact_transactions", "daily_sales", "customer_monthly"]
 

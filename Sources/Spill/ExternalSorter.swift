@@ -34,12 +34,13 @@ public final class ExternalSorter {
     let blockBytes: Int
     /// Merge fan-in cap (tests lower it to force multi-pass merges).
     let fanInMax: Int
+    /// The most this sorter's run buffer may hold, so that other consumers of the same
+    /// budget keep their share.
+    let memoryMaxBytes: Int
     private let reservation: Reservation
     /// Held from the start so that a full run buffer can always be written out.
     private let writerReservation: Reservation
-    private var arena: UnsafeMutableRawPointer
-    private var arenaCapacity = 0
-    private var arenaUsed = 0
+    private let arena: RecordArena
     private var entries: UnsafeMutablePointer<Entry>
     private var entryCapacity = 0
     private var entryCount = 0
@@ -51,30 +52,34 @@ public final class ExternalSorter {
     private var merger: LoserTreeMerger?
 
     struct Entry {
-        /// The key's first 8 bytes, big-endian, zero-padded: most comparisons stop here.
+        /// The key's first 16 bytes, big-endian, zero-padded: most comparisons stop here,
+        /// without touching the arena.
         var prefix: UInt64
-        /// Offset of the record in the arena; grows with arrival, so it breaks ties stably.
-        var offset: Int
+        var prefix2: UInt64
+        /// Where the record is in the arena; grows with arrival, so it breaks ties stably.
+        var location: Int
     }
 
     static let entryBytes = MemoryLayout<Entry>.stride
 
     public init(budget: MemoryBudget, spill: SpillManager, consumer: String = "external sort",
-                blockBytes: Int = 256 << 10, fanInMax: Int = 512) throws(SpillError) {
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max) throws(SpillError) {
         precondition(fanInMax >= 2, "a merge needs a fan-in of at least 2")
         self.budget = budget
         self.spill = spill
         self.consumer = consumer
         self.blockBytes = blockBytes
         self.fanInMax = fanInMax
+        self.memoryMaxBytes = memoryMaxBytes
         writerReservation = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
         reservation = try budget.reserve(0, for: consumer)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 16)
+        // Small pages when the budget is small, so that a run can use most of it.
+        arena = RecordArena(pageBytes: min(RecordArena.pageBytesDefault, max(4096, min(budget.limitBytes, memoryMaxBytes) / 64)))
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
     }
 
     deinit {
-        arena.deallocate()
+        arena.release()
         entries.deallocate()
         merger = nil
         reservation.end()
@@ -87,83 +92,76 @@ public final class ExternalSorter {
     public func add(key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
         let need = 8 + key.count + payload.count
-        while arenaUsed + need > arenaCapacity || entryCount == entryCapacity {
-            if !grow(need) {
-                guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
-                try spillRun()
-            }
+        while !makeRoom(need) {
+            guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
+            try spillRun()
         }
-        let at = arena + arenaUsed
+        let (location, at) = arena.allocate(need)
         at.storeBytes(of: UInt32(key.count), as: UInt32.self)
         at.storeBytes(of: UInt32(payload.count), toByteOffset: 4, as: UInt32.self)
         if key.count > 0 { (at + 8).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if payload.count > 0 { (at + 8 + key.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        entries[entryCount] = Entry(prefix: Self.prefix(key), offset: arenaUsed)
+        entries[entryCount] = Entry(prefix: Self.prefix(key, from: 0), prefix2: Self.prefix(key, from: 8), location: location)
         entryCount += 1
-        arenaUsed += need
         stats.rowsIn += 1
     }
 
+    /// Bytes `from..<from+8` of the key as a big-endian integer, zero-padded.
     @inline(__always)
-    static func prefix(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        if key.count >= 8 { return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) }
+    static func prefix(_ key: UnsafeRawBufferPointer, from: Int) -> UInt64 {
+        if key.count >= from + 8 { return UInt64(bigEndian: key.loadUnaligned(fromByteOffset: from, as: UInt64.self)) }
         var p: UInt64 = 0
-        for i in 0..<key.count { p |= UInt64(key[i]) << UInt64(56 - 8 * i) }
+        var i = from
+        while i < key.count {
+            p |= UInt64(key[i]) << UInt64(56 - 8 * (i - from))
+            i += 1
+        }
         return p
     }
 
-    /// Grows the arena and the index: doubling, or, near the limit, to what the budget
-    /// has left. False when not even one more record fits: time to spill.
-    private func grow(_ need: Int) -> Bool {
+    /// Room for one more record of `need` bytes: a new arena page and/or a bigger index,
+    /// reserved first (the index's old and new copies both, while it moves). False when
+    /// the budget (or this sorter's share) has no room: time to spill.
+    private func makeRoom(_ need: Int) -> Bool {
         let eb = Self.entryBytes
-        var arenaTarget = arenaUsed + need > arenaCapacity ? max(arenaUsed + need, max(arenaCapacity * 2, 64 << 10)) : arenaCapacity
-        var entryTarget = entryCount == entryCapacity ? max(entryCapacity * 2, 1024) : entryCapacity
-        let maxTotal = reservation.bytes + budget.availableBytes
-        if arenaTarget + entryTarget * eb > maxTotal {
-            let arenaMin = max(arenaCapacity, arenaUsed + need)
-            let entryMin = max(entryCapacity, entryCount + 1)
-            guard arenaMin + entryMin * eb <= maxTotal else { return false }
-            let spare = maxTotal - arenaMin - entryMin * eb
-            arenaTarget = min(arenaTarget, arenaMin + spare / 5 * 4)
-            entryTarget = min(entryTarget, entryMin + spare / 5 / eb)
-        }
-        guard reservation.tryResize(to: arenaTarget + entryTarget * eb) else { return false }
-        if arenaTarget != arenaCapacity {
-            let fresh = UnsafeMutableRawPointer.allocate(byteCount: arenaTarget, alignment: 16)
-            fresh.copyMemory(from: arena, byteCount: arenaUsed)
-            arena.deallocate()
-            arena = fresh
-            arenaCapacity = arenaTarget
-        }
-        if entryTarget != entryCapacity {
-            let fresh = UnsafeMutablePointer<Entry>.allocate(capacity: entryTarget)
+        let page = arena.bytesToGrow(for: need)
+        let indexFull = entryCount == entryCapacity
+        if page == 0 && !indexFull { return true }
+        var capacity = entryCapacity
+        if indexFull {
+            // Double, or grow by a quarter near the limit.
+            let steady = arena.allocatedBytes + page
+            let candidates = [max(entryCapacity * 2, 1024), entryCapacity + max(1024, entryCapacity / 4)]
+            guard let fit = candidates.first(where: { steady + ($0 + entryCapacity) * eb <= memoryMaxBytes && reservation.tryResize(to: steady + ($0 + entryCapacity) * eb) }) else {
+                return false
+            }
+            capacity = fit
+            let fresh = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
             fresh.update(from: entries, count: entryCount)
             entries.deallocate()
             entries = fresh
-            entryCapacity = entryTarget
+            entryCapacity = capacity
         }
+        let target = arena.allocatedBytes + page + entryCapacity * eb
+        guard target <= memoryMaxBytes, reservation.tryResize(to: target) else { return false }
         return true
     }
 
-    @inline(__always)
-    func key(at offset: Int) -> UnsafeRawBufferPointer {
-        let n = Int(arena.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-        return UnsafeRawBufferPointer(start: arena + offset + 8, count: n)
-    }
-
     private func sortRun() {
-        let base = arena
+        let arena = self.arena
         var index = UnsafeMutableBufferPointer(start: entries, count: entryCount)
         index.sort { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
-            let ka = Int(base.loadUnaligned(fromByteOffset: a.offset, as: UInt32.self))
-            let kb = Int(base.loadUnaligned(fromByteOffset: b.offset, as: UInt32.self))
-            if ka > 8 || kb > 8 {
-                let c = memcmp(base + a.offset + 8, base + b.offset + 8, min(ka, kb))
+            if a.prefix2 != b.prefix2 { return a.prefix2 < b.prefix2 }
+            let pa = arena.pointer(a.location), pb = arena.pointer(b.location)
+            let ka = Int(pa.loadUnaligned(as: UInt32.self))
+            let kb = Int(pb.loadUnaligned(as: UInt32.self))
+            if ka > 16 && kb > 16 {
+                let c = memcmp(pa + 24, pb + 24, min(ka, kb) - 16)
                 if c != 0 { return c < 0 }
             }
             if ka != kb { return ka < kb }
-            return a.offset < b.offset
+            return a.location < b.location
         }
     }
 
@@ -172,18 +170,18 @@ public final class ExternalSorter {
         sortRun()
         let writer = try spill.newWriter(label: "sort-run", consumer: consumer, blockBytes: blockBytes)
         for i in 0..<entryCount {
-            let o = entries[i].offset
-            let k = Int(arena.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-            let p = Int(arena.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
+            let at = arena.pointer(entries[i].location)
+            let k = Int(at.loadUnaligned(as: UInt32.self))
+            let p = Int(at.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
             // Spilled record: u32 keyBytes, key, payload.
-            try writer.append(UnsafeRawBufferPointer(start: arena + o, count: 4), UnsafeRawBufferPointer(start: arena + o + 8, count: k + p))
+            try writer.append(UnsafeRawBufferPointer(start: at, count: 4), UnsafeRawBufferPointer(start: at + 8, count: k + p))
         }
         let file = try writer.finish()
         runs.append(file)
         stats.runsSpilled += 1
         stats.spillBytesWritten += file.bytes
         entryCount = 0
-        arenaUsed = 0
+        arena.reset()
     }
 
     // MARK: output
@@ -198,16 +196,15 @@ public final class ExternalSorter {
         }
         if entryCount > 0 { try spillRun() }
         // The run buffer is no longer needed: its memory goes to the merge.
-        arena.deallocate()
+        arena.release()
         entries.deallocate()
-        arena = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 16)
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
-        arenaCapacity = 0
         entryCapacity = 0
         _ = reservation.tryResize(to: 0) // shrinking always succeeds
         writerReservation.end()
         let readerBytes = SpillWriter.memoryBytes(blockBytes: blockBytes)
-        let fanIn = min(fanInMax, max(2, (budget.availableBytes - readerBytes) / readerBytes))
+        let share = min(budget.availableBytes, memoryMaxBytes)
+        let fanIn = min(fanInMax, max(2, (share - readerBytes) / readerBytes))
         stats.fanIn = fanIn
         while runs.count > fanIn {
             // One pass: merge groups of fanIn runs into new runs.
@@ -245,11 +242,11 @@ public final class ExternalSorter {
         precondition(finished, "\(consumer): next before finish")
         if let merger { return try merger.next() }
         guard memoryCursor < entryCount else { return nil }
-        let o = entries[memoryCursor].offset
+        let at = arena.pointer(entries[memoryCursor].location)
         memoryCursor += 1
-        let k = Int(arena.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-        let p = Int(arena.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
-        return (UnsafeRawBufferPointer(start: arena + o + 8, count: k), UnsafeRawBufferPointer(start: arena + o + 8 + k, count: p))
+        let k = Int(at.loadUnaligned(as: UInt32.self))
+        let p = Int(at.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        return (UnsafeRawBufferPointer(start: at + 8, count: k), UnsafeRawBufferPointer(start: at + 8 + k, count: p))
     }
 }
 

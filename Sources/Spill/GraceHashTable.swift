@@ -58,10 +58,10 @@ public final class GraceHashTable {
     /// Memory for one level of partition writers, held from the start so a spill can
     /// always happen.
     private let writersReservation: Reservation
-    private var arena: UnsafeMutableRawPointer
-    private var arenaCapacity = 0
-    private var arenaUsed = 0
-    /// Slot i: 0 when empty, else 1 + the record's arena offset.
+    /// The most this table may hold, so that other consumers of the budget keep a share.
+    let memoryMaxBytes: Int
+    private let arena: RecordArena
+    /// Slot i: 0 when empty, else 1 + the record's arena location.
     private var slots: UnsafeMutablePointer<Int>
     private var slotHashes: UnsafeMutablePointer<UInt64>
     private var slotCount = 0
@@ -76,11 +76,10 @@ public final class GraceHashTable {
     private var cursor = 0
     /// Assembles a dedup row's rest in add().
     private let scratch = ByteBuffer(capacity: 256)
-    /// Assembles a record for a partition file (apart from `scratch`: it may be written
-    /// while `scratch` holds the row being added).
-    private let spillRecord = ByteBuffer(capacity: 256)
 
-    public init(mode: Mode, budget: MemoryBudget, spill: SpillManager, consumer: String, blockBytes: Int = 64 << 10) throws(SpillError) {
+    public init(mode: Mode, budget: MemoryBudget, spill: SpillManager, consumer: String, blockBytes: Int = 64 << 10,
+                memoryMaxBytes: Int = Int.max) throws(SpillError) {
+        self.memoryMaxBytes = memoryMaxBytes
         self.mode = mode
         if case .aggregate(let o) = mode { ops = o } else { ops = [] }
         self.budget = budget
@@ -89,13 +88,13 @@ public final class GraceHashTable {
         self.blockBytes = blockBytes
         writersReservation = try budget.reserve(Self.fanOut * SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " partition writers")
         reservation = try budget.reserve(0, for: consumer)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: 0, alignment: 16)
+        arena = RecordArena(pageBytes: min(RecordArena.pageBytesDefault, max(4096, min(budget.limitBytes, memoryMaxBytes) / 64)))
         slots = UnsafeMutablePointer<Int>.allocate(capacity: 0)
         slotHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: 0)
     }
 
     deinit {
-        arena.deallocate()
+        arena.release()
         slots.deallocate()
         slotHashes.deallocate()
         writers = []
@@ -119,6 +118,14 @@ public final class GraceHashTable {
         stats.rowsIn += 1
     }
 
+    /// Dedup mode: adds a row whose rest is already laid out as
+    /// `u32 orderBytes, order, payload` (saves a copy).
+    public func add(key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) throws(SpillError) {
+        guard case .dedup = mode else { preconditionFailure("\(consumer): add(key:rest:) needs dedup mode") }
+        try insert(hash: Checksum.xxh64(key), key: key, rest: rest, level: 0)
+        stats.rowsIn += 1
+    }
+
     /// Aggregate mode: adds a row's key and its values, one per op.
     public func add(key: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Int64>) throws(SpillError) {
         precondition(values.count == ops.count, "\(consumer): \(ops.count) values expected")
@@ -127,16 +134,18 @@ public final class GraceHashTable {
     }
 
     @inline(__always)
-    private func recordKey(_ offset: Int) -> UnsafeRawBufferPointer {
-        let k = Int(arena.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
-        return UnsafeRawBufferPointer(start: arena + offset + Self.headerBytes, count: k)
+    private func recordKey(_ location: Int) -> UnsafeRawBufferPointer {
+        let at = arena.pointer(location)
+        let k = Int(at.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: at + Self.headerBytes, count: k)
     }
 
     @inline(__always)
-    private func recordRest(_ offset: Int) -> UnsafeRawBufferPointer {
-        let k = Int(arena.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self))
-        let r = Int(arena.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-        return UnsafeRawBufferPointer(start: arena + offset + Self.headerBytes + k, count: r)
+    private func recordRest(_ location: Int) -> UnsafeRawBufferPointer {
+        let at = arena.pointer(location)
+        let k = Int(at.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let r = Int(at.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: at + Self.headerBytes + k, count: r)
     }
 
     private func insert(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer, level: Int) throws(SpillError) {
@@ -214,39 +223,30 @@ public final class GraceHashTable {
     }
 
     private func append(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) -> Int {
-        let o = arenaUsed
-        let at = arena + o
+        let (o, at) = arena.allocate(Self.headerBytes + key.count + rest.count)
         at.storeBytes(of: hash, as: UInt64.self)
         at.storeBytes(of: UInt32(key.count), toByteOffset: 8, as: UInt32.self)
         at.storeBytes(of: UInt32(rest.count), toByteOffset: 12, as: UInt32.self)
         if key.count > 0 { (at + Self.headerBytes).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if rest.count > 0 { (at + Self.headerBytes + key.count).copyMemory(from: rest.baseAddress!, byteCount: rest.count) }
-        arenaUsed += Self.headerBytes + key.count + rest.count
         return o
     }
 
-    /// Makes room for a record of `need` bytes (and a slot). False when the table had to
-    /// spill instead: the caller then writes the record to its partition.
+    /// Makes room for a record of `need` bytes (and a slot): a new arena page and/or a
+    /// bigger slot array, reserved first (old and new slots both, while they move). False
+    /// when the table had to spill instead: the caller then writes the record to its
+    /// partition.
     private func makeRoom(_ need: Int, newSlot: Bool, level: Int) throws(SpillError) -> Bool {
         let slotBytes = 16
         let needSlots = newSlot && (used + 1) * 10 > slotCount * 7
-        let needArena = arenaUsed + need > arenaCapacity
-        if !needSlots && !needArena { return true }
+        let page = arena.bytesToGrow(for: need)
+        if !needSlots && page == 0 { return true }
         let slotTarget = needSlots ? Swift.max(slotCount * 2, 1024) : slotCount
-        var arenaTarget = needArena ? Swift.max(arenaUsed + need, Swift.max(arenaCapacity * 2, 64 << 10)) : arenaCapacity
-        let maxTotal = reservation.bytes + budget.availableBytes
-        if arenaTarget + slotTarget * slotBytes > maxTotal {
-            arenaTarget = Swift.max(arenaUsed + need, maxTotal - slotTarget * slotBytes)
-        }
-        if arenaTarget + slotTarget * slotBytes <= maxTotal && reservation.tryResize(to: arenaTarget + slotTarget * slotBytes) {
-            if arenaTarget != arenaCapacity {
-                let fresh = UnsafeMutableRawPointer.allocate(byteCount: arenaTarget, alignment: 16)
-                fresh.copyMemory(from: arena, byteCount: arenaUsed)
-                arena.deallocate()
-                arena = fresh
-                arenaCapacity = arenaTarget
-            }
-            if slotTarget != slotCount { rehash(slotTarget) }
+        let steady = arena.allocatedBytes + page + slotTarget * slotBytes
+        let peak = steady + (needSlots ? slotCount * slotBytes : 0)
+        if peak <= memoryMaxBytes && reservation.tryResize(to: peak) {
+            if needSlots { rehash(slotTarget) }
+            _ = reservation.tryResize(to: steady) // shrinking always succeeds
             return true
         }
         try spillTable(level: level)
@@ -289,7 +289,7 @@ public final class GraceHashTable {
         stats.deepestLevel = Swift.max(stats.deepestLevel, level)
         writersLevel = level
         for _ in 0..<Self.fanOut {
-            writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes))
+            writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
         }
         for s in 0..<slotCount where slots[s] != 0 {
             let o = slots[s] - 1
@@ -303,11 +303,7 @@ public final class GraceHashTable {
         let w = writers[Self.partition(hash, level: writersLevel)]
         try withUnsafeBytes(of: &header) { (h) throws(SpillError) in
             // One record of three parts: the header, the key, the rest.
-            spillRecord.removeAll()
-            spillRecord.append(UnsafeRawBufferPointer(rebasing: h[0..<16]))
-            spillRecord.append(key)
-            spillRecord.append(rest)
-            try spillRecord.withUnsafeBytes { (r) throws(SpillError) in try w.append(r) }
+            try w.append(UnsafeRawBufferPointer(rebasing: h[0..<16]), key, rest)
         }
     }
 
@@ -334,7 +330,7 @@ public final class GraceHashTable {
     private func clearTable() {
         if slotCount > 0 { slots.update(repeating: 0, count: slotCount) }
         used = 0
-        arenaUsed = 0
+        arena.reset()
         cursor = 0
     }
 

@@ -107,3 +107,30 @@ public final class Reservation {
         bytes = 0
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Settings of the C allocator that keep RSS close to what the budget granted.
+public enum Allocator {
+    /// Fixes glibc's mmap threshold at 128 KiB (it otherwise rises up to 32 MiB after
+    /// big blocks are freed): arena pages, batches and spill buffers are then mapped and
+    /// unmapped on their own, and freeing them gives the memory back to the system at
+    /// once instead of leaving it in the heap. Call once at start.
+    public static func configure() {
+        #if os(Linux)
+        _ = glibcMallopt(mmapThreshold, 128 << 10)
+        _ = glibcMallopt(trimThreshold, 1 << 20)
+        #endif
+    }
+
+    // glibc's <malloc.h> is not part of the Glibc module; its two constants are stable ABI.
+    static let trimThreshold: Int32 = -1   // M_TRIM_THRESHOLD
+    static let mmapThreshold: Int32 = -3   // M_MMAP_THRESHOLD
+}
+
+#if os(Linux)
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

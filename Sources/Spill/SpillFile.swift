@@ -27,6 +27,9 @@ public final class SpillWriter {
     private let packed: ByteBuffer
     private let codecs = Codecs()
     public let blockBytes: Int
+    /// False for hash partitions: they are read back once, soon, and LZ4 would cost more
+    /// time than the disk traffic it saves.
+    public let compresses: Bool
     public private(set) var bytes = 0
     public private(set) var records = 0
     private var finished = false
@@ -34,7 +37,8 @@ public final class SpillWriter {
     /// Memory a writer holds for a block size.
     public static func memoryBytes(blockBytes: Int) -> Int { 2 * blockBytes + 64 }
 
-    init(manager: SpillManager, label: String, consumer: String, blockBytes: Int) throws(SpillError) {
+    init(manager: SpillManager, label: String, consumer: String, blockBytes: Int, compresses: Bool) throws(SpillError) {
+        self.compresses = compresses
         self.manager = manager
         self.consumer = consumer
         self.blockBytes = blockBytes
@@ -64,6 +68,17 @@ public final class SpillWriter {
         records += 1
     }
 
+    /// Appends one record made of three parts.
+    public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer) throws(SpillError) {
+        let n = first.count + second.count + third.count
+        if raw.count > 0 && raw.count + 4 + n > blockBytes { try flush() }
+        raw.appendLE(UInt32(n))
+        raw.append(first)
+        raw.append(second)
+        raw.append(third)
+        records += 1
+    }
+
     /// Appends one record made of two parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SpillError) {
         let n = first.count + second.count
@@ -82,7 +97,7 @@ public final class SpillWriter {
         packed.appendLE(UInt32(0))
         let bound = LZ4Bound.bytes(raw.count)
         packed.reserve(bound)
-        let result = raw.withUnsafeBytes { src in
+        let result: Result<Int, CodecFailure> = !compresses ? .success(raw.count) : raw.withUnsafeBytes { src in
             packed.withSpareCapacity(bound) { dst in codecs.compress(.lz4, src, into: dst) }
         }
         var stored: Int
@@ -218,8 +233,8 @@ enum LZ4Bound {
 
 extension SpillManager {
     /// A new spill file; the caller reserves `SpillWriter.memoryBytes(blockBytes:)`.
-    public func newWriter(label: String, consumer: String, blockBytes: Int = 256 << 10) throws(SpillError) -> SpillWriter {
-        try SpillWriter(manager: self, label: label, consumer: consumer, blockBytes: blockBytes)
+    public func newWriter(label: String, consumer: String, blockBytes: Int = 256 << 10, compresses: Bool = true) throws(SpillError) -> SpillWriter {
+        try SpillWriter(manager: self, label: label, consumer: consumer, blockBytes: blockBytes, compresses: compresses)
     }
 }
 

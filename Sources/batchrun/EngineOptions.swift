@@ -45,7 +45,10 @@ struct EngineOptions: ParsableArguments {
 
     var memoryLimitBytes: Int { ByteSize.parse(memoryLimit) ?? 0 }
     var codec: Compression { Compression(parsing: compression) ?? .lz4 }
-    func makeBudget() -> MemoryBudget { MemoryBudget(limitBytes: memoryLimitBytes) }
+    func makeBudget() -> MemoryBudget {
+        Allocator.configure()
+        return MemoryBudget(limitBytes: memoryLimitBytes)
+    }
 
     /// This run's spill folder (stale folders of dead runs are removed first); it is
     /// deleted at exit, and on SIGINT/SIGTERM.

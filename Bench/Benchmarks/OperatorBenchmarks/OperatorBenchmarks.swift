@@ -66,6 +66,7 @@ let rowsPerSecondK = BenchmarkMetric.custom("rows/s (K)", polarity: .prefersLarg
 let spills = BenchmarkMetric.custom("spills", polarity: .prefersSmaller, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
+    Allocator.configure()
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: spillParent) } // absent when nothing spilled
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, rowsPerSecondK, spills],

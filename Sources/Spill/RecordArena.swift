@@ -1,0 +1,83 @@
+/// Memory for variable-length records, in pages that are never moved: growing adds a
+/// page (reserved from the budget first) instead of copying everything into a bigger
+/// block, so the memory in use is never twice the data while it grows.
+///
+/// A record lives at a location: `page << 32 | offset`. A record larger than a page gets
+/// a page of its own size. `reset()` keeps the pages (and their reservation) for reuse;
+/// `release()` frees them.
+final class RecordArena {
+    static let pageBytesDefault = 1 << 20
+    let pageBytes: Int
+    private var pages: [UnsafeMutableRawPointer] = []
+    private var pageSizes: [Int] = []
+    /// Pages in use: 0..<current filled, `current` being filled.
+    private var current = -1
+    private var used = 0
+    /// Bytes of all allocated pages.
+    private(set) var allocatedBytes = 0
+
+    init(pageBytes: Int = RecordArena.pageBytesDefault) {
+        self.pageBytes = pageBytes
+    }
+
+    deinit { release() }
+
+    /// Bytes a new page for a record of `need` bytes takes, or 0 when the next free page
+    /// (kept from before a reset) or the current one has room.
+    func bytesToGrow(for need: Int) -> Int {
+        if current >= 0 && used + need <= pageSizes[current] { return 0 }
+        if current + 1 < pages.count && need <= pageSizes[current + 1] { return 0 }
+        return max(pageBytes, need)
+    }
+
+    /// Room for `need` bytes; the caller has reserved `bytesToGrow(for:)` first.
+    @inline(__always)
+    func allocate(_ need: Int) -> (location: Int, pointer: UnsafeMutableRawPointer) {
+        if current < 0 || used + need > pageSizes[current] {
+            if current + 1 < pages.count && need <= pageSizes[current + 1] {
+                current += 1
+            } else {
+                let size = max(pageBytes, need)
+                let page = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+                // A kept page too small for this record is swapped for the new one.
+                if current + 1 < pages.count {
+                    pages[current + 1].deallocate()
+                    allocatedBytes -= pageSizes[current + 1]
+                    pages[current + 1] = page
+                    pageSizes[current + 1] = size
+                } else {
+                    pages.append(page)
+                    pageSizes.append(size)
+                }
+                allocatedBytes += size
+                current += 1
+            }
+            used = 0
+        }
+        let location = current << 32 | used
+        let p = pages[current] + used
+        used += need
+        return (location, p)
+    }
+
+    @inline(__always)
+    func pointer(_ location: Int) -> UnsafeMutableRawPointer {
+        pages[location >> 32] + (location & 0xFFFF_FFFF)
+    }
+
+    /// Forgets every record; keeps the pages.
+    func reset() {
+        current = -1
+        used = 0
+    }
+
+    /// Frees every page.
+    func release() {
+        for p in pages { p.deallocate() }
+        pages = []
+        pageSizes = []
+        allocatedBytes = 0
+        current = -1
+        used = 0
+    }
+}

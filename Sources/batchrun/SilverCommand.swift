@@ -1,0 +1,70 @@
+import ArgumentParser
+import Batch
+import Foundation
+import Segments
+import Spill
+
+struct SilverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "silver",
+        abstract: "bronze -> silver + quarantine: the rules of PIPELINE.md section 3, global dedup, date partitions, reconciliation."
+    )
+
+    @Option(help: "The lake folder.")
+    var lake: String
+
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            var options = Silver.Options(lake: lake)
+            options.batchRows = engine.batchRows
+            options.compression = engine.codec
+            let spill = try engine.makeSpill()
+            defer { spill.close() }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let report = try Silver(options: options, budget: engine.makeBudget(), spill: spill).run()
+            let seconds = (clock.now - start).seconds
+            if output.json {
+                print(SilverReporting.json(report, seconds: seconds, spill: spill).rendered())
+            } else if !output.quiet {
+                printErr(SilverReporting.text(report, seconds: seconds, spill: spill))
+            }
+        }
+    }
+}
+
+enum SilverReporting {
+    static func json(_ r: Silver.Report, seconds: Double, spill: SpillManager) -> JSON {
+        .object([
+            ("stage", .string("silver")),
+            ("bronze_rows", .int(r.bronzeRows)),
+            ("quarantined", .object(Silver.reasons.map { ($0, .int(r.quarantined[$0] ?? 0)) })),
+            ("quarantined_total", .int(r.quarantinedTotal)),
+            ("duplicates_removed", .int(r.duplicatesRemoved)),
+            ("silver_rows", .int(r.silverRows)),
+            ("partitions", .int(r.partitions)),
+            ("bytes_written", .int(r.bytesWritten)),
+            ("checked_against_expected", .bool(r.expected != nil)),
+            ("spill", .object([("dedup_spills", .int(r.dedup.spills)), ("sort_runs", .int(r.sort.spills)),
+                               ("bytes_written", .int(spill.bytesWritten)), ("peak_bytes_on_disk", .int(spill.peakBytesOnDisk))])),
+            ("seconds", .double(seconds)),
+            ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())),
+        ])
+    }
+
+    static func text(_ r: Silver.Report, seconds: Double, spill: SpillManager) -> String {
+        var lines = [String(format: "silver: %d bronze rows -> %d silver rows in %d date partitions, %d quarantined, %d duplicates removed (%.2f s)",
+                            r.bronzeRows, r.silverRows, r.partitions, r.quarantinedTotal, r.duplicatesRemoved, seconds)]
+        for name in Silver.reasons where (r.quarantined[name] ?? 0) > 0 {
+            lines.append("  quarantined \(name): \(r.quarantined[name] ?? 0)")
+        }
+        if spill.bytesWritten > 0 {
+            lines.append("  spilled \(ByteSize.format(spill.bytesWritten)) (dedup overflowed \(r.dedup.spills) time(s), sort wrote \(r.sort.spills) run(s))")
+        }
+        lines.append(r.expected == nil ? "  counts reconcile (no _expected.json to check against)" : "  counts reconcile and match _expected.json")
+        return lines.joined(separator: "\n")
+    }
+}
