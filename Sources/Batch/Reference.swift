@@ -70,9 +70,9 @@ public enum Reference {
         }
         // Later rows win: dedup by key, ordered by line number; then sort by key.
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
-        let share = max(1 << 20, budget.availableBytes * 45 / 100)
+        let plan = MemoryPlan(available: budget.availableBytes, operators: 2)
         let dedup = try DedupOperator(schema: withLine, keyColumns: [0], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
-                                      memoryMaxBytes: share)
+                                      blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
         let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         var read = 0
         while try scanner.next() {
@@ -94,7 +94,8 @@ public enum Reference {
         }
         if batch[0].count > 0 { try dedup.push(batch, rows: 0..<batch[0].count) }
         try dedup.finish()
-        let sort = try SortOperator(schema: withLine, keys: [SortKey(0)], budget: budget, spill: spill, memoryMaxBytes: share)
+        let sort = try SortOperator(schema: withLine, keys: [SortKey(0)], budget: budget, spill: spill,
+                                    blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
         while true {
             let n = try dedup.pull(into: batch)
             if n == 0 { break }

@@ -154,10 +154,10 @@ public struct Silver {
                                              + BatchPool.batchBytes(schema: Self.versionSchema, rows: min(options.batchRows, scan.vectors[0].capacity), stringBytesPerRow: 16),
                                              for: "silver batches")
         defer { batchMemory.end() }
-        let share = max(1 << 20, budget.availableBytes * 45 / 100)
+        let plan = MemoryPlan(available: budget.availableBytes, operators: 2)
         let versions = try DedupOperator(schema: Self.versionSchema, keyColumns: [0],
                                          order: [SortKey(11), SortKey(13), SortKey(14), SortKey(15)],
-                                         budget: budget, spill: spill, memoryMaxBytes: share)
+                                         budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
         let valid = Self.versionSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         let quarantined = Self.quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
@@ -203,7 +203,7 @@ public struct Silver {
 
             // Survivors, sorted by (event_date, event_time, transaction_id), become silver.
             let sort = try SortOperator(schema: Self.versionSchema, keys: [SortKey(12), SortKey(10), SortKey(0)], budget: budget, spill: spill,
-                                        memoryMaxBytes: share)
+                                        blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
             while true {
                 let k = try versions.pull(into: valid)
                 if k == 0 { break }
