@@ -10,10 +10,10 @@ import Glibc
 ///   add() ──> in-memory table (arena of records + open-addressing slots), one reservation
 ///               │ the reservation cannot grow
 ///               ▼
-///           16 partition files, by 4 bits of the key's hash (level 0: bits 63..60);
+///           64 partition files, by 6 bits of the key's hash (level 0: bits 63..58);
 ///           the table's records go there, and so does every later add()
 ///   next() ──> the table's records; or, partition by partition: load it into the table;
-///               │ still too big: split it again by the next 4 hash bits (level + 1)
+///               │ still too big: split it again by the next 6 hash bits (level + 1)
 ///               ▼
 ///           emit its records, clear the table, take the next partition
 /// ```
@@ -24,8 +24,9 @@ import Glibc
 ///
 /// Records in the arena and in spill files: `u64 hash, u32 keyBytes, u32 restBytes, key, rest`;
 /// for dedup, `rest = u32 orderBytes, order, payload`; for aggregation, `rest` is the values.
-/// Output order is the table's slot order: deterministic for an input and a budget, but
-/// not across budgets; callers that need an order sort afterwards.
+/// Output order is the order records entered the table (partition by partition when it
+/// spilled): deterministic for an input and a budget, but not across budgets; callers
+/// that need an order sort afterwards.
 public final class GraceHashTable {
     public enum AggregateOp: Sendable { case sum, min, max }
     public enum Mode: Sendable {
@@ -44,9 +45,14 @@ public final class GraceHashTable {
         public var spillBytesWritten = 0
     }
 
-    public static let fanOut = 16
-    static let levelsMax = 15
+    /// Partitions per split: 64, by 6 bits of the hash, so one split usually suffices
+    /// even when the input is 64 times the table's memory.
+    public static let fanOut = 64
+    static let bitsPerLevel = 6
+    static let levelsMax = 9
     static let headerBytes = 16
+    /// Set in a record's rest length when a later version replaced it (dedup).
+    static let deadBit: UInt32 = 0x8000_0000
 
     let mode: Mode
     let ops: [AggregateOp]
@@ -61,9 +67,13 @@ public final class GraceHashTable {
     /// The most this table may hold, so that other consumers of the budget keep a share.
     let memoryMaxBytes: Int
     private let arena: RecordArena
-    /// Slot i: 0 when empty, else 1 + the record's arena location.
-    private var slots: UnsafeMutablePointer<Int>
-    private var slotHashes: UnsafeMutablePointer<UInt64>
+    /// Open addressing, linear probing; a slot holds the key's hash and 1 + the record's
+    /// arena location (0: empty), side by side so a probe touches one cache line.
+    struct Slot {
+        var hash: UInt64
+        var location: Int
+    }
+    private var slots: UnsafeMutablePointer<Slot>
     private var slotCount = 0
     private var used = 0
     public private(set) var stats = Stats()
@@ -73,7 +83,9 @@ public final class GraceHashTable {
     private var writersLevel = 0
     private var pending: [(file: SpillFile, level: Int)] = []
     private var finished = false
-    private var cursor = 0
+    /// Output position: an arena page and an offset in it.
+    private var cursorPage = 0
+    private var cursorOffset = 0
     /// Assembles a dedup row's rest in add().
     private let scratch = ByteBuffer(capacity: 256)
 
@@ -86,21 +98,24 @@ public final class GraceHashTable {
         self.spill = spill
         self.consumer = consumer
         self.blockBytes = blockBytes
-        writersReservation = try budget.reserve(Self.fanOut * SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " partition writers")
+        writersReservation = try budget.reserve(Self.writersBytes(blockBytes: blockBytes), for: consumer + " partition writers")
         reservation = try budget.reserve(0, for: consumer)
         arena = RecordArena(pageBytes: min(RecordArena.pageBytesDefault, max(4096, min(budget.limitBytes, memoryMaxBytes) / 64)))
-        slots = UnsafeMutablePointer<Int>.allocate(capacity: 0)
-        slotHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: 0)
+        slots = UnsafeMutablePointer<Slot>.allocate(capacity: 0)
     }
 
     deinit {
         arena.release()
         slots.deallocate()
-        slotHashes.deallocate()
         writers = []
         for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
         reservation.end()
         writersReservation.end()
+    }
+
+    /// Memory of one level of partition writers (held from the start).
+    public static func writersBytes(blockBytes: Int) -> Int {
+        fanOut * SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false)
     }
 
     // MARK: input
@@ -156,9 +171,9 @@ public final class GraceHashTable {
         if slotCount > 0 {
             let mask = slotCount - 1
             var i = Int(truncatingIfNeeded: hash) & mask
-            while slots[i] != 0 {
-                if slotHashes[i] == hash {
-                    let o = slots[i] - 1
+            while slots[i].location != 0 {
+                if slots[i].hash == hash {
+                    let o = slots[i].location - 1
                     let k = recordKey(o)
                     if k.count == key.count && (key.count == 0 || memcmp(k.baseAddress!, key.baseAddress!, key.count) == 0) {
                         try combine(slot: i, offset: o, hash: hash, key: key, rest: rest, level: level)
@@ -177,9 +192,8 @@ public final class GraceHashTable {
         let o = append(hash: hash, key: key, rest: rest)
         let mask = slotCount - 1
         var i = Int(truncatingIfNeeded: hash) & mask
-        while slots[i] != 0 { i = (i + 1) & mask }
-        slots[i] = o + 1
-        slotHashes[i] = hash
+        while slots[i].location != 0 { i = (i + 1) & mask }
+        slots[i] = Slot(hash: hash, location: o + 1)
         used += 1
     }
 
@@ -217,8 +231,11 @@ public final class GraceHashTable {
                 try writePartitioned(hash: hash, key: key, rest: rest)
                 return
             }
+            // The old record is dead: the arena walk skips it.
+            let at = arena.pointer(o)
+            at.storeBytes(of: at.loadUnaligned(fromByteOffset: 12, as: UInt32.self) | Self.deadBit, toByteOffset: 12, as: UInt32.self)
             let fresh = append(hash: hash, key: key, rest: rest)
-            slots[slot] = fresh + 1
+            slots[slot].location = fresh + 1
         }
     }
 
@@ -241,7 +258,7 @@ public final class GraceHashTable {
         let needSlots = newSlot && (used + 1) * 10 > slotCount * 7
         let page = arena.bytesToGrow(for: need)
         if !needSlots && page == 0 { return true }
-        let slotTarget = needSlots ? Swift.max(slotCount * 2, 1024) : slotCount
+        let slotTarget = needSlots ? Swift.max(slotCount * 2, 64) : slotCount
         let steady = arena.allocatedBytes + page + slotTarget * slotBytes
         let peak = steady + (needSlots ? slotCount * slotBytes : 0)
         if peak <= memoryMaxBytes && reservation.tryResize(to: peak) {
@@ -254,28 +271,49 @@ public final class GraceHashTable {
     }
 
     private func rehash(_ count: Int) {
-        let fresh = UnsafeMutablePointer<Int>.allocate(capacity: count)
-        fresh.initialize(repeating: 0, count: count)
-        let freshHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: count)
+        let fresh = UnsafeMutablePointer<Slot>.allocate(capacity: count)
+        fresh.initialize(repeating: Slot(hash: 0, location: 0), count: count)
         let mask = count - 1
-        for s in 0..<slotCount where slots[s] != 0 {
-            var i = Int(truncatingIfNeeded: slotHashes[s]) & mask
-            while fresh[i] != 0 { i = (i + 1) & mask }
+        for s in 0..<slotCount where slots[s].location != 0 {
+            var i = Int(truncatingIfNeeded: slots[s].hash) & mask
+            while fresh[i].location != 0 { i = (i + 1) & mask }
             fresh[i] = slots[s]
-            freshHashes[i] = slotHashes[s]
         }
         slots.deallocate()
-        slotHashes.deallocate()
         slots = fresh
-        slotHashes = freshHashes
         slotCount = count
+    }
+
+    /// Calls `body` with each live record of the arena, in the order they were added:
+    /// a sequential walk, unlike the slots' hash order.
+    private func forEachRecord(_ body: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(SpillError) -> Void) throws(SpillError) {
+        for page in 0..<arena.pagesInUse {
+            let base = arena.pageStart(page)
+            let end = arena.usedBytes(page)
+            var o = 0
+            while o < end {
+                let (hash, key, rest, size, dead) = record(at: base + o)
+                if !dead { try body(hash, key, rest) }
+                o += size
+            }
+        }
+    }
+
+    @inline(__always)
+    private func record(at p: UnsafeMutableRawPointer) -> (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int, Bool) {
+        let hash = p.loadUnaligned(as: UInt64.self)
+        let k = Int(p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let rawRest = p.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        let r = Int(rawRest & ~Self.deadBit)
+        return (hash, UnsafeRawBufferPointer(start: p + Self.headerBytes, count: k),
+                UnsafeRawBufferPointer(start: p + Self.headerBytes + k, count: r), Self.headerBytes + k + r, rawRest & Self.deadBit != 0)
     }
 
     // MARK: spilling
 
     @inline(__always)
     static func partition(_ hash: UInt64, level: Int) -> Int {
-        Int((hash >> UInt64(60 - 4 * level)) & 15)
+        Int((hash >> UInt64(64 - bitsPerLevel * (level + 1))) & UInt64(fanOut - 1))
     }
 
     /// Moves every record of the table to partition files of `level`, empties the table,
@@ -291,10 +329,7 @@ public final class GraceHashTable {
         for _ in 0..<Self.fanOut {
             writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
         }
-        for s in 0..<slotCount where slots[s] != 0 {
-            let o = slots[s] - 1
-            try writePartitioned(hash: slotHashes[s], key: recordKey(o), rest: recordRest(o))
-        }
+        try forEachRecord { (hash, key, rest) throws(SpillError) in try writePartitioned(hash: hash, key: key, rest: rest) }
         clearTable()
     }
 
@@ -328,10 +363,11 @@ public final class GraceHashTable {
     }
 
     private func clearTable() {
-        if slotCount > 0 { slots.update(repeating: 0, count: slotCount) }
+        if slotCount > 0 { slots.update(repeating: Slot(hash: 0, location: 0), count: slotCount) }
         used = 0
         arena.reset()
-        cursor = 0
+        cursorPage = 0
+        cursorOffset = 0
     }
 
     // MARK: output
@@ -340,7 +376,8 @@ public final class GraceHashTable {
         precondition(!finished, "\(consumer): finish called twice")
         finished = true
         if !writers.isEmpty { try closeWriters() }
-        cursor = 0
+        cursorPage = 0
+        cursorOffset = 0
         if !pending.isEmpty { try loadNextPartition() }
     }
 
@@ -368,13 +405,18 @@ public final class GraceHashTable {
     public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer)? {
         precondition(finished, "\(consumer): next before finish")
         while true {
-            while cursor < slotCount {
-                let s = cursor
-                cursor += 1
-                if slots[s] != 0 {
+            // Walk the arena: live records in the order they were added.
+            while cursorPage < arena.pagesInUse {
+                if cursorOffset >= arena.usedBytes(cursorPage) {
+                    cursorPage += 1
+                    cursorOffset = 0
+                    continue
+                }
+                let (_, key, rest, size, dead) = record(at: arena.pageStart(cursorPage) + cursorOffset)
+                cursorOffset += size
+                if !dead {
                     stats.rowsOut += 1
-                    let o = slots[s] - 1
-                    return (recordKey(o), recordRest(o))
+                    return (key, rest)
                 }
             }
             guard !pending.isEmpty else { return nil }

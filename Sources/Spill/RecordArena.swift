@@ -10,6 +10,8 @@ final class RecordArena {
     let pageBytes: Int
     private var pages: [UnsafeMutableRawPointer] = []
     private var pageSizes: [Int] = []
+    /// Bytes used in each page before `current` (set when a page is left).
+    private var pageUsed: [Int] = []
     /// Pages in use: 0..<current filled, `current` being filled.
     private var current = -1
     private var used = 0
@@ -34,6 +36,9 @@ final class RecordArena {
     @inline(__always)
     func allocate(_ need: Int) -> (location: Int, pointer: UnsafeMutableRawPointer) {
         if current < 0 || used + need > pageSizes[current] {
+            if current >= 0 {
+                if current < pageUsed.count { pageUsed[current] = used } else { pageUsed.append(used) }
+            }
             if current + 1 < pages.count && need <= pageSizes[current + 1] {
                 current += 1
             } else {
@@ -65,6 +70,16 @@ final class RecordArena {
         pages[location >> 32] + (location & 0xFFFF_FFFF)
     }
 
+    /// Pages holding records, in order; for walking every record from the start.
+    var pagesInUse: Int { current + 1 }
+
+    /// Bytes of records in page `page`.
+    func usedBytes(_ page: Int) -> Int {
+        page < current ? pageUsed[page] : (page == current ? used : 0)
+    }
+
+    func pageStart(_ page: Int) -> UnsafeMutableRawPointer { pages[page] }
+
     /// Forgets every record; keeps the pages.
     func reset() {
         current = -1
@@ -76,6 +91,7 @@ final class RecordArena {
         for p in pages { p.deallocate() }
         pages = []
         pageSizes = []
+        pageUsed = []
         allocatedBytes = 0
         current = -1
         used = 0

@@ -17,14 +17,16 @@ public struct SpillFile: Sendable {
 ///   raw    = record*           record = u32 length, bytes
 /// ```
 /// A block holds whole records; a record bigger than a block gets a block of its own.
-/// Memory: one raw block and one compressed block, reserved by the owner of the writer.
+/// Memory: one raw block, and for a compressing writer one compressed block, reserved by
+/// the owner of the writer (`memoryBytes`). The raw buffer keeps 8 bytes in front for
+/// the block header, so an uncompressed block is written as it is, without a copy.
 public final class SpillWriter {
     public let path: String
     let manager: SpillManager
     let consumer: String
     private var fd: Int32
     private let raw: ByteBuffer
-    private let packed: ByteBuffer
+    private let packed: ByteBuffer?
     private let codecs = Codecs()
     public let blockBytes: Int
     /// False for hash partitions: they are read back once, soon, and LZ4 would cost more
@@ -34,8 +36,12 @@ public final class SpillWriter {
     public private(set) var records = 0
     private var finished = false
 
-    /// Memory a writer holds for a block size.
-    public static func memoryBytes(blockBytes: Int) -> Int { 2 * blockBytes + 64 }
+    /// Memory a writer holds for a block size (and a reader, to read its blocks back).
+    public static func memoryBytes(blockBytes: Int, compresses: Bool = true) -> Int {
+        (compresses ? 2 : 1) * blockBytes + 64
+    }
+
+    static let headerBytes = 8
 
     init(manager: SpillManager, label: String, consumer: String, blockBytes: Int, compresses: Bool) throws(SpillError) {
         self.compresses = compresses
@@ -48,8 +54,9 @@ public final class SpillWriter {
         } catch {
             throw SpillError.from(error, consumer: consumer)
         }
-        raw = ByteBuffer(capacity: blockBytes)
-        packed = ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + 8)
+        raw = ByteBuffer(capacity: blockBytes + Self.headerBytes)
+        raw.appendZeros(Self.headerBytes)
+        packed = compresses ? ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + Self.headerBytes) : nil
     }
 
     deinit {
@@ -62,7 +69,7 @@ public final class SpillWriter {
 
     /// Appends one record.
     public func append(_ record: UnsafeRawBufferPointer) throws(SpillError) {
-        if raw.count > 0 && raw.count + 4 + record.count > blockBytes { try flush() }
+        if raw.count > Self.headerBytes && raw.count + 4 + record.count > blockBytes + Self.headerBytes { try flush() }
         raw.appendLE(UInt32(record.count))
         raw.append(record)
         records += 1
@@ -71,7 +78,7 @@ public final class SpillWriter {
     /// Appends one record made of three parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer) throws(SpillError) {
         let n = first.count + second.count + third.count
-        if raw.count > 0 && raw.count + 4 + n > blockBytes { try flush() }
+        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
         raw.appendLE(UInt32(n))
         raw.append(first)
         raw.append(second)
@@ -82,7 +89,7 @@ public final class SpillWriter {
     /// Appends one record made of two parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SpillError) {
         let n = first.count + second.count
-        if raw.count > 0 && raw.count + 4 + n > blockBytes { try flush() }
+        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
         raw.appendLE(UInt32(n))
         raw.append(first)
         raw.append(second)
@@ -90,36 +97,36 @@ public final class SpillWriter {
     }
 
     private func flush() throws(SpillError) {
-        guard raw.count > 0 else { return }
-        packed.removeAll()
-        packed.reserve(LZ4Bound.bytes(raw.count) + 8)
-        packed.appendLE(UInt32(raw.count))
-        packed.appendLE(UInt32(0))
-        let bound = LZ4Bound.bytes(raw.count)
-        packed.reserve(bound)
-        let result: Result<Int, CodecFailure> = !compresses ? .success(raw.count) : raw.withUnsafeBytes { src in
-            packed.withSpareCapacity(bound) { dst in codecs.compress(.lz4, src, into: dst) }
+        let rawCount = raw.count - Self.headerBytes
+        guard rawCount > 0 else { return }
+        // The block to write: the raw buffer itself, or its LZ4 form when that is smaller.
+        var block = raw
+        if let packed {
+            packed.removeAll()
+            packed.appendZeros(Self.headerBytes)
+            let bound = LZ4Bound.bytes(rawCount)
+            let result = raw.withUnsafeBytes { src in
+                packed.withSpareCapacity(bound) { dst in
+                    codecs.compress(.lz4, UnsafeRawBufferPointer(rebasing: src[Self.headerBytes...]), into: dst)
+                }
+            }
+            if case .success(let n) = result, n < rawCount {
+                packed.count += n
+                block = packed
+            }
         }
-        var stored: Int
-        switch result {
-        case .success(let n) where n < raw.count:
-            stored = n
-            packed.count += n
-        default:
-            // Incompressible (or a codec failure): stored as it is.
-            stored = raw.count
-            raw.withUnsafeBytes { packed.append($0) }
-        }
-        packed.setLE32(UInt32(stored), at: 4)
-        try manager.charge(packed.count, consumer: consumer)
+        block.setLE32(UInt32(rawCount), at: 0)
+        block.setLE32(UInt32(block.count - Self.headerBytes), at: 4)
+        let size = block.count
+        try manager.charge(size, consumer: consumer)
         do {
-            try packed.withUnsafeBytes { (b) throws(SegmentError) in try SystemIO.writeAll(fd, b, path: path) }
+            try block.withUnsafeBytes { (b) throws(SegmentError) in try SystemIO.writeAll(fd, b, path: path) }
         } catch {
-            manager.release(packed.count)
+            manager.release(size)
             throw SpillError.from(error, consumer: consumer)
         }
-        bytes += packed.count
-        raw.removeAll()
+        bytes += size
+        raw.count = Self.headerBytes
     }
 
     /// Writes the last block and closes the file. The file is not fsynced: a spill file
@@ -155,7 +162,7 @@ public final class SpillReader {
             throw SpillError.from(error, consumer: consumer)
         }
         raw = ByteBuffer(capacity: blockBytes)
-        packed = ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + 8)
+        packed = ByteBuffer(capacity: 64)
     }
 
     deinit { close() }
@@ -208,20 +215,22 @@ public final class SpillReader {
         let (rawCount, stored) = packed.withUnsafeBytes {
             (Int($0.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian), Int($0.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian))
         }
+        if stored == rawCount {
+            // Stored as it is: read straight into the record buffer.
+            try readExactly(stored, into: raw)
+            position = 0
+            return true
+        }
         try readExactly(stored, into: packed)
         raw.removeAll()
         raw.reserve(rawCount)
-        if stored == rawCount {
-            packed.withUnsafeBytes { raw.append($0) }
-        } else {
-            let result = packed.withUnsafeBytes { src in
-                raw.withSpareCapacity(rawCount) { dst in codecs.decompress(.lz4, src, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<rawCount])) }
-            }
-            guard case .success = result else {
-                throw SpillError(.io, consumer: consumer, requestedBytes: 0, "spill file \(file.path) holds a damaged block at byte \(offset - stored - 8)")
-            }
-            raw.count = rawCount
+        let result = packed.withUnsafeBytes { src in
+            raw.withSpareCapacity(rawCount) { dst in codecs.decompress(.lz4, src, into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<rawCount])) }
         }
+        guard case .success = result else {
+            throw SpillError(.io, consumer: consumer, requestedBytes: 0, "spill file \(file.path) holds a damaged block at byte \(offset - stored - 8)")
+        }
+        raw.count = rawCount
         position = 0
         return true
     }

@@ -12,7 +12,7 @@ import Testing
     static let settings = [
         Setting(budget: ForceSpill.roomy(64 << 20), expect: "no spill"),
         Setting(budget: 400 << 10, expect: "one level"),
-        Setting(budget: 80 << 10, expect: "several levels"),
+        Setting(budget: 48 << 10, expect: "several levels"),
     ]
 
     static let cases: [(KeyShape, Int)] = [(.uniform, 30_000), (.skewed, 30_000), (.allEqual, 5_000), (.long, 400), (.uniform, 0)]
@@ -30,7 +30,7 @@ import Testing
             var stats = GraceHashTable.Stats()
             var duplicateKeysOut = 0
             do {
-                let table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: 1024)
+                let table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: 512)
                 for i in 0..<count {
                     // Short keys repeat a lot; uniform ones only sometimes.
                     var key = shape.key(&rng)
@@ -86,7 +86,7 @@ import Testing
             var got: [[UInt8]: [Int64]] = [:]
             var stats = GraceHashTable.Stats()
             do {
-                let table = try GraceHashTable(mode: .aggregate([.sum, .sum, .min, .max]), budget: budget, spill: spill, consumer: "aggregate", blockBytes: 1024)
+                let table = try GraceHashTable(mode: .aggregate([.sum, .sum, .min, .max]), budget: budget, spill: spill, consumer: "aggregate", blockBytes: 512)
                 for _ in 0..<count {
                     let key = shape.key(&rng)
                     let v = Int64(rng.below(2_000_001)) - 1_000_000
@@ -118,7 +118,7 @@ import Testing
         let spill = try makeSpill(quota: 8 << 10)
         defer { spill.close() }
         let budget = MemoryBudget(limitBytes: 80 << 10)
-        let table = try GraceHashTable(mode: .aggregate([.sum]), budget: budget, spill: spill, consumer: "aggregate", blockBytes: 1024)
+        let table = try GraceHashTable(mode: .aggregate([.sum]), budget: budget, spill: spill, consumer: "aggregate", blockBytes: 512)
         do {
             for i in 0..<100_000 {
                 var key = UInt64(i)
