@@ -284,21 +284,6 @@ public final class GraceHashTable {
         slotCount = count
     }
 
-    /// Calls `body` with each live record of the arena, in the order they were added:
-    /// a sequential walk, unlike the slots' hash order.
-    private func forEachRecord(_ body: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(SpillError) -> Void) throws(SpillError) {
-        for page in 0..<arena.pagesInUse {
-            let base = arena.pageStart(page)
-            let end = arena.usedBytes(page)
-            var o = 0
-            while o < end {
-                let (hash, key, rest, size, dead) = record(at: base + o)
-                if !dead { try body(hash, key, rest) }
-                o += size
-            }
-        }
-    }
-
     @inline(__always)
     private func record(at p: UnsafeMutableRawPointer) -> (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int, Bool) {
         let hash = p.loadUnaligned(as: UInt64.self)
@@ -329,7 +314,18 @@ public final class GraceHashTable {
         for _ in 0..<Self.fanOut {
             writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
         }
-        try forEachRecord { (hash, key, rest) throws(SpillError) in try writePartitioned(hash: hash, key: key, rest: rest) }
+        // A sequential walk of the arena (live records in the order they were added),
+        // not the slots' hash order.
+        for page in 0..<arena.pagesInUse {
+            let base = arena.pageStart(page)
+            let end = arena.usedBytes(page)
+            var o = 0
+            while o < end {
+                let (hash, key, rest, size, dead) = record(at: base + o)
+                if !dead { try writePartitioned(hash: hash, key: key, rest: rest) }
+                o += size
+            }
+        }
         clearTable()
     }
 
