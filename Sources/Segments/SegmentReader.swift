@@ -32,6 +32,7 @@ public final class SegmentReader {
     public private(set) var counters: [ColumnReadCounters]
     /// Release pages of a chunk once it is decoded (on by default).
     public var releasesPages = true
+    static let faultAroundSlackBytes = 128 << 10
 
     let file: MappedFile
     private let codecs = Codecs()
@@ -105,7 +106,12 @@ public final class SegmentReader {
             counters[column].chunksRead += 1
             counters[column].storedBytesRead += chunk.storedBytes
             counters[column].decompressedBytes += chunk.compression.kind == .none ? 0 : chunk.encodedBytes
-            if releasesPages { counters[column].releasedBytes += file.release(storedRange) }
+            // The kernel's fault-around maps up to 64 KiB of neighbouring pages on each read
+            // fault, including pages of chunks already released; releasing from 128 KiB
+            // before the chunk takes those back too, so a scan's resident set stays small.
+            if releasesPages {
+                counters[column].releasedBytes += file.release(max(0, chunk.offset - Self.faultAroundSlackBytes)..<storedRange.upperBound)
+            }
         }
     }
 }
