@@ -38,6 +38,6 @@ let package = Package(
         .testTarget(name: "SegmentsTests", dependencies: ["Segments", "CommitLoop"], resources: [.copy("Golden")]),
         .testTarget(name: "SpillTests", dependencies: ["Spill", "SpillLoop"]),
         .testTarget(name: "BatchTests", dependencies: ["Batch"]),
-        .testTarget(name: "CLITests", dependencies: ["batchrun"]),
+        .testTarget(name: "CLITests", dependencies: ["batchrun", "Batch"]),
     ]
 )

@@ -8,15 +8,18 @@ public enum FieldParsers {
         return d < 10 ? Int64(d) : nil
     }
 
+    /// An optional leading `+` or `-`: whether it is negative, and where the digits start.
+    @inline(__always)
+    static func sign(_ s: UnsafeRawBufferPointer) -> (negative: Bool, start: Int) {
+        guard let first = s.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") else { return (false, 0) }
+        return (first == UInt8(ascii: "-"), 1)
+    }
+
     /// `[+-]?[0-9]+` in int64 range.
     public static func int64(_ s: UnsafeRawBufferPointer) -> Int64? {
-        var i = 0
         let n = s.count
-        var negative = false
-        if n > 0 && (s[0] == UInt8(ascii: "-") || s[0] == UInt8(ascii: "+")) {
-            negative = s[0] == UInt8(ascii: "-")
-            i = 1
-        }
+        let (negative, start) = sign(s)
+        var i = start
         guard i < n else { return nil }
         // Accumulate as a negative number: its range holds Int64.min.
         var v: Int64 = 0
@@ -34,13 +37,9 @@ public enum FieldParsers {
 
     /// `[+-]?[0-9]{1,15}(\.[0-9]{1,2})?` as a count of hundredths (decimal(18,2)).
     public static func decimal2(_ s: UnsafeRawBufferPointer) -> Int64? {
-        var i = 0
         let n = s.count
-        var negative = false
-        if n > 0 && (s[0] == UInt8(ascii: "-") || s[0] == UInt8(ascii: "+")) {
-            negative = s[0] == UInt8(ascii: "-")
-            i = 1
-        }
+        let (negative, start) = sign(s)
+        var i = start
         var whole: Int64 = 0
         var wholeDigits = 0
         while i < n, let d = digit(s[i]) {

@@ -10,6 +10,12 @@ public struct OperatorStats: Sendable {
     public var spillBytesWritten = 0
     /// Sort: merge passes; hash operators: deepest re-partitioning level + 1.
     public var spillDepth = 0
+
+    mutating func takeSpill(from table: GraceHashTable.Stats) {
+        spills = table.spills
+        spillBytesWritten = table.spillBytesWritten
+        spillDepth = table.deepestLevel + 1
+    }
 }
 
 /// The operators share one lifecycle: `push` batches, `finish`, then `pull` batches
@@ -119,9 +125,7 @@ public final class DedupOperator {
             n += 1
         }
         stats.rowsOut += n
-        stats.spills = table.stats.spills
-        stats.spillBytesWritten = table.stats.spillBytesWritten
-        stats.spillDepth = table.stats.deepestLevel + 1
+        stats.takeSpill(from: table.stats)
         return n
     }
 }
@@ -246,9 +250,7 @@ public final class AggregateOperator {
             n += 1
         }
         stats.rowsOut += n
-        stats.spills = table.stats.spills
-        stats.spillBytesWritten = table.stats.spillBytesWritten
-        stats.spillDepth = table.stats.deepestLevel + 1
+        stats.takeSpill(from: table.stats)
         return n
     }
 }

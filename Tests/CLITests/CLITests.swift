@@ -1,3 +1,4 @@
+import Batch
 import Foundation
 import Testing
 
@@ -92,7 +93,7 @@ struct CLI {
         #expect(g == 0, "\(ge)")
         let seed = UInt64(ProcessInfo.processInfo.environment["CRASH_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64.max)
         print("ingest crash seed: \(seed) (set CRASH_SEED to repeat)")
-        var rng = SeededRandom(seed)
+        var rng = SplitMix64(seed: seed)
         guard let exe = CLI.binary() else { throw CocoaError(.fileNoSuchFile) }
         var killed = 0
         for _ in 0..<6 {
@@ -137,18 +138,5 @@ struct CLI {
         #expect(usage == 64 && e4.contains("MiB"), "\(e4)")
         let (mode, _, _) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/lake", "--mode", "merge"])
         #expect(mode == 64)
-    }
-}
-
-/// SplitMix64 for the tests that need reproducible randomness.
-struct SeededRandom {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
