@@ -18,9 +18,6 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: .shortAndLong, help: "Print only errors.")
     var quiet = false
-
-    @Flag(name: .shortAndLong, help: "Print more detail.")
-    var verbose = false
 }
 
 /// Writes to stderr: human output and progress never mix with `--json` on stdout.

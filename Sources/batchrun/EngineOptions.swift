@@ -15,9 +15,6 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Rows per columnar batch (1-16777216).")
     var batchRows = 65_536
 
-    @Option(help: "Worker threads (default: the cores available).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
-
     @Option(help: "Codec of the tables written: lz4, zstd, zstd:LEVEL (1-19) or none.")
     var compression = "lz4"
 
@@ -34,7 +31,6 @@ struct EngineOptions: ParsableArguments {
         guard (1...SegmentFormat.rowGroupRowsMax).contains(batchRows) else {
             throw ValidationError("--batch-rows must be 1...\(SegmentFormat.rowGroupRowsMax), not \(batchRows)")
         }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
         guard maxSpill == "none" || ByteSize.parse(maxSpill) != nil else {
             throw ValidationError("--max-spill '\(maxSpill)' is not a size; use none, bytes, KB/MB/GB/TB, KiB/MiB/GiB/TiB or a percentage")
         }

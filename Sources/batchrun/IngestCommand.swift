@@ -27,10 +27,14 @@ struct IngestCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Timestamp recorded as _ingested_at (YYYY-MM-DDTHH:MM:SSZ), for reproducible tables; default: now.", visibility: .hidden))
     var ingestedAt: String?
 
+    @Option(help: "Worker threads that parse ranges of the raw files side by side (default: the cores available).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
         guard Ingest.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be append or overwrite, not '\(mode)'") }
         if let t = ingestedAt, parsedTimestamp(t) == nil {
             throw ValidationError("--ingested-at must be a timestamp like 2025-01-31T12:00:00Z, not '\(t)'")
@@ -46,7 +50,7 @@ struct IngestCommand: ParsableCommand {
         try reportingErrors {
             var options = Ingest.Options(raw: raw, lake: lake)
             options.mode = Ingest.Mode(rawValue: mode) ?? .append
-            options.threads = engine.threads
+            options.threads = threads
             options.batchRows = engine.batchRows
             options.compression = engine.codec
             options.ingestedAt = ingestedAt.flatMap(parsedTimestamp)
