@@ -51,24 +51,31 @@ public struct TransactionsHeader: Sendable {
     /// repeated names wins, extra columns are ignored. Throws `missingColumn` naming the
     /// first required column that is absent.
     public static func parse(_ scanner: CSVScanner, path: String) throws -> TransactionsHeader {
-        guard try scanner.next() else {
+        let positions = try scanner.readHeader(requiring: Bronze.transactionColumns, path: path,
+                                               advice: "nothing was ingested, fix the file and run again")
+        return TransactionsHeader(positions: positions, fieldCount: scanner.fieldCount,
+                                  dataOffset: scanner.nextRecordOffset, dataLine: scanner.nextLine)
+    }
+}
+
+extension CSVScanner {
+    /// Reads the header record and returns the field index of each `required` name.
+    /// Names match ASCII case-insensitively after trimming; the first of repeated names
+    /// wins; extra columns are ignored. Throws `noHeader` for an empty or blank file and
+    /// `missingColumn` naming the first absent column, followed by `advice`.
+    func readHeader(requiring required: [String], path: String, advice: String) throws -> [Int] {
+        guard try next() else {
             throw BatchError(.noHeader, path: path, line: 1,
                              "has no header record (the file is empty or blank); the first line must name the columns")
         }
         let scratch = ByteScratch()
-        var names: [String] = []
-        for i in 0..<scanner.fieldCount {
-            names.append(scanner.withField(i, scratch: scratch) { String(decoding: $0, as: UTF8.self) }.lowercased())
-        }
-        var positions: [Int] = []
-        for column in Bronze.transactionColumns {
+        let names = (0..<fieldCount).map { withField($0, scratch: scratch) { String(decoding: $0, as: UTF8.self) }.lowercased() }
+        return try required.map { column in
             guard let at = names.firstIndex(of: column) else {
-                throw BatchError(.missingColumn, path: path, line: scanner.recordLine, column: column,
-                                 "the header lacks the required column '\(column)' (it has: \(names.joined(separator: ", "))); nothing was ingested, fix the file and run again")
+                throw BatchError(.missingColumn, path: path, line: recordLine, column: column,
+                                 "the header lacks the required column '\(column)' (it has: \(names.joined(separator: ", "))); \(advice)")
             }
-            positions.append(at)
+            return at
         }
-        return TransactionsHeader(positions: positions, fieldCount: scanner.fieldCount,
-                                  dataOffset: scanner.nextRecordOffset, dataLine: scanner.nextLine)
     }
 }

@@ -216,7 +216,8 @@ public struct Generator: Sendable {
         let last = (file + 1) * options.records / options.files
         var fields = [FieldText](repeating: FieldText(), count: 10)
         for i in first..<last {
-            switch kind(i) {
+            let recordKind = kind(i)
+            switch recordKind {
             case .fresh: fill(&fields, fresh: i, noiseFrom: i)
             case .duplicate(let j): fill(&fields, fresh: j, noiseFrom: j)
             case .update(let j): fill(&fields, update: i, of: j)
@@ -224,7 +225,7 @@ public struct Generator: Sendable {
             }
             var r = rng(i, 0x5241_4747)
             var count = 10
-            if case .dirty(0) = kind(i) { count = r.next(below: 2) == 0 ? 8 : 11 }
+            if case .dirty(0) = recordKind { count = r.next(below: 2) == 0 ? 8 : 11 }
             for k in 0..<min(count, 10) {
                 if k > 0 { out.byte(0x2C) }
                 out.field(fields[order[k]])

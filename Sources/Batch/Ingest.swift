@@ -259,11 +259,11 @@ public struct Ingest: Sendable {
         }
         var out: [Fingerprint] = []
         var j = 0
-        for file in files {
+        for (f, file) in files.enumerated() {
             var blockHashes: [UInt64] = []
             var lineFeeds: [Int] = []
-            while j < jobs.count && files[jobs[j].file].fullPath == file.fullPath {
-                let (h, l) = hashes.get(j)!
+            while j < jobs.count && jobs[j].file == f {
+                guard let (h, l) = hashes.get(j) else { preconditionFailure("block \(j) of the fingerprints was not hashed") }
                 blockHashes.append(h)
                 lineFeeds.append(l)
                 j += 1

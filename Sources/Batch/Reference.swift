@@ -55,20 +55,11 @@ public enum Reference {
         let display = file.name + ".csv"
         let source = try RawSource(path: raw + "/" + display, displayPath: display)
         let scanner = try CSVScanner(source: source, chunkBytes: 1 << 20, budget: budget)
-        guard try scanner.next() else {
-            throw BatchError(.noHeader, path: display, line: 1, "has no header record; the first line must name the columns")
-        }
-        let scratch = ByteScratch()
-        let names = (0..<scanner.fieldCount).map { scanner.withField($0, scratch: scratch) { String(decoding: $0, as: UTF8.self) }.lowercased() }
-        var positions: [Int] = []
-        for f in file.schema.fields {
-            guard let at = names.firstIndex(of: f.name) else {
-                throw BatchError(.missingColumn, path: display, line: scanner.recordLine, column: f.name,
-                                 "the header lacks the column '\(f.name)' (it has: \(names.joined(separator: ", "))); fix the file")
-            }
-            positions.append(at)
-        }
+        let positions = try scanner.readHeader(requiring: file.schema.fields.map(\.name), path: display, advice: "fix the file")
+        let headerFields = scanner.fieldCount
         // Later rows win: dedup by key, ordered by line number; then sort by key.
+        let scratch = ByteScratch()
+        let upper = ByteScratch(capacity: 16)
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
         let plan = MemoryPlan(available: budget.availableBytes, operators: 2)
         let dedup = try DedupOperator(schema: withLine, keyColumns: [0], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
@@ -76,13 +67,14 @@ public enum Reference {
         let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         var read = 0
         while try scanner.next() {
-            guard scanner.fieldCount == names.count else {
+            guard scanner.fieldCount == headerFields else {
                 throw BatchError(.badReference, path: display, line: scanner.recordLine,
-                                 "has \(scanner.fieldCount) fields where the header has \(names.count); reference rows must parse, fix the file")
+                                 "has \(scanner.fieldCount) fields where the header has \(headerFields); reference rows must parse, fix the file")
             }
             for (k, kind) in file.kinds.enumerated() {
                 try scanner.withField(positions[k], scratch: scratch) { v throws in
-                    try append(v, kind: kind, to: batch[k], isKey: k == 0, file: display, line: scanner.recordLine, column: file.schema.fields[k].name)
+                    try append(v, kind: kind, to: batch[k], isKey: k == 0, upper: upper, file: display, line: scanner.recordLine,
+                               column: file.schema.fields[k].name)
                 }
             }
             batch[file.schema.count].appendInt64(Int64(scanner.recordLine))
@@ -117,7 +109,9 @@ public enum Reference {
         return Report(name: file.name, rowsRead: read, rows: rows)
     }
 
-    static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to c: ColumnVector, isKey: Bool, file: String, line: Int, column: String) throws {
+    /// Appends one field's value; `upper` is reused to upper-case text.
+    static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to c: ColumnVector, isKey: Bool, upper: ByteScratch,
+                       file: String, line: Int, column: String) throws {
         if v.isEmpty {
             if isKey { throw BatchError(.badReference, path: file, line: line, column: column, "the key is empty; every reference row needs one") }
             c.appendNull()
@@ -130,9 +124,9 @@ public enum Reference {
         switch kind {
         case .string: c.appendString(v)
         case .upperString:
-            let s = ByteScratch(capacity: v.count)
-            for b in v { s.append(b &- 0x61 < 26 ? b &- 0x20 : b) }
-            c.appendString(s.bytes)
+            upper.reset(minimumCapacity: v.count)
+            for b in v { upper.append(b &- 0x61 < 26 ? b &- 0x20 : b) }
+            c.appendString(upper.bytes)
         case .int64:
             guard let x = FieldParsers.int64(v) else { throw bad("an integer") }
             c.appendInt64(x)

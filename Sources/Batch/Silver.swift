@@ -241,31 +241,30 @@ public struct Silver {
                 written.append(s)
             }
             report.sort = sort.stats
+            for (k, name) in Self.reasons.enumerated() { report.quarantined[name] = counts[k] }
+            report.duplicatesRemoved = validRows - report.silverRows
+            report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
+
+            // Reconcile before committing: a mismatch commits nothing.
+            let quarantinedTotal = counts.reduce(0, +)
+            if report.bronzeRows != quarantinedTotal + report.silverRows + report.duplicatesRemoved || validRows + quarantinedTotal != report.bronzeRows {
+                throw BatchError(.reconciliation, path: options.lake, "counts do not reconcile:\n" + Self.table(report, expected: nil))
+            }
+            if let expected = try Self.loadExpected(lake: options.lake) {
+                report.expected = expected
+                let actual = Generator.Expected(bronze: report.bronzeRows, quarantined: report.quarantined,
+                                                duplicatesRemoved: report.duplicatesRemoved, silver: report.silverRows)
+                if actual != expected {
+                    throw BatchError(.reconciliation, path: Ingest.expectedPath(lake: options.lake),
+                                     "counts differ from the landing zone's _expected.json:\n" + Self.table(report, expected: expected))
+                }
+            }
         } catch {
             quarantineSegment?.abandon()
             for s in written { try? SystemIO.unlink(s.path) } // never committed
             throw error
         }
-        for (k, name) in Self.reasons.enumerated() { report.quarantined[name] = counts[k] }
-        report.duplicatesRemoved = validRows - report.silverRows
-        report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
-
-        // Reconcile before committing: a mismatch commits nothing.
-        let quarantinedTotal = counts.reduce(0, +)
-        if report.bronzeRows != quarantinedTotal + report.silverRows + report.duplicatesRemoved || validRows + quarantinedTotal != report.bronzeRows {
-            for s in written { try? SystemIO.unlink(s.path) } // never committed
-            throw BatchError(.reconciliation, path: options.lake, "counts do not reconcile:\n" + Self.table(report, expected: nil))
-        }
-        if let expected = try Self.loadExpected(lake: options.lake) {
-            report.expected = expected
-            let actual = Generator.Expected(bronze: report.bronzeRows, quarantined: report.quarantined,
-                                            duplicatesRemoved: report.duplicatesRemoved, silver: report.silverRows)
-            if actual != expected {
-                for s in written { try? SystemIO.unlink(s.path) } // never committed
-                throw BatchError(.reconciliation, path: Ingest.expectedPath(lake: options.lake),
-                                 "counts differ from the landing zone's _expected.json:\n" + Self.table(report, expected: expected))
-            }
-        }
+        let quarantinedTotal = report.quarantinedTotal
         try quarantineWriter.commit(operation: "silver", replaceAll: true, info: ["bronze_version": String(bronze.snapshot.version)])
         try silverWriter.commit(operation: "silver", replaceAll: true, info: [
             "bronze_version": String(bronze.snapshot.version), "bronze_rows": String(report.bronzeRows),
@@ -293,7 +292,7 @@ public struct Silver {
         var lines = ["  layer                    actual     expected"]
         func line(_ name: String, _ actual: Int, _ exp: Int?) {
             let mark = exp.map { $0 == actual ? "" : "   <-- differs" } ?? ""
-            lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            lines.append("  " + name.rightPadded(22)
                          + String(actual).leftPadded(10) + (exp.map { String($0).leftPadded(13) } ?? "            -") + mark)
         }
         line("bronze", r.bronzeRows, expected?.bronze)
@@ -376,5 +375,8 @@ public struct Silver {
 }
 
 extension String {
-    func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
+    /// The string right-aligned in `n` columns (for the text reports).
+    public func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
+    /// The string left-aligned in `n` columns.
+    public func rightPadded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
 }

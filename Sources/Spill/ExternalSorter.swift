@@ -73,8 +73,7 @@ public final class ExternalSorter {
         self.memoryMaxBytes = memoryMaxBytes
         writerReservation = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
         reservation = try budget.reserve(0, for: consumer)
-        // Small pages when the budget is small, so that a run can use most of it.
-        arena = RecordArena(pageBytes: min(RecordArena.pageBytesDefault, max(4096, min(budget.limitBytes, memoryMaxBytes) / 64)))
+        arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
     }
 

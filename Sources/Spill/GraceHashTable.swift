@@ -100,7 +100,7 @@ public final class GraceHashTable {
         self.blockBytes = blockBytes
         writersReservation = try budget.reserve(Self.writersBytes(blockBytes: blockBytes), for: consumer + " partition writers")
         reservation = try budget.reserve(0, for: consumer)
-        arena = RecordArena(pageBytes: min(RecordArena.pageBytesDefault, max(4096, min(budget.limitBytes, memoryMaxBytes) / 64)))
+        arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
         slots = UnsafeMutablePointer<Slot>.allocate(capacity: 0)
     }
 

@@ -22,6 +22,12 @@ final class RecordArena {
         self.pageBytes = pageBytes
     }
 
+    /// An arena for an engine that may hold up to `shareBytes`: pages of a 64th of that
+    /// (4 KiB to 1 MiB), so a small budget can still be used almost in full.
+    convenience init(shareBytes: Int) {
+        self.init(pageBytes: min(RecordArena.pageBytesDefault, max(4096, shareBytes / 64)))
+    }
+
     deinit { release() }
 
     /// Bytes a new page for a record of `need` bytes takes, or 0 when the next free page

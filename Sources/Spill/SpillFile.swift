@@ -67,14 +67,6 @@ public final class SpillWriter {
         }
     }
 
-    /// Appends one record.
-    public func append(_ record: UnsafeRawBufferPointer) throws(SpillError) {
-        if raw.count > Self.headerBytes && raw.count + 4 + record.count > blockBytes + Self.headerBytes { try flush() }
-        raw.appendLE(UInt32(record.count))
-        raw.append(record)
-        records += 1
-    }
-
     /// Appends one record made of three parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer) throws(SpillError) {
         let n = first.count + second.count + third.count
@@ -88,12 +80,7 @@ public final class SpillWriter {
 
     /// Appends one record made of two parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SpillError) {
-        let n = first.count + second.count
-        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
-        raw.appendLE(UInt32(n))
-        raw.append(first)
-        raw.append(second)
-        records += 1
+        try append(first, second, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
     private func flush() throws(SpillError) {

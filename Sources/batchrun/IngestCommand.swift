@@ -98,13 +98,11 @@ enum IngestReporting {
     static func text(_ r: Ingest.Report, seconds: Double) -> String {
         var lines: [String] = []
         let width = max(4, r.files.map(\.path.count).max() ?? 4)
-        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-        func lpad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
-        lines.append(pad("file", width) + "  " + lpad("rows", 11) + "  " + lpad("rescued", 9) + "  status")
+        lines.append("file".rightPadded(width) + "  " + "rows".leftPadded(11) + "  " + "rescued".leftPadded(9) + "  status")
         for f in r.files {
             let status = f.skipped.map { "skipped: \($0)" } ?? "ingested"
-            lines.append(pad(f.path, width) + "  " + lpad(f.skipped == nil ? String(f.rows) : "-", 11) + "  "
-                         + lpad(f.skipped == nil ? String(f.rescued) : "-", 9) + "  " + status)
+            lines.append(f.path.rightPadded(width) + "  " + (f.skipped == nil ? String(f.rows) : "-").leftPadded(11) + "  "
+                         + (f.skipped == nil ? String(f.rescued) : "-").leftPadded(9) + "  " + status)
         }
         for ref in r.reference {
             lines.append("reference \(ref.name): \(ref.rows) rows (\(ref.rowsRead) read; a repeated key keeps its later row)")
