@@ -23,7 +23,7 @@ release: deps
 
 demo: release
 	rm -rf demo-data
-	$(BIN_RELEASE) demo --records $(DEMO_RECORDS) --out demo-data/lake/sample
+	$(BIN_RELEASE) demo --records $(DEMO_RECORDS) --dir demo-data
 
 # The operator and spill suites run twice: once as they are, once with
 # BATCHRUN_FORCE_SPILL=1, which shrinks their roomy budgets so every operator spills.

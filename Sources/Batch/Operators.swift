@@ -148,7 +148,8 @@ public struct Aggregate: Sendable, Hashable {
 
 /// count(*), sum, min and max of integer-like columns (int, decimal, date, timestamp)
 /// per group, spilling by grace-hash partitioning. Nulls are skipped; a min or max over
-/// no value is null; a sum over no value is 0. Output: the group columns, then one
+/// no value is null; a sum over no value is 0; a sum that leaves Int64 saturates at
+/// Int64.max or Int64.min, for the caller to report. Output: the group columns, then one
 /// column per aggregate; order not defined.
 public final class AggregateOperator {
     public let schema: Schema

@@ -66,6 +66,28 @@ public enum RawFiles {
         return "xxh64t:" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// The checksum of a small file read in one pass through a 1 MiB buffer:
+    /// `xxh64(seed: size, the little-endian xxh64 of each 1 MiB block)`, written
+    /// `xxh64m:<16 hex digits>`. It tells a reference file that changed from one that did
+    /// not; `displayPath` names the file in errors.
+    public static func smallFileChecksum(path: String, displayPath: String) throws -> String {
+        let source = try RawSource(path: path, displayPath: displayPath, offset: 0)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var hashes: [UInt8] = []
+        var offset = 0
+        while true {
+            let n = try source.readFileBytes(at: offset, into: buffer)
+            if n == 0 && offset > 0 { break }
+            withUnsafeBytes(of: Checksum.xxh64(UnsafeRawBufferPointer(rebasing: buffer[0..<n])).littleEndian) { hashes.append(contentsOf: $0) }
+            offset += n
+            if n < buffer.count { break }
+        }
+        let sum = hashes.withUnsafeBytes { Checksum.xxh64($0, seed: UInt64(offset)) }
+        let hex = String(sum, radix: 16)
+        return "xxh64m:" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
     /// LF bytes in `bytes`, eight at a time.
     public static func countLineFeeds(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard let base = bytes.baseAddress else { return 0 }

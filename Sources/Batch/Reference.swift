@@ -38,6 +38,8 @@ public enum Reference {
         public var name: String
         public var rowsRead: Int
         public var rows: Int
+        /// True when the file's bytes were those the table was built from: it was kept.
+        public var unchanged = false
     }
 
     /// Parses `RAW/<name>.csv` for each reference file and replaces its table.
@@ -53,6 +55,14 @@ public enum Reference {
     static func ingest(_ file: File, raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
                        compression: Compression) throws -> Report {
         let display = file.name + ".csv"
+        // The same bytes as last time: the table stands (and keeps its version, which
+        // silver and gold record to know they are up to date).
+        let checksum = try RawFiles.smallFileChecksum(path: raw + "/" + display, displayPath: display)
+        let path = tablePath(lake: lake, file.name)
+        if Table.exists(at: path), let last = try? Table.snapshot(at: path), // an unreadable table is rebuilt
+           last.schema == file.schema, last.commitInfos.last?["checksum"] == checksum {
+            return Report(name: file.name, rowsRead: Int(last.commitInfos.last?["rows_read"] ?? "") ?? last.rowCount, rows: last.rowCount, unchanged: true)
+        }
         let source = try RawSource(path: raw + "/" + display, displayPath: display)
         let scanner = try CSVScanner(source: source, chunkBytes: 1 << 20, budget: budget)
         let positions = try scanner.readHeader(requiring: file.schema.fields.map(\.name), path: display, advice: "fix the file")
@@ -94,7 +104,7 @@ public enum Reference {
             try sort.push(batch, rows: 0..<n)
         }
         try sort.finish()
-        let writer = try TableWriter(path: tablePath(lake: lake, file.name), schema: file.schema)
+        let writer = try TableWriter(path: path, schema: file.schema)
         defer { writer.close() }
         let segment = try writer.newSegment(options: SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows))
         var rows = 0
@@ -105,7 +115,7 @@ public enum Reference {
             rows += n
         }
         writer.stage(try segment.finish())
-        try writer.commit(operation: "reference", replaceAll: true, info: ["source": display, "rows_read": String(read)])
+        try writer.commit(operation: "reference", replaceAll: true, info: ["source": display, "rows_read": String(read), "checksum": checksum])
         return Report(name: file.name, rowsRead: read, rows: rows)
     }
 

@@ -71,6 +71,18 @@ public struct Silver {
     }
 
     public static func path(lake: String) -> String { lake + "/silver" }
+
+    /// The versions silver is built from, as recorded in its commit (and quarantine's).
+    static func inputs(lake: String) throws -> [String: String] {
+        try Lake.inputVersions([("bronze", Ingest.bronzePath(lake: lake))]
+                               + Reference.all.map { ($0.name, Reference.tablePath(lake: lake, $0.name)) })
+    }
+
+    /// True when silver and quarantine were built from the current bronze and reference tables.
+    public static func isUpToDate(lake: String) -> Bool {
+        guard let inputs = try? inputs(lake: lake) else { return false } // missing inputs: not up to date, the run says why
+        return Lake.isBuilt(from: inputs, table: path(lake: lake)) && Lake.isBuilt(from: inputs, table: quarantinePath(lake: lake))
+    }
     public static func quarantinePath(lake: String) -> String { lake + "/quarantine" }
 
     // MARK: reference data
@@ -134,8 +146,9 @@ public struct Silver {
         guard Table.exists(at: bronzePath) else {
             throw BatchError(.missingInput, path: bronzePath, "the lake has no bronze table; run batchrun ingest first")
         }
-        let bronze = try TableReader(path: bronzePath)
         let (lookups, lookupMemory) = try loadLookups()
+        let inputs = try Self.inputs(lake: options.lake)
+        let bronze = try TableReader(path: bronzePath, version: Int(inputs["bronze_version"] ?? ""))
         defer { lookupMemory.end() }
         var report = Report()
         report.bronzeRows = bronze.snapshot.rowCount
@@ -265,11 +278,13 @@ public struct Silver {
             throw error
         }
         let quarantinedTotal = report.quarantinedTotal
-        try quarantineWriter.commit(operation: "silver", replaceAll: true, info: ["bronze_version": String(bronze.snapshot.version)])
-        try silverWriter.commit(operation: "silver", replaceAll: true, info: [
-            "bronze_version": String(bronze.snapshot.version), "bronze_rows": String(report.bronzeRows),
-            "quarantined": String(quarantinedTotal), "duplicates_removed": String(report.duplicatesRemoved),
-        ])
+        var info = inputs
+        info["bronze_rows"] = String(report.bronzeRows)
+        info["quarantined"] = String(quarantinedTotal)
+        info["duplicates_removed"] = String(report.duplicatesRemoved)
+        info["silver_rows"] = String(report.silverRows)
+        try quarantineWriter.commit(operation: "silver", replaceAll: true, info: info)
+        try silverWriter.commit(operation: "silver", replaceAll: true, info: info)
         return report
     }
 

@@ -207,7 +207,11 @@ public final class GraceHashTable {
                 let b = rest.loadUnaligned(fromByteOffset: 8 * j, as: Int64.self)
                 let v: Int64
                 switch op {
-                case .sum: v = a &+ b
+                case .sum:
+                    // Saturates, so a sum that leaves Int64 shows as Int64.max/min
+                    // rather than wrapping into a wrong value.
+                    let (x, o) = a.addingReportingOverflow(b)
+                    v = o ? (b > 0 ? Int64.max : Int64.min) : x
                 case .min: v = Swift.min(a, b)
                 case .max: v = Swift.max(a, b)
                 }

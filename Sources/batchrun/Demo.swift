@@ -4,56 +4,92 @@ import Foundation
 import Segments
 import Spill
 
+/// The first thing a new user types: generate a landing zone, run the whole pipeline on
+/// it, and show what happened.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a sample bronze-shaped table partitioned by event_date, then inspect it."
+        abstract: "Generate a landing zone, run raw -> bronze -> silver -> gold on it, and report every stage.",
+        discussion: """
+        Writes DIR/raw (the generated CSV files) and DIR/lake (the tables). DIR is replaced \
+        on each demo run, so it must be a folder an earlier demo made, or not exist yet. \
+        Look at the results with `batchrun inspect DIR/lake/gold/daily_sales` or \
+        `batchrun export DIR/lake daily_sales --format csv --out DIR/export`.
+        """
     )
 
-    @Option(help: "Rows to write.")
+    /// The file that marks a folder as the demo's own, safe to replace.
+    static let marker = ".batchrun-demo"
+
+    @Option(help: "Transaction records to generate.")
     var records = 1_000_000
 
-    @Option(help: "Folder of the sample table.")
-    var out = "demo-data/lake/sample"
+    @Option(help: ArgumentHelp("Folder for the demo's landing zone and lake.", valueName: "dir"))
+    var dir = "demo-data"
 
-    @Option(help: "Codec: lz4, zstd, zstd:LEVEL (1-19) or none.")
-    var compression = "zstd:3"
+    @Option(help: "Seed of the generated data.")
+    var seed: UInt64 = 42
 
-    @Option(help: "Rows per batch.")
-    var batchRows = 65_536
+    @Option(help: "Transactions files to generate.")
+    var files = 8
 
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard Compression(parsing: compression) != nil else {
-            throw ValidationError("--compression must be lz4, zstd, zstd:LEVEL (1-19) or none, not '\(compression)'")
-        }
         guard records >= 0 else { throw ValidationError("--records must be 0 or more") }
-        guard (1...SegmentFormat.rowGroupRowsMax).contains(batchRows) else {
-            throw ValidationError("--batch-rows must be 1...\(SegmentFormat.rowGroupRowsMax)")
-        }
+        guard files >= 1 else { throw ValidationError("--files must be 1 or more") }
     }
 
     func run() throws {
         try reportingErrors {
-            let codec = Compression(parsing: compression) ?? .lz4
+            try prepareFolder()
+            let raw = dir + "/raw", lake = dir + "/lake"
+            let progress = pipeline.makeProgress(quiet: output.quiet)
             let clock = ContinuousClock()
-            let start = clock.now
-            let result = try SampleTableWriter.write(records: records, to: out, compression: codec, batchRows: batchRows)
-            let elapsed = clock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let report = try Inspection.inspect(out)
+            var generator = Generator.Options(records: records)
+            generator.seed = seed
+            generator.files = min(files, max(1, records))
+            generator.threads = pipeline.threads
+            if progress.enabled { printErr("generating \(PipelineReporting.count(records)) records in \(raw) …") }
+            let t0 = clock.now
+            let generated = try Generator(options: generator).write(to: raw)
+            let generateSeconds = (clock.now - t0).seconds
+
+            let spill = try engine.makeSpill()
+            defer { spill.close() }
+            let report = try progress.running {
+                try Pipeline(options: pipeline.options(raw: raw, lake: lake, engine: engine), budget: engine.makeBudget(), spill: spill)
+                    .run(starting: progress.start, finished: progress.finish)
+            }
+            let summary = PipelineReporting.Summary(report: report, spill: spill, memoryLimit: engine.memoryLimitBytes,
+                                                    generated: (records, generated.bytes, generateSeconds))
             if output.json {
-                print(JSON.object([
-                    ("written", .object([("rows", .int(result.rows)), ("bytes", .int(result.bytes)),
-                                         ("partitions", .int(result.partitions)), ("version", .int(result.version)),
-                                         ("seconds", .double(seconds))])),
-                    ("inspect", report.json),
-                ]).rendered())
+                print(summary.json.rendered())
             } else if !output.quiet {
-                printErr(String(format: "wrote %d rows in %d partitions to %@ (%@, %.2f s, version %d)\n",
-                                result.rows, result.partitions, out, ByteSize.format(result.bytes), seconds, result.version))
-                printErr(report.text)
+                printErr(summary.text)
+                printErr("""
+
+                next: batchrun inspect \(lake)/gold/daily_sales
+                      batchrun export \(lake) customer_monthly --format csv --out \(dir)/export
+                      batchrun verify \(lake)
+                """)
             }
         }
+    }
+
+    /// Makes DIR empty, refusing a folder the demo did not create.
+    func prepareFolder() throws {
+        if SystemIO.isDirectory(dir) {
+            let empty = try SystemIO.listDirectory(dir).isEmpty
+            guard empty || SystemIO.exists(dir + "/" + Self.marker) else {
+                throw BatchError(.invalidArgument, path: dir, "exists and was not made by batchrun demo; the demo replaces its folder, so give --dir a new or demo-made folder")
+            }
+            for name in ["raw", "lake", "export"] where SystemIO.exists(dir + "/" + name) {
+                try FileManager.default.removeItem(atPath: dir + "/" + name)
+            }
+        }
+        try SystemIO.makeDirectories(dir)
+        try SystemIO.writeFileAtomically(dir + "/" + Self.marker, Array("made by batchrun demo; the demo may replace this folder\n".utf8))
     }
 }

@@ -85,7 +85,8 @@ enum IngestReporting {
                     ("rows", .int(f.rows)), ("rescued", .int(f.rescued)), ("malformed", .int(f.malformed)),
                 ])
             })),
-            ("reference", .array(r.reference.map { .object([("table", .string($0.name)), ("rows_read", .int($0.rowsRead)), ("rows", .int($0.rows))]) })),
+            ("reference", .array(r.reference.map { .object([("table", .string($0.name)), ("rows_read", .int($0.rowsRead)), ("rows", .int($0.rows)),
+                                                         ("status", .string($0.unchanged ? "unchanged" : "replaced"))]) })),
             ("bytes_read", .int(r.bytesRead)),
             ("bytes_written", .int(r.bytesWritten)),
             ("segments_written", .int(r.segmentsWritten)),
@@ -105,7 +106,8 @@ enum IngestReporting {
                          + (f.skipped == nil ? String(f.rescued) : "-").leftPadded(9) + "  " + status)
         }
         for ref in r.reference {
-            lines.append("reference \(ref.name): \(ref.rows) rows (\(ref.rowsRead) read; a repeated key keeps its later row)")
+            lines.append(ref.unchanged ? "reference \(ref.name): \(ref.rows) rows, unchanged (same file as last time)"
+                                       : "reference \(ref.name): \(ref.rows) rows (\(ref.rowsRead) read; a repeated key keeps its later row)")
         }
         let skipped = r.files.filter { $0.skipped != nil }.count
         if let v = r.version {

@@ -38,30 +38,38 @@ struct CLI {
 
     @Test func demoThenInspectJSON() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
-        let (status, _, err) = try CLI.run(["demo", "--records", "50000", "--out", dir + "/sample", "--compression", "lz4"])
+        let (status, out, err) = try CLI.run(["demo", "--records", "30000", "--dir", dir + "/demo", "--memory-limit", "64MiB", "--json"])
         #expect(status == 0, "\(err)")
-        #expect(err.contains("wrote 50000 rows in 2 partitions"))
-        let (s2, out, _) = try CLI.run(["inspect", dir + "/sample", "--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let expected = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/demo/raw/_expected.json"))) as? [String: Any])
+        let stages = try #require(report["stages"] as? [String: [String: Any]])
+        #expect(stages["ingest"]?["rows_added"] as? Int == 30_000)
+        #expect(stages["silver"]?["silver_rows"] as? Int == expected["silver"] as? Int)
+        #expect(stages["silver"]?["duplicates_removed"] as? Int == expected["duplicates_removed"] as? Int)
+        #expect(stages["silver"]?["checked_against_expected"] as? Bool == true)
+        let tables = try #require(report["tables"] as? [String: [String: Int]])
+        #expect(tables["gold/fact_transactions"]?["rows"] == expected["silver"] as? Int)
+        #expect((tables["gold/dim_date"]?["rows"] ?? 0) == 90) // the generator's default 90 days
+        #expect((report["peak_rss_bytes"] as? Int ?? 0) > 0)
+        // A second demo replaces its own folder; a folder it did not make is refused.
+        let (again, _, e2) = try CLI.run(["demo", "--records", "1000", "--dir", dir + "/demo", "-q"])
+        #expect(again == 0, "\(e2)")
+        try FileManager.default.createDirectory(atPath: dir + "/mine", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/mine/keep.txt", contents: Data("x".utf8))
+        let (refused, _, e3) = try CLI.run(["demo", "--records", "10", "--dir", dir + "/mine"])
+        #expect(refused == 64 && e3.contains("not made by batchrun demo"), "\(e3)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/mine/keep.txt"))
+
+        let (s2, out2, _) = try CLI.run(["inspect", dir + "/demo/lake/silver", "--json"])
         #expect(s2 == 0)
-        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
-        #expect(obj?["rows"] as? Int == 50_000)
+        let obj = try JSONSerialization.jsonObject(with: Data(out2.utf8)) as? [String: Any]
         #expect(obj?["kind"] as? String == "table")
-        #expect((obj?["partitions"] as? [Any])?.count == 2)
         let columns = obj?["columns"] as? [[String: Any]] ?? []
-        #expect(columns.count == 10)
         #expect(columns.first?["name"] as? String == "transaction_id")
-        // A single segment of the table.
-        let segments = obj?["segments"] as? [[String: Any]] ?? []
-        let first = try #require(segments.first?["path"] as? String)
-        let (s3, out3, _) = try CLI.run(["inspect", dir + "/sample/" + first, "--json"])
-        #expect(s3 == 0)
-        let seg = try JSONSerialization.jsonObject(with: Data(out3.utf8)) as? [String: Any]
-        #expect(seg?["kind"] as? String == "segment")
-        #expect(seg?["rows"] as? Int == 28_800)
-        // The human report goes to stderr and names codecs and encodings.
-        let (s4, out4, err4) = try CLI.run(["inspect", dir + "/sample"])
+        // The human report goes to stderr and names partitions and codecs.
+        let (s4, out4, err4) = try CLI.run(["inspect", dir + "/demo/lake/gold/fact_transactions"])
         #expect(s4 == 0 && out4.isEmpty)
-        #expect(err4.contains("event_date=2025-01-01") && err4.contains("dictionary") && err4.contains("lz4"))
+        #expect(err4.contains("year=2025/month=01") && err4.contains("lz4"), "\(err4)")
     }
 
     @Test func errorsHaveTheirExitCodes() throws {

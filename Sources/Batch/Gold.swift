@@ -1,0 +1,565 @@
+import Segments
+import Spill
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// silver -> gold (PIPELINE.md section 4): a star schema and two aggregates.
+///
+/// ```
+///   reference customers, products ──copy──> dim_customer, dim_product
+///   products (id -> category): the broadcast side, a hash table in the budget
+///
+///   silver, in table order = (event_date, event_time, transaction_id), one year/month at a time:
+///     ├──> fact_transactions, partition year=YYYY/month=MM (the rows as they come: already ordered)
+///     ├──> completed/refunded rows x category ──> spilling aggregation by (date_key, category, channel)
+///     │       ──> sort ──> daily_sales, month after month
+///     └──> completed rows ──> spilling aggregation by (customer_id, year, month), for the whole run
+///             ──> external sort ──> customer_monthly
+///   least..greatest event_date ──> dim_date
+/// ```
+/// Every table is rebuilt from the whole of silver and replaced by one commit, each
+/// recording the silver and reference versions it was built from. Before anything is
+/// committed the layers are reconciled: fact rows = silver rows, and the completed
+/// orders of daily_sales and of customer_monthly both equal silver's completed rows.
+public struct Gold {
+    public static let tables = Lake.goldTables
+
+    public static let dimDateSchema = Schema([
+        Field("date_key", .int32, nullable: false), Field("date", .date, nullable: false), Field("year", .int32, nullable: false),
+        Field("quarter", .int32, nullable: false), Field("month", .int32, nullable: false), Field("day", .int32, nullable: false),
+        Field("day_of_week", .int32, nullable: false), Field("iso_week", .int32, nullable: false), Field("is_weekend", .bool, nullable: false),
+    ])
+    public static let factSchema = Schema([
+        Field("transaction_id", .string, nullable: false), Field("date_key", .int32, nullable: false),
+        Field("customer_id", .int64, nullable: false), Field("product_id", .int64, nullable: false),
+        Field("quantity", .int64, nullable: false), Field("unit_price", .decimal(scale: 2), nullable: false),
+        Field("amount", .decimal(scale: 2), nullable: false), Field("currency", .string, nullable: false),
+        Field("amount_usd", .decimal(scale: 2), nullable: false), Field("status", .string, nullable: false),
+        Field("channel", .string, nullable: false), Field("event_time", .timestamp, nullable: false),
+    ])
+    public static let dailySalesSchema = Schema([
+        Field("date_key", .int32, nullable: false), Field("category", .string), Field("channel", .string, nullable: false),
+        Field("orders", .int64, nullable: false), Field("units", .int64, nullable: false),
+        Field("revenue_usd", .decimal(scale: 2), nullable: false), Field("refunds", .int64, nullable: false),
+        Field("refunded_usd", .decimal(scale: 2), nullable: false),
+    ])
+    public static let customerMonthlySchema = Schema([
+        Field("customer_id", .int64, nullable: false), Field("year", .int32, nullable: false), Field("month", .int32, nullable: false),
+        Field("orders", .int64, nullable: false), Field("revenue_usd", .decimal(scale: 2), nullable: false),
+        Field("first_purchase_at", .timestamp, nullable: false), Field("last_purchase_at", .timestamp, nullable: false),
+    ])
+
+    /// What the daily aggregation groups and sums, per silver row: the category as its
+    /// rank in byte order (0 = null) and the channel as its rank, so the groups sort as
+    /// the strings would.
+    static let dailyInputSchema = Schema([
+        Field("date_key", .int32), Field("category_rank", .int32), Field("channel_rank", .int32),
+        Field("orders", .int64), Field("units", .int64), Field("revenue_usd", .decimal(scale: 2)),
+        Field("refunds", .int64), Field("refunded_usd", .decimal(scale: 2)),
+    ])
+    static let customerInputSchema = Schema([
+        Field("customer_id", .int64), Field("year", .int32), Field("month", .int32),
+        Field("amount_usd", .decimal(scale: 2)), Field("event_time", .timestamp),
+    ])
+    /// The channels of rule 8 in byte order: a channel's rank.
+    static let channels = ["mobile", "store", "web"]
+
+    public struct Options: Sendable {
+        public var lake: String
+        public var batchRows = 65_536
+        public var compression: Compression = .lz4
+        public init(lake: String) { self.lake = lake }
+    }
+
+    public struct Report: Sendable {
+        public var silverRows = 0
+        /// Rows per gold table, by name.
+        public var rows: [String: Int] = [:]
+        public var months = 0
+        public var bytesWritten = 0
+        public var completed = 0
+        public var refunded = 0
+        public var customerAggregate = OperatorStats()
+        public var customerSort = OperatorStats()
+        /// Overflows of the monthly daily-sales aggregations, added up.
+        public var dailySpills = 0
+    }
+
+    public let options: Options
+    public let budget: MemoryBudget
+    public let spill: SpillManager
+
+    public init(options: Options, budget: MemoryBudget, spill: SpillManager) {
+        self.options = options
+        self.budget = budget
+        self.spill = spill
+    }
+
+    public static func path(lake: String, _ table: String) -> String { lake + "/gold/" + table }
+
+    /// The versions gold is built from, as recorded in each gold commit.
+    static func inputs(lake: String) throws -> [String: String] {
+        try Lake.inputVersions([("silver", Silver.path(lake: lake)),
+                                ("customers", Reference.tablePath(lake: lake, "customers")),
+                                ("products", Reference.tablePath(lake: lake, "products"))])
+    }
+
+    /// True when every gold table was built from the current silver and reference tables.
+    public static func isUpToDate(lake: String) -> Bool {
+        guard let inputs = try? inputs(lake: lake) else { return false } // missing inputs: not up to date, the run says why
+        return tables.allSatisfy { Lake.isBuilt(from: inputs, table: path(lake: lake, $0)) }
+    }
+
+    // MARK: the run
+
+    public func run() throws -> Report {
+        let lake = options.lake
+        let silverPath = Silver.path(lake: lake)
+        guard Table.exists(at: silverPath) else {
+            throw BatchError(.missingInput, path: silverPath, "the lake has no silver table; run batchrun silver first")
+        }
+        for name in ["customers", "products"] where !Table.exists(at: Reference.tablePath(lake: lake, name)) {
+            throw BatchError(.missingInput, path: Reference.tablePath(lake: lake, name),
+                             "the lake has no reference table '\(name)'; ingest a landing zone with its reference files first")
+        }
+        let inputs = try Self.inputs(lake: lake)
+        let silver = try TableReader(path: silverPath, version: Int(inputs["silver_version"] ?? ""))
+        let customers = try TableReader(path: Reference.tablePath(lake: lake, "customers"), version: Int(inputs["customers_version"] ?? ""))
+        let products = try TableReader(path: Reference.tablePath(lake: lake, "products"), version: Int(inputs["products_version"] ?? ""))
+        let categories = try ProductCategories(products, budget: budget)
+        defer { categories.release() }
+
+        var report = Report()
+        report.silverRows = silver.snapshot.rowCount
+        let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
+        var writers: [String: TableWriter] = [:]
+        defer { for w in writers.values { w.close() } }
+        for (name, schema, partitions) in [("dim_date", Self.dimDateSchema, [String]()), ("dim_customer", Reference.customers.schema, []),
+                                           ("dim_product", Reference.products.schema, []),
+                                           ("fact_transactions", Self.factSchema, ["year", "month"]),
+                                           ("daily_sales", Self.dailySalesSchema, []), ("customer_monthly", Self.customerMonthlySchema, [])] {
+            writers[name] = try TableWriter(path: Self.path(lake: lake, name), schema: schema, partitionColumns: partitions)
+        }
+        func writer(_ name: String) -> TableWriter {
+            guard let w = writers[name] else { preconditionFailure("no writer for gold table \(name)") }
+            return w
+        }
+
+        var open: [SegmentWriter] = []
+        var written: [SegmentSummary] = []
+        var tableRows: [String: Int] = [:] // not in `report`: buildFromSilver holds that inout
+        func finish(_ segment: SegmentWriter, into table: String, partition: [String] = []) throws {
+            let s = try segment.finish()
+            open.removeAll { $0 === segment }
+            writer(table).stage(s, partition: partition)
+            written.append(s)
+            tableRows[table, default: 0] += s.rowCount
+        }
+        func newSegment(_ table: String, partition: [String] = []) throws -> SegmentWriter {
+            let s = try writer(table).newSegment(partition: partition, options: segmentOptions)
+            open.append(s)
+            return s
+        }
+
+        do {
+            // The dimensions of the reference data: copies, already one row per key in key order.
+            for (name, source) in [("dim_customer", customers), ("dim_product", products)] {
+                let segment = try newSegment(name)
+                let scan = TableScan(source)
+                while case let n = try scan.next(), n > 0 { try segment.append(scan.vectors, rows: 0..<n) }
+                try finish(segment, into: name)
+            }
+            let range = try buildFromSilver(silver, categories: categories, newSegment: newSegment, finish: finish, report: &report)
+            let dimDate = try newSegment("dim_date")
+            if let range { try Self.writeDates(range, to: dimDate, batchRows: min(options.batchRows, Lake.rowGroupRows)) }
+            try finish(dimDate, into: "dim_date")
+            report.rows = tableRows
+            report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
+            try reconcile(report)
+        } catch {
+            for s in open { s.abandon() }
+            for s in written { try? SystemIO.unlink(s.path) } // never committed
+            throw error
+        }
+        var info = inputs
+        info["silver_rows"] = String(report.silverRows)
+        for name in Self.tables {
+            info["rows"] = String(report.rows[name] ?? 0)
+            try writer(name).commit(operation: "gold", replaceAll: true, info: info)
+        }
+        return report
+    }
+
+    /// The layers agree, or nothing is committed.
+    func reconcile(_ r: Report) throws {
+        let fact = r.rows["fact_transactions"] ?? 0
+        guard fact == r.silverRows else {
+            throw BatchError(.reconciliation, path: options.lake, "gold does not reconcile: fact_transactions has \(fact) rows, silver \(r.silverRows)")
+        }
+    }
+
+    /// Streams silver once: fact_transactions and daily_sales month by month, the
+    /// customer_monthly aggregation for the whole run. Returns the least and greatest
+    /// event_date (nil when silver is empty).
+    func buildFromSilver(_ silver: TableReader, categories: ProductCategories,
+                         newSegment: (String, [String]) throws -> SegmentWriter,
+                         finish: (SegmentWriter, String, [String]) throws -> Void,
+                         report: inout Report) throws -> ClosedRange<Int64>? {
+        // silver columns read: 0-10 as in silver, event_date (silver's 12) at 11.
+        let scan = TableScan(silver, columns: Array(0...10) + [12])
+        let v = scan.vectors
+        let rows = v[0].capacity
+        let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Self.dailyInputSchema, rows: rows)
+                                             + BatchPool.batchBytes(schema: Self.customerInputSchema, rows: rows)
+                                             + 3 * BatchPool.batchBytes(schema: Self.dailySalesSchema, rows: rows) + rows * 4
+                                             + 2 * BatchPool.batchBytes(schema: Self.customerMonthlySchema, rows: rows),
+                                             for: "gold batches")
+        defer { batchMemory.end() }
+        // Three spilling operators at once at most: the customer aggregation, and a
+        // month's daily aggregation feeding its sort.
+        let plan = MemoryPlan(available: budget.availableBytes, operators: 3)
+        let dateKeys = ColumnVector(type: .int32, capacity: rows)
+        let daily = Self.dailyInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let perCustomer = Self.customerInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let customerAggregate = try AggregateOperator(
+            schema: Self.customerInputSchema, groupColumns: [0, 1, 2],
+            aggregates: [Aggregate(.count, nil, as: "orders"), Aggregate(.sum, 3, as: "revenue_usd"),
+                         Aggregate(.min, 4, as: "first_purchase_at"), Aggregate(.max, 4, as: "last_purchase_at")],
+            budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+        let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
+
+        var month: CalendarMonth?
+        var fact: SegmentWriter?
+        let dailySales = try newSegment("daily_sales", [])
+        var dailyAggregate: AggregateOperator?
+        var first: Int64?
+        var last: Int64 = 0
+        let previousId = ByteBuffer(capacity: 64)
+        var previousTime = Int64.min
+
+        func closeMonth() throws {
+            guard let m = month else { return }
+            if let f = fact { try finish(f, "fact_transactions", m.partition) }
+            fact = nil
+            if let agg = dailyAggregate {
+                try agg.finish()
+                try writeDailySales(agg, categories: categories, plan: plan, to: dailySales, rows: rows)
+                report.dailySpills += agg.stats.spills
+            }
+            dailyAggregate = nil
+        }
+
+        while case let n = try scan.next(), n > 0 {
+            try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
+            if first == nil { first = Int64(v[11].int32(0)) }
+            last = Int64(v[11].int32(n - 1))
+            var start = 0
+            while start < n {
+                let day = Int64(v[11].int32(start))
+                if month.map({ !$0.days.contains(day) }) ?? true {
+                    try closeMonth()
+                    let m = CalendarMonth(containing: day)
+                    month = m
+                    report.months += 1
+                    fact = try newSegment("fact_transactions", m.partition)
+                    dailyAggregate = try AggregateOperator(
+                        schema: Self.dailyInputSchema, groupColumns: [0, 1, 2],
+                        aggregates: (3..<8).map { Aggregate(.sum, $0, as: Self.dailyInputSchema.fields[$0].name) },
+                        budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+                }
+                guard let m = month, let f = fact, let agg = dailyAggregate else { preconditionFailure("gold: no open month") }
+                var end = start + 1
+                while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
+                dateKeys.reset()
+                for c in daily { c.reset() }
+                for c in perCustomer { c.reset() }
+                for _ in 0..<start { dateKeys.appendInt32(0) } // rows before the month's run are not written
+                for r in start..<end {
+                    let dateKey = m.dateKeyBase + Int32(Int64(v[11].int32(r)) - m.days.lowerBound + 1)
+                    dateKeys.appendInt32(dateKey)
+                    let status = Self.statusKind(v[8], r)
+                    if status == 0 { continue }
+                    let usd = v[7].int64(r)
+                    daily[0].appendInt32(dateKey)
+                    daily[1].appendInt32(categories.rank(of: v[2].int64(r)))
+                    daily[2].appendInt32(Self.channelRank(v[9], r))
+                    let completed = status == 1
+                    daily[3].appendInt64(completed ? 1 : 0)
+                    daily[4].appendInt64(completed ? v[3].int64(r) : 0)
+                    daily[5].appendInt64(completed ? usd : 0)
+                    daily[6].appendInt64(completed ? 0 : 1)
+                    daily[7].appendInt64(completed ? 0 : usd)
+                    if completed {
+                        report.completed += 1
+                        perCustomer[0].appendInt64(v[1].int64(r))
+                        perCustomer[1].appendInt32(Int32(m.year))
+                        perCustomer[2].appendInt32(Int32(m.month))
+                        perCustomer[3].appendInt64(usd)
+                        perCustomer[4].appendInt64(v[10].int64(r))
+                    } else {
+                        report.refunded += 1
+                    }
+                }
+                try f.append(factColumns, rows: start..<end)
+                if daily[0].count > 0 { try agg.push(daily, rows: 0..<daily[0].count) }
+                if perCustomer[0].count > 0 { try customerAggregate.push(perCustomer, rows: 0..<perCustomer[0].count) }
+                start = end
+            }
+        }
+        try closeMonth()
+        try finish(dailySales, "daily_sales", [])
+        let monthly = try newSegment("customer_monthly", [])
+
+        // customer_monthly: the aggregation's groups, sorted by (customer_id, year, month).
+        try customerAggregate.finish()
+        let groups = customerAggregate.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let sort = try SortOperator(schema: customerAggregate.outputSchema, keys: [SortKey(0), SortKey(1), SortKey(2)],
+                                    budget: budget, spill: spill, blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
+        while case let k = try customerAggregate.pull(into: groups), k > 0 { try sort.push(groups, rows: 0..<k) }
+        try sort.finish()
+        while case let k = try sort.pull(into: groups), k > 0 {
+            for r in 0..<k where groups[4].int64(r) == Int64.max {
+                throw Self.sumOverflow("customer_monthly.revenue_usd", customer: groups[0].int64(r))
+            }
+            try monthly.append(groups, rows: 0..<k)
+        }
+        try finish(monthly, "customer_monthly", [])
+        report.customerAggregate = customerAggregate.stats
+        report.customerSort = sort.stats
+        // Both aggregates count every completed row exactly once.
+        guard customerAggregate.stats.rowsIn == report.completed else {
+            throw BatchError(.reconciliation, path: options.lake, "gold does not reconcile: customer_monthly saw \(customerAggregate.stats.rowsIn) completed rows, silver has \(report.completed)")
+        }
+        return first.map { $0...last }
+    }
+
+    /// A month's daily-sales groups, sorted by (date_key, category, channel), appended
+    /// with their category and channel names.
+    func writeDailySales(_ agg: AggregateOperator, categories: ProductCategories, plan: MemoryPlan, to segment: SegmentWriter, rows: Int) throws {
+        let groups = agg.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let out = Self.dailySalesSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let sort = try SortOperator(schema: agg.outputSchema, keys: [SortKey(0), SortKey(1), SortKey(2)], budget: budget, spill: spill,
+                                    blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
+        while case let k = try agg.pull(into: groups), k > 0 { try sort.push(groups, rows: 0..<k) }
+        try sort.finish()
+        while case let k = try sort.pull(into: groups), k > 0 {
+            for c in out { c.reset() }
+            for r in 0..<k {
+                out[0].appendInt32(groups[0].int32(r))
+                categories.appendCategory(rank: groups[1].int32(r), to: out[1])
+                out[2].appendString(Self.channels[Int(groups[2].int32(r))])
+                for c in 3..<8 {
+                    let x = groups[c].int64(r)
+                    if x == Int64.max { throw Self.sumOverflow("daily_sales." + Self.dailySalesSchema.fields[c].name, customer: nil) }
+                    out[c].appendInt64(x)
+                }
+            }
+            try segment.append(out, rows: 0..<k)
+        }
+    }
+
+    static func sumOverflow(_ column: String, customer: Int64?) -> BatchError {
+        BatchError(.reconciliation, path: column, "a sum exceeds decimal(18,2)\(customer.map { " (customer_id \($0))" } ?? ""); gold cannot hold it exactly")
+    }
+
+    /// 1 = completed, 2 = refunded, 0 = any other status (silver holds only the four of rule 7).
+    @inline(__always)
+    static func statusKind(_ c: ColumnVector, _ r: Int) -> Int {
+        c.withString(r) { s in
+            if s.count == 9 && s[0] == UInt8(ascii: "c") && s[1] == UInt8(ascii: "o") { return 1 } // completed, not cancelled
+            if s.count == 8 && s[0] == UInt8(ascii: "r") { return 2 }
+            return 0
+        }
+    }
+
+    @inline(__always)
+    static func channelRank(_ c: ColumnVector, _ r: Int) -> Int32 {
+        c.withString(r) { s in
+            switch s.first {
+            case UInt8(ascii: "m"): return 0
+            case UInt8(ascii: "s"): return 1
+            default: return 2
+            }
+        }
+    }
+
+    /// Silver must come in (event_time, transaction_id) order: gold writes it as it comes.
+    func checkOrder(_ v: [ColumnVector], rows n: Int, previousTime: inout Int64, previousId: ByteBuffer) throws {
+        func outOfOrder() -> BatchError {
+            BatchError(.reconciliation, path: Silver.path(lake: options.lake),
+                       "silver rows are not in (event_time, transaction_id) order; the table was not written by batchrun silver, run batchrun silver again")
+        }
+        func idPrecedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, min(a.count, b.count))
+            return c < 0 || (c == 0 && a.count < b.count)
+        }
+        let t0 = v[10].int64(0)
+        if t0 < previousTime { throw outOfOrder() }
+        if t0 == previousTime {
+            let ok = previousId.withUnsafeBytes { p in v[0].withString(0) { idPrecedes(p, $0) } }
+            if !ok { throw outOfOrder() }
+        }
+        for r in 1..<max(1, n) {
+            let t = v[10].int64(r), before = v[10].int64(r - 1)
+            if t < before { throw outOfOrder() }
+            if t == before, !v[0].withString(r - 1, { a in v[0].withString(r) { idPrecedes(a, $0) } }) { throw outOfOrder() }
+        }
+        previousTime = v[10].int64(n - 1)
+        previousId.removeAll()
+        v[0].withString(n - 1) { previousId.append($0) }
+    }
+
+    /// Every date of `days` (day numbers), one dim_date row each.
+    static func writeDates(_ days: ClosedRange<Int64>, to segment: SegmentWriter, batchRows: Int) throws {
+        let out = dimDateSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
+        var d = days.lowerBound
+        while d <= days.upperBound {
+            for c in out { c.reset() }
+            while d <= days.upperBound && !out[0].isFull {
+                let c = ValueText.civil(d)
+                let dow = Int32(CivilTime.isoDayOfWeek(d))
+                out[0].appendInt32(Int32(c.year) * 10_000 + Int32(c.month) * 100 + Int32(c.day))
+                out[1].appendInt32(Int32(d))
+                out[2].appendInt32(Int32(c.year))
+                out[3].appendInt32(Int32((c.month - 1) / 3 + 1))
+                out[4].appendInt32(Int32(c.month))
+                out[5].appendInt32(Int32(c.day))
+                out[6].appendInt32(dow)
+                out[7].appendInt32(Int32(CivilTime.isoWeek(d)))
+                out[8].appendBool(dow >= 6)
+                d += 1
+            }
+            try segment.append(out, rows: 0..<out[0].count)
+        }
+    }
+}
+
+/// A calendar month: its day numbers and the parts gold writes.
+struct CalendarMonth {
+    var year: Int
+    var month: Int
+    /// Day numbers (since 1970-01-01) of the month's first and one past its last day.
+    var days: Range<Int64>
+    var dateKeyBase: Int32 { Int32(year) * 10_000 + Int32(month) * 100 }
+    /// fact_transactions' partition values: year=YYYY, month=MM.
+    var partition: [String] {
+        [String(year), month < 10 ? "0" + String(month) : String(month)]
+    }
+
+    init(containing day: Int64) {
+        let c = ValueText.civil(day)
+        year = Int(c.year)
+        month = c.month
+        let first = CivilTime.days(year: year, month: month, day: 1)
+        days = first..<(first + Int64(CivilTime.daysInMonth(year: year, month: month)))
+    }
+}
+
+extension CivilTime {
+    /// ISO 8601 day of the week, 1 = Monday ... 7 = Sunday (1970-01-01 was a Thursday).
+    public static func isoDayOfWeek(_ day: Int64) -> Int {
+        Int((day % 7 + 7 + 3) % 7) + 1
+    }
+
+    /// ISO 8601 week number, 1-53: weeks start on Monday, and week 1 holds the year's
+    /// first Thursday.
+    public static func isoWeek(_ day: Int64) -> Int {
+        let thursday = day - Int64(isoDayOfWeek(day)) + 4 // the Thursday of day's week decides its year
+        let year = Int(ValueText.civil(thursday).year)
+        return Int((thursday - days(year: year, month: 1, day: 1)) / 7) + 1
+    }
+}
+
+/// The broadcast side of gold's join: product_id -> the rank of its category among the
+/// distinct categories in byte order (0 = null), in an open-addressing table whose
+/// memory is reserved from the budget.
+final class ProductCategories {
+    private var keys: [Int64]
+    private var ranks: [Int32]
+    private let mask: Int
+    /// The distinct categories in rank order, from rank 1.
+    private let names: ColumnVector
+    private let reservation: Reservation
+
+    init(_ products: TableReader, budget: MemoryBudget) throws {
+        let count = products.snapshot.rowCount
+        var capacity = 16
+        while capacity < count * 2 { capacity <<= 1 }
+        let scan = TableScan(products, columns: [0, 2])
+        var nameBytes = 0
+        var distinct: [[UInt8]: Int32] = [:]
+        var ids: [Int64] = []
+        var categoryOf: [Int32] = []
+        reservation = try budget.reserve(capacity * 12 + count * 12, for: "gold product lookup")
+        do {
+            ids.reserveCapacity(count)
+            categoryOf.reserveCapacity(count)
+            while case let n = try scan.next(), n > 0 {
+                for r in 0..<n {
+                    ids.append(scan.vectors[0].int64(r))
+                    if scan.vectors[1].isNull(r) {
+                        categoryOf.append(-1)
+                        continue
+                    }
+                    let name = scan.vectors[1].withString(r) { Array($0) }
+                    if let k = distinct[name] {
+                        categoryOf.append(k)
+                    } else {
+                        let k = Int32(distinct.count)
+                        distinct[name] = k
+                        nameBytes += name.count
+                        categoryOf.append(k)
+                    }
+                }
+            }
+            try reservation.resize(to: capacity * 12 + count * 12 + nameBytes * 2 + distinct.count * 64)
+        } catch {
+            reservation.end()
+            throw error
+        }
+        let sorted = distinct.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var rankOf = [Int32](repeating: 0, count: sorted.count)
+        let names = ColumnVector(type: .string, capacity: max(1, sorted.count), heapBytes: nameBytes)
+        for (k, entry) in sorted.enumerated() {
+            rankOf[Int(entry.value)] = Int32(k + 1)
+            entry.key.withUnsafeBytes { names.appendString($0) }
+        }
+        self.names = names
+        mask = capacity - 1
+        keys = [Int64](repeating: 0, count: capacity)
+        ranks = [Int32](repeating: -1, count: capacity)
+        for (i, id) in ids.enumerated() {
+            var slot = Self.hash(id) & mask
+            while ranks[slot] >= 0 && keys[slot] != id { slot = (slot + 1) & mask }
+            keys[slot] = id
+            ranks[slot] = categoryOf[i] < 0 ? 0 : rankOf[Int(categoryOf[i])]
+        }
+    }
+
+    @inline(__always)
+    static func hash(_ id: Int64) -> Int {
+        Int(truncatingIfNeeded: (UInt64(bitPattern: id) &* 0x9E37_79B9_7F4A_7C15) >> 20)
+    }
+
+    /// The category rank of a product; silver's rule 11 guarantees it exists (0 if not).
+    @inline(__always)
+    func rank(of id: Int64) -> Int32 {
+        var slot = Self.hash(id) & mask
+        while ranks[slot] >= 0 {
+            if keys[slot] == id { return ranks[slot] }
+            slot = (slot + 1) & mask
+        }
+        return 0
+    }
+
+    func appendCategory(rank: Int32, to out: ColumnVector) {
+        if rank == 0 {
+            out.appendNull()
+        } else {
+            names.withString(Int(rank - 1)) { out.appendString($0) }
+        }
+    }
+
+    func release() { reservation.end() }
+}

@@ -1,0 +1,207 @@
+import ArgumentParser
+import Batch
+import Foundation
+import Segments
+import Spill
+
+struct GoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gold",
+        abstract: "silver -> gold: dim_date, dim_customer, dim_product, fact_transactions (year/month partitions), daily_sales, customer_monthly."
+    )
+
+    @Option(help: "The lake folder.")
+    var lake: String
+
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            var options = Gold.Options(lake: lake)
+            options.batchRows = engine.batchRows
+            options.compression = engine.codec
+            let spill = try engine.makeSpill()
+            defer { spill.close() }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let report = try Gold(options: options, budget: engine.makeBudget(), spill: spill).run()
+            let seconds = (clock.now - start).seconds
+            if output.json {
+                print(PipelineReporting.goldJSON(report, seconds: seconds).rendered())
+            } else if !output.quiet {
+                printErr(PipelineReporting.goldText(report, seconds: seconds))
+            }
+        }
+    }
+}
+
+/// The flags of the commands that run the whole pipeline.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: "Worker threads of the ingest stage (default: the cores available).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Ingest mode: append (skip files already ingested) or overwrite (replace bronze).")
+    var mode = "append"
+
+    @Flag(help: "Rebuild silver and gold even when their inputs did not change.")
+    var rebuild = false
+
+    @Option(help: "Progress on stderr: auto (when stderr is a terminal), always or never.")
+    var progress = "auto"
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        guard Ingest.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be append or overwrite, not '\(mode)'") }
+        guard ["auto", "always", "never"].contains(progress) else { throw ValidationError("--progress must be auto, always or never, not '\(progress)'") }
+    }
+
+    func options(raw: String, lake: String, engine: EngineOptions) -> Pipeline.Options {
+        var o = Pipeline.Options(raw: raw, lake: lake)
+        o.ingest.threads = threads
+        o.ingest.mode = Ingest.Mode(rawValue: mode) ?? .append
+        o.batchRows = engine.batchRows
+        o.compression = engine.codec
+        o.rebuild = rebuild
+        return o
+    }
+
+    func makeProgress(quiet: Bool) -> Progress {
+        Progress(enabled: !quiet && (progress == "always" || (progress == "auto" && isatty(STDERR_FILENO) == 1)))
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "raw -> bronze -> silver -> gold: ingest, silver and gold in one run.",
+        discussion: """
+        Exactly-once: raw files already in bronze are skipped, and silver and gold are rebuilt \
+        only when their inputs changed, so running twice changes no table.
+        """
+    )
+
+    @Option(help: "The landing zone: the folder holding transactions/ and the reference files.")
+    var raw: String
+
+    @Option(help: "The lake folder.")
+    var lake: String
+
+    @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let spill = try engine.makeSpill()
+            defer { spill.close() }
+            let progress = pipeline.makeProgress(quiet: output.quiet)
+            let report = try progress.running {
+                try Pipeline(options: pipeline.options(raw: raw, lake: lake, engine: engine), budget: engine.makeBudget(), spill: spill)
+                    .run(starting: progress.start, finished: progress.finish)
+            }
+            let summary = PipelineReporting.Summary(report: report, spill: spill, memoryLimit: engine.memoryLimitBytes, generated: nil)
+            if output.json {
+                print(summary.json.rendered())
+            } else if !output.quiet {
+                printErr(summary.text)
+            }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a lake: commit logs, every chunk's checksum, partitions, and that the layers' counts reconcile.",
+        discussion: "Exit 0 when the lake is sound, 65 when something is wrong (each problem is named with its table and file)."
+    )
+
+    @Argument(help: "The lake folder.")
+    var lake: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reportingErrors {
+            let report = try Verify.run(lake: lake)
+            if output.json {
+                print(JSON.object([
+                    ("lake", .string(lake)), ("sound", .bool(report.isSound)),
+                    ("tables", .array(report.tables.map { t in
+                        .object([("table", .string(t.name)), ("version", .int(t.version)), ("files", .int(t.files)),
+                                 ("rows", .int(t.rows)), ("bytes", .int(t.bytes)), ("chunks_checked", .int(t.chunks)),
+                                 ("problems", .array(t.problems.map { .string($0) }))])
+                    })),
+                    ("problems", .array(report.problems.map { .string($0) })),
+                    ("notes", .array(report.notes.map { .string($0) })),
+                ]).rendered())
+            } else if !output.quiet || !report.isSound {
+                var lines = ["table".rightPadded(28) + "version".leftPadded(8) + "files".leftPadded(7) + "rows".leftPadded(13) + "stored".leftPadded(11) + "  chunks"]
+                for t in report.tables {
+                    lines.append(t.name.rightPadded(28) + String(t.version).leftPadded(8) + String(t.files).leftPadded(7)
+                                 + PipelineReporting.count(t.rows).leftPadded(13) + ByteSize.format(t.bytes).leftPadded(11)
+                                 + "  " + (t.problems.isEmpty ? "\(t.chunks) ok" : "\(t.problems.count) problem(s)"))
+                }
+                if report.tables.isEmpty { lines.append("(no tables)") }
+                for n in report.notes { lines.append("note: " + n) }
+                for p in report.allProblems { lines.append("problem: " + p) }
+                lines.append(report.isSound ? "the lake is sound: every log replays, every chunk passes its checksum, the counts reconcile"
+                                            : "the lake has \(report.allProblems.count) problem(s)")
+                printErr(lines.joined(separator: "\n"))
+            }
+            if !report.isSound { throw ExitCode(ExitStatus.dataError) }
+        }
+    }
+}
+
+/// A status line on stderr while a stage runs (stage, elapsed time, RSS), redrawn five
+/// times a second; a finished stage leaves one line. Off when stderr is not a terminal.
+final class Progress: @unchecked Sendable {
+    let enabled: Bool
+    private let lock = NSLock()
+    private var stage: String?
+    private var stageStart = Date()
+    private var stopped = false
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func running<T>(_ body: () throws -> T) rethrows -> T {
+        guard enabled else { return try body() }
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.2)
+                let line: String? = lock.withLock {
+                    if stopped { return nil }
+                    guard let s = stage else { return "" }
+                    return String(format: "\r\u{1B}[K%@ … %.1f s, RSS %@", s, Date().timeIntervalSince(stageStart),
+                                  ByteSize.format(ResourceUsage.currentRSSBytes()))
+                }
+                guard let line else { return }
+                if !line.isEmpty { FileHandle.standardError.write(Data(line.utf8)) }
+            }
+        }
+        thread.start()
+        defer {
+            lock.withLock { stopped = true }
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        }
+        return try body()
+    }
+
+    func start(_ stage: Pipeline.Stage) {
+        guard enabled else { return }
+        lock.withLock {
+            self.stage = stage.rawValue
+            stageStart = Date()
+        }
+    }
+
+    func finish(_ stage: Pipeline.Stage, _ report: Pipeline.Report) {
+        guard enabled else { return }
+        lock.withLock {
+            self.stage = nil
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + PipelineReporting.stageLine(stage, report) + "\n").utf8))
+        }
+    }
+}

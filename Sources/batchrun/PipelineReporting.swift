@@ -1,0 +1,209 @@
+import Batch
+import Foundation
+import Segments
+import Spill
+
+/// The reports of gold, run and demo: what a new user reads at a glance.
+enum PipelineReporting {
+    /// 1234567 -> "1,234,567".
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
+    static func rate(_ rows: Int, _ seconds: Double) -> String {
+        seconds > 0 ? count(Int(Double(rows) / seconds)) + " rows/s" : "-"
+    }
+
+    static func goldJSON(_ r: Gold.Report, seconds: Double?) -> JSON {
+        var fields: [(String, JSON)] = [
+            ("stage", .string("gold")), ("silver_rows", .int(r.silverRows)),
+            ("tables", .object(Gold.tables.map { ($0, .int(r.rows[$0] ?? 0)) })),
+            ("months", .int(r.months)), ("completed_rows", .int(r.completed)), ("refunded_rows", .int(r.refunded)),
+            ("bytes_written", .int(r.bytesWritten)),
+            ("spill", .object([("customer_aggregate_spills", .int(r.customerAggregate.spills)), ("customer_sort_runs", .int(r.customerSort.spills)),
+                               ("daily_aggregate_spills", .int(r.dailySpills))])),
+        ]
+        if let seconds {
+            fields.append(("seconds", .double(seconds)))
+            fields.append(("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())))
+        }
+        return .object(fields)
+    }
+
+    static func goldText(_ r: Gold.Report, seconds: Double) -> String {
+        var lines = [String(format: "gold: %@ silver rows -> %@ fact rows in %d month partition(s), %@ written (%.2f s)",
+                            count(r.silverRows), count(r.rows["fact_transactions"] ?? 0), r.months, ByteSize.format(r.bytesWritten), seconds)]
+        for name in Gold.tables { lines.append("  " + name.rightPadded(18) + count(r.rows[name] ?? 0).leftPadded(13) + " rows") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line per finished stage (the progress display's record of it).
+    static func stageLine(_ stage: Pipeline.Stage, _ r: Pipeline.Report) -> String {
+        let s = r.seconds[stage] ?? 0
+        switch stage {
+        case .ingest:
+            let i = r.ingest
+            return i.version == nil
+                ? String(format: "ingest  nothing new: %d file(s) already in bronze (%.2f s)", i.files.count, s)
+                : String(format: "ingest  %@ rows from %d file(s), %@ read (%.2f s, %@)", count(i.rowsAdded),
+                         i.files.filter { $0.skipped == nil }.count, ByteSize.format(i.bytesRead), s, rate(i.rowsAdded, s))
+        case .silver:
+            guard let v = r.silver else { return String(format: "silver  up to date: bronze and reference unchanged (%.2f s)", s) }
+            return String(format: "silver  %@ -> %@ rows, %@ quarantined, %@ duplicates removed (%.2f s, %@)", count(v.bronzeRows),
+                          count(v.silverRows), count(v.quarantinedTotal), count(v.duplicatesRemoved), s, rate(v.bronzeRows, s))
+        case .gold:
+            guard let g = r.gold else { return String(format: "gold    up to date: silver and reference unchanged (%.2f s)", s) }
+            return String(format: "gold    %@ silver rows -> 6 tables, %d month(s) (%.2f s, %@)", count(g.silverRows), g.months, s, rate(g.silverRows, s))
+        }
+    }
+
+    /// The whole run's report, text or JSON.
+    struct Summary {
+        var report: Pipeline.Report
+        var spill: SpillManager
+        var memoryLimit: Int
+        /// Data generation (demo): records, bytes, seconds.
+        var generated: (records: Int, bytes: Int, seconds: Double)?
+
+        var bytesWritten: Int {
+            report.ingest.bytesWritten + (report.silver?.bytesWritten ?? 0) + (report.gold?.bytesWritten ?? 0)
+        }
+        /// Raw CSV bytes per stored bronze byte (bronze as it stands: all ingestions).
+        var compressionRatio: Double? {
+            let raw = rawBytes
+            return raw > 0 && report.bronze.bytes > 0 ? Double(raw) / Double(report.bronze.bytes) : nil
+        }
+        /// Bytes of the raw files bronze holds (this run's and earlier ones).
+        var rawBytes: Int { report.ingest.files.reduce(0) { $0 + $1.bytes } }
+
+        var json: JSON {
+            let r = report
+            var stages: [(String, JSON)] = [
+                ("ingest", .object([
+                    ("ran", .bool(r.ingest.version != nil)), ("files", .int(r.ingest.files.count)),
+                    ("files_skipped", .int(r.ingest.files.filter { $0.skipped != nil }.count)),
+                    ("rows_added", .int(r.ingest.rowsAdded)), ("bronze_rows", .int(r.ingest.bronzeRows)),
+                    ("bytes_read", .int(r.ingest.bytesRead)), ("bytes_written", .int(r.ingest.bytesWritten)),
+                    ("seconds", .double(r.seconds[.ingest] ?? 0)),
+                ])),
+            ]
+            if let s = r.silver {
+                stages.append(("silver", .object([
+                    ("ran", .bool(true)), ("bronze_rows", .int(s.bronzeRows)), ("silver_rows", .int(s.silverRows)),
+                    ("quarantined", .object(Silver.reasons.map { ($0, .int(s.quarantined[$0] ?? 0)) })),
+                    ("quarantined_total", .int(s.quarantinedTotal)), ("duplicates_removed", .int(s.duplicatesRemoved)),
+                    ("partitions", .int(s.partitions)), ("bytes_written", .int(s.bytesWritten)),
+                    ("checked_against_expected", .bool(s.expected != nil)), ("seconds", .double(r.seconds[.silver] ?? 0)),
+                ])))
+            } else {
+                stages.append(("silver", .object([("ran", .bool(false)), ("seconds", .double(r.seconds[.silver] ?? 0))])))
+            }
+            if let g = r.gold {
+                if case .object(var fields) = goldJSON(g, seconds: nil) {
+                    fields.removeFirst()
+                    fields.insert(("ran", .bool(true)), at: 0)
+                    fields.append(("seconds", .double(r.seconds[.gold] ?? 0)))
+                    stages.append(("gold", .object(fields)))
+                }
+            } else {
+                stages.append(("gold", .object([("ran", .bool(false)), ("seconds", .double(r.seconds[.gold] ?? 0))])))
+            }
+            var tables: [(String, JSON)] = [("bronze", size(r.bronze)), ("silver", size(r.silverTable)), ("quarantine", size(r.quarantine))]
+            for name in Gold.tables { tables.append(("gold/" + name, size(r.goldTables[name] ?? .init()))) }
+            var fields: [(String, JSON)] = []
+            if let g = generated {
+                fields.append(("generated", .object([("records", .int(g.records)), ("bytes", .int(g.bytes)), ("seconds", .double(g.seconds))])))
+            }
+            fields += [
+                ("stages", .object(stages)), ("tables", .object(tables)),
+                ("bytes_read", .int(r.ingest.bytesRead)), ("bytes_written", .int(bytesWritten)),
+                ("compression_ratio", compressionRatio.map { .double($0) } ?? .null),
+                ("spill", .object([("bytes_written", .int(spill.bytesWritten)), ("peak_bytes_on_disk", .int(spill.peakBytesOnDisk))])),
+                ("seconds", .double(r.totalSeconds)), ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())),
+                ("memory_limit_bytes", .int(memoryLimit)),
+            ]
+            return .object(fields)
+        }
+
+        func size(_ t: Pipeline.TableSize) -> JSON { .object([("rows", .int(t.rows)), ("bytes", .int(t.bytes))]) }
+
+        var text: String {
+            let r = report
+            var lines: [String] = []
+            if let g = generated {
+                lines.append(String(format: "generated %@ records, %@ of CSV (%.2f s, not counted below)", count(g.records), ByteSize.format(g.bytes), g.seconds))
+                lines.append("")
+            }
+            lines.append(String(format: "pipeline: raw -> bronze -> silver -> gold in %.2f s, peak RSS %@ (memory limit %@)",
+                                r.totalSeconds, ByteSize.format(ResourceUsage.peakRSSBytes()), ByteSize.format(memoryLimit)))
+            lines.append("")
+            lines.append("stage   " + "rows in".leftPadded(13) + "rows out".leftPadded(13) + "time".leftPadded(9) + "rows/s".leftPadded(14) + "  notes")
+            func row(_ name: String, _ rowsIn: Int?, _ rowsOut: Int?, _ stage: Pipeline.Stage, _ note: String) {
+                let s = r.seconds[stage] ?? 0
+                lines.append(name.rightPadded(8) + (rowsIn.map(count) ?? "-").leftPadded(13) + (rowsOut.map(count) ?? "-").leftPadded(13)
+                             + String(format: "%.2f s", s).leftPadded(9) + (rowsIn.map { count(s > 0 ? Int(Double($0) / s) : 0) } ?? "-").leftPadded(14)
+                             + "  " + note)
+            }
+            let i = r.ingest
+            let skipped = i.files.filter { $0.skipped != nil }.count
+            row("ingest", i.rowsAdded, i.rowsAdded, .ingest,
+                i.version == nil ? "nothing new: all \(i.files.count) file(s) already in bronze"
+                                 : "\(i.files.count - skipped) file(s) ingested" + (skipped > 0 ? ", \(skipped) skipped (already in bronze)" : ""))
+            if let s = r.silver {
+                row("silver", s.bronzeRows, s.silverRows, .silver,
+                    "\(count(s.quarantinedTotal)) quarantined, \(count(s.duplicatesRemoved)) duplicates removed, \(s.partitions) date partitions")
+            } else {
+                row("silver", nil, nil, .silver, "up to date (bronze and reference unchanged)")
+            }
+            if let g = r.gold {
+                row("gold", g.silverRows, g.rows["fact_transactions"] ?? 0, .gold, "6 tables, fact in \(g.months) year/month partition(s)")
+            } else {
+                row("gold", nil, nil, .gold, "up to date (silver and reference unchanged)")
+            }
+            if let s = r.silver, s.quarantinedTotal > 0 {
+                lines.append("")
+                lines.append("quarantined by reason")
+                for name in Silver.reasons where (s.quarantined[name] ?? 0) > 0 {
+                    lines.append("  " + name.rightPadded(18) + count(s.quarantined[name] ?? 0).leftPadded(11))
+                }
+            }
+            lines.append("")
+            lines.append("table".rightPadded(26) + "rows".leftPadded(13) + "stored".leftPadded(11))
+            func table(_ name: String, _ t: Pipeline.TableSize) {
+                lines.append(name.rightPadded(26) + count(t.rows).leftPadded(13) + ByteSize.format(t.bytes).leftPadded(11))
+            }
+            table("bronze", r.bronze)
+            table("silver", r.silverTable)
+            table("quarantine", r.quarantine)
+            for name in Gold.tables { table("gold/" + name, r.goldTables[name] ?? .init()) }
+            lines.append("")
+            var io = "read \(ByteSize.format(i.bytesRead)) of raw files, wrote \(ByteSize.format(bytesWritten))"
+            if let c = compressionRatio { io += String(format: "; raw CSV %@ -> bronze %@ (%.1fx smaller)", ByteSize.format(rawBytes), ByteSize.format(r.bronze.bytes), c) }
+            lines.append(io)
+            lines.append(spill.bytesWritten > 0
+                         ? "spilled \(ByteSize.format(spill.bytesWritten)) to disk (at most \(ByteSize.format(spill.peakBytesOnDisk)) at once) to stay within the memory limit"
+                         : "no spill: everything fit in the memory limit")
+            if let s = r.silver {
+                lines.append("counts reconcile: bronze \(count(s.bronzeRows)) = quarantined \(count(s.quarantinedTotal)) + silver \(count(s.silverRows)) + duplicates removed \(count(s.duplicatesRemoved))"
+                             + (s.expected != nil ? ", as _expected.json says" : ""))
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
+
+extension ResourceUsage {
+    /// The process's resident set size now (/proc/self/statm), for the progress line.
+    static func currentRSSBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 } // no procfs: show 0
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
