@@ -475,23 +475,19 @@ extension CivilTime {
 /// distinct categories in byte order (0 = null), in an open-addressing table whose
 /// memory is reserved from the budget.
 final class ProductCategories {
-    private var keys: [Int64]
-    private var ranks: [Int32]
-    private let mask: Int
+    private var map: Int64Map
     /// The distinct categories in rank order, from rank 1.
     private let names: ColumnVector
     private let reservation: Reservation
 
     init(_ products: TableReader, budget: MemoryBudget) throws {
         let count = products.snapshot.rowCount
-        var capacity = 16
-        while capacity < count * 2 { capacity <<= 1 }
         let scan = TableScan(products, columns: [0, 2])
         var nameBytes = 0
         var distinct: [[UInt8]: Int32] = [:]
         var ids: [Int64] = []
         var categoryOf: [Int32] = []
-        reservation = try budget.reserve(capacity * 12 + count * 12, for: "gold product lookup")
+        reservation = try budget.reserve(Int64Map.bytes(count: count) + count * 12, for: "gold product lookup")
         do {
             ids.reserveCapacity(count)
             categoryOf.reserveCapacity(count)
@@ -513,7 +509,7 @@ final class ProductCategories {
                     }
                 }
             }
-            try reservation.resize(to: capacity * 12 + count * 12 + nameBytes * 2 + distinct.count * 64)
+            try reservation.resize(to: Int64Map.bytes(count: count) + count * 12 + nameBytes * 2 + distinct.count * 64)
         } catch {
             reservation.end()
             throw error
@@ -526,32 +522,15 @@ final class ProductCategories {
             entry.key.withUnsafeBytes { names.appendString($0) }
         }
         self.names = names
-        mask = capacity - 1
-        keys = [Int64](repeating: 0, count: capacity)
-        ranks = [Int32](repeating: -1, count: capacity)
+        map = Int64Map(count: count)
         for (i, id) in ids.enumerated() {
-            var slot = Self.hash(id) & mask
-            while ranks[slot] >= 0 && keys[slot] != id { slot = (slot + 1) & mask }
-            keys[slot] = id
-            ranks[slot] = categoryOf[i] < 0 ? 0 : rankOf[Int(categoryOf[i])]
+            map.set(id, categoryOf[i] < 0 ? 0 : rankOf[Int(categoryOf[i])])
         }
-    }
-
-    @inline(__always)
-    static func hash(_ id: Int64) -> Int {
-        Int(truncatingIfNeeded: (UInt64(bitPattern: id) &* 0x9E37_79B9_7F4A_7C15) >> 20)
     }
 
     /// The category rank of a product; silver's rule 11 guarantees it exists (0 if not).
     @inline(__always)
-    func rank(of id: Int64) -> Int32 {
-        var slot = Self.hash(id) & mask
-        while ranks[slot] >= 0 {
-            if keys[slot] == id { return ranks[slot] }
-            slot = (slot + 1) & mask
-        }
-        return 0
-    }
+    func rank(of id: Int64) -> Int32 { map.get(id) ?? 0 }
 
     func appendCategory(rank: Int32, to out: ColumnVector) {
         if rank == 0 {
