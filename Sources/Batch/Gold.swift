@@ -69,6 +69,8 @@ public struct Gold {
         public var lake: String
         public var batchRows = 65_536
         public var compression: Compression = .lz4
+        /// 2: decoding silver runs beside writing and aggregating it.
+        public var threads = 2
         public init(lake: String) { self.lake = lake }
     }
 
@@ -208,9 +210,9 @@ public struct Gold {
                          report: inout Report) throws -> ClosedRange<Int64>? {
         // silver columns read: 0-10 as in silver, event_date (silver's 12) at 11.
         let scan = TableScan(silver, columns: Array(0...10) + [12])
-        let v = scan.vectors
-        let rows = v[0].capacity
-        let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Self.dailyInputSchema, rows: rows)
+        let rows = scan.vectors[0].capacity
+        let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Silver.schema, rows: rows)
+                                             + BatchPool.batchBytes(schema: Self.dailyInputSchema, rows: rows)
                                              + BatchPool.batchBytes(schema: Self.customerInputSchema, rows: rows)
                                              + 3 * BatchPool.batchBytes(schema: Self.dailySalesSchema, rows: rows) + rows * 4
                                              + 2 * BatchPool.batchBytes(schema: Self.customerMonthlySchema, rows: rows),
@@ -227,7 +229,6 @@ public struct Gold {
             aggregates: [Aggregate(.count, nil, as: "orders"), Aggregate(.sum, 3, as: "revenue_usd"),
                          Aggregate(.min, 4, as: "first_purchase_at"), Aggregate(.max, 4, as: "last_purchase_at")],
             budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
-        let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
 
         var month: CalendarMonth?
         var fact: SegmentWriter?
@@ -250,7 +251,13 @@ public struct Gold {
             dailyAggregate = nil
         }
 
-        while case let n = try scan.next(), n > 0 {
+        // Stage 1 decodes row groups; stage 2 writes and aggregates them, in order.
+        try Parallel.pipeline(threads: options.threads, buffers: (ScanBatch(scan.vectors), ScanBatch(scan.makeVectors())), produce: { b in
+            b.count = try scan.next(into: b.vectors)
+            return b.count > 0
+        }, consume: { b in
+            let n = b.count, v = b.vectors
+            let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
             try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
             if first == nil { first = Int64(v[11].int32(0)) }
             last = Int64(v[11].int32(n - 1))
@@ -306,7 +313,7 @@ public struct Gold {
                 if perCustomer[0].count > 0 { try customerAggregate.push(perCustomer, rows: 0..<perCustomer[0].count) }
                 start = end
             }
-        }
+        })
         try closeMonth()
         try finish(dailySales, "daily_sales", [])
         let monthly = try newSegment("customer_monthly", [])
@@ -433,6 +440,13 @@ public struct Gold {
             try segment.append(out, rows: 0..<out[0].count)
         }
     }
+}
+
+/// A row group of silver as decoded for gold's second stage.
+final class ScanBatch {
+    let vectors: [ColumnVector]
+    var count = 0
+    init(_ vectors: [ColumnVector]) { self.vectors = vectors }
 }
 
 /// A calendar month: its day numbers and the parts gold writes.

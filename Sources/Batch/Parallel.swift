@@ -50,3 +50,92 @@ final class SharedSlots<T>: @unchecked Sendable {
     func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
     func get(_ i: Int) -> T? { lock.withLock { slots[i] } }
 }
+
+extension Parallel {
+    /// Two stages over a stream of batches: `produce` fills a buffer (false: nothing more,
+    /// that buffer is not consumed), `consume` takes it, in order. With two threads,
+    /// `produce` runs on a thread of its own over two buffers, so while one batch is
+    /// consumed (on the calling thread) the next is produced; with one thread they
+    /// alternate on one buffer. Either stage's first error stops both and is rethrown.
+    /// Only `produce` touches its state and only `consume` touches its own.
+    static func pipeline<B>(threads: Int, buffers: (B, B), produce: @escaping (B) throws -> Bool, consume: (B) throws -> Void) throws {
+        if threads < 2 {
+            while try produce(buffers.0) { try consume(buffers.0) }
+            return
+        }
+        let run = PipelineRun(buffers: [buffers.0, buffers.1], produce: produce)
+        let done = DispatchSemaphore(value: 0)
+        // A thread of its own: the stages wait on each other, so they must not share one
+        // (a dispatch pool may run two work items on the same thread).
+        let thread = Thread {
+            run.producer()
+            done.signal()
+        }
+        thread.stackSize = 4 << 20
+        thread.start()
+        run.consumer(consume)
+        done.wait()
+        if let error = run.error { throw error }
+    }
+
+    /// The shared state of one `pipeline` run: two semaphores count free and filled buffers.
+    final class PipelineRun<B>: @unchecked Sendable {
+        let buffers: [B]
+        let produce: (B) throws -> Bool
+        // Created at 0 and signalled: libdispatch traps when a semaphore is freed below
+        // the value it was created with, which a stopped run may leave.
+        private let free = DispatchSemaphore(value: 0)
+        private let filled = DispatchSemaphore(value: 0)
+        private let lock = NSLock()
+        private var produced: Int?
+        private var failure: (any Error)?
+
+        init(buffers: [B], produce: @escaping (B) throws -> Bool) {
+            self.buffers = buffers
+            self.produce = produce
+            free.signal()
+            free.signal()
+        }
+
+        var error: (any Error)? { lock.withLock { failure } }
+
+        private func fail(_ e: any Error) { lock.withLock { if failure == nil { failure = e } } }
+
+        func producer() {
+            var i = 0
+            while true {
+                free.wait()
+                if error != nil { return }
+                do {
+                    if try !produce(buffers[i % 2]) {
+                        lock.withLock { produced = i }
+                        filled.signal()
+                        return
+                    }
+                } catch {
+                    fail(error)
+                    filled.signal()
+                    return
+                }
+                filled.signal()
+                i += 1
+            }
+        }
+
+        func consumer(_ consume: (B) throws -> Void) {
+            var j = 0
+            while true {
+                filled.wait()
+                let stop = lock.withLock { failure != nil || produced == j }
+                if stop { return }
+                do { try consume(buffers[j % 2]) } catch {
+                    fail(error)
+                    free.signal()
+                    return
+                }
+                free.signal()
+                j += 1
+            }
+        }
+    }
+}

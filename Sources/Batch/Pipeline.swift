@@ -86,6 +86,7 @@ public struct Pipeline {
         var silverOptions = Silver.Options(lake: lake)
         silverOptions.batchRows = options.batchRows
         silverOptions.compression = options.compression
+        silverOptions.threads = options.ingest.threads
         report.silver = try timed(.silver) {
             options.rebuild || !Silver.isUpToDate(lake: lake) ? try Silver(options: silverOptions, budget: budget, spill: spill).run() : nil
         }
@@ -94,6 +95,7 @@ public struct Pipeline {
         var goldOptions = Gold.Options(lake: lake)
         goldOptions.batchRows = options.batchRows
         goldOptions.compression = options.compression
+        goldOptions.threads = options.ingest.threads
         report.gold = try timed(.gold) {
             options.rebuild || !Gold.isUpToDate(lake: lake) ? try Gold(options: goldOptions, budget: budget, spill: spill).run() : nil
         }

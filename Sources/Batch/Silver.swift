@@ -40,6 +40,8 @@ public struct Silver {
         public var lake: String
         public var batchRows = 65_536
         public var compression: Compression = .lz4
+        /// 2: each pass runs as two stages on two threads (scan and build, then dedup or sort).
+        public var threads = 2
         public init(lake: String) { self.lake = lake }
     }
 
@@ -196,7 +198,8 @@ public struct Silver {
         let scan = TableScan(bronze)
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
         let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Bronze.schema, rows: scan.vectors[0].capacity, stringBytesPerRow: 16)
-                                             + BatchPool.batchBytes(schema: Self.quarantineSchema, rows: batchRows, stringBytesPerRow: 16),
+                                             + BatchPool.batchBytes(schema: Self.quarantineSchema, rows: batchRows, stringBytesPerRow: 16)
+                                             + 2 * scan.vectors[0].capacity * 48,
                                              for: "silver batches")
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
@@ -205,35 +208,58 @@ public struct Silver {
         let quarantined = Self.quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
         var segment: SegmentWriter?
-        var order = (UInt64(0), UInt64(0)) // updated_at and row number, big-endian: memcmp order
         var row = 0
         var validRows = 0
+        var reasons = counts // the producing stage's own copies, written back below
+        var producedSegment: SegmentWriter?
         let ingestionOrder = IngestionOrder()
+        // Stage 1 scans, classifies and writes quarantine rows, and lays out each valid row
+        // as `u32 key bytes, key, updated_at, row number` (big-endian: memcmp order);
+        // stage 2 adds them to the dedup table.
+        let records = (ByteBuffer(capacity: scan.vectors[0].capacity * 48), ByteBuffer(capacity: scan.vectors[0].capacity * 48))
         do {
-            while case let n = try scan.next(), n > 0 {
+            try Parallel.pipeline(threads: options.threads, buffers: records, produce: { out in
+                out.removeAll()
+                let n = try scan.next()
+                if n == 0 { return false }
                 let v = scan.vectors
                 try ingestionOrder.check(v, rows: n, table: bronze.snapshot.path)
                 for r in 0..<n {
                     defer { row += 1 }
                     if let reason = Self.classify(v, r, lookups) {
-                        counts[reason] += 1
+                        reasons[reason] += 1
                         for c in 0..<15 { quarantined[c].append(contentsOf: v[c], rows: r..<(r + 1)) }
                         quarantined[15].appendString(Self.reasons[reason])
                         if quarantined[0].isFull {
-                            if segment == nil { segment = try quarantine.newSegment(options: segmentOptions) }
-                            try segment?.append(quarantined)
+                            if producedSegment == nil { producedSegment = try quarantine.newSegment(options: segmentOptions) }
+                            try producedSegment?.append(quarantined)
                             for c in quarantined { c.reset() }
                         }
                         continue
                     }
                     validRows += 1
-                    order.0 = (UInt64(bitPattern: v[9].int64(r)) ^ (1 << 63)).bigEndian
-                    order.1 = UInt64(row).bigEndian
-                    try v[0].withString(r) { key in
-                        try withUnsafeBytes(of: &order) { o in try versions.add(key: key, order: o, payload: UnsafeRawBufferPointer(start: nil, count: 0)) }
+                    v[0].withString(r) { key in
+                        out.appendLE(UInt32(key.count))
+                        out.append(key)
+                    }
+                    out.appendBE(UInt64(bitPattern: v[9].int64(r)) ^ (1 << 63))
+                    out.appendBE(UInt64(row))
+                }
+                return true
+            }, consume: { batch in
+                try batch.withUnsafeBytes { (b) throws in
+                    var at = 0
+                    while at < b.count {
+                        let k = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                        let key = UnsafeRawBufferPointer(rebasing: b[(at + 4)..<(at + 4 + k)])
+                        let order = UnsafeRawBufferPointer(rebasing: b[(at + 4 + k)..<(at + 20 + k)])
+                        try versions.add(key: key, order: order, payload: UnsafeRawBufferPointer(start: nil, count: 0))
+                        at += 20 + k
                     }
                 }
-            }
+            })
+            segment = producedSegment
+            counts = reasons
             if quarantined[0].count > 0 {
                 if segment == nil { segment = try quarantine.newSegment(options: segmentOptions) }
                 try segment?.append(quarantined)
@@ -245,7 +271,7 @@ public struct Silver {
                 segment = nil
             }
         } catch {
-            segment?.abandon()
+            (segment ?? producedSegment)?.abandon()
             throw error
         }
         try versions.finish()
@@ -267,25 +293,36 @@ public struct Silver {
         let scan = TableScan(bronze, columns: Array(0..<10))
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
         let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Bronze.schema, rows: scan.vectors[0].capacity, stringBytesPerRow: 16)
-                                             + BatchPool.batchBytes(schema: Self.schema, rows: batchRows, stringBytesPerRow: 16),
+                                             + 2 * BatchPool.batchBytes(schema: Self.schema, rows: batchRows, stringBytesPerRow: 16),
                                              for: "silver batches")
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
         let sort = try SortOperator(schema: Self.schema, keys: [SortKey(10), SortKey(0)], budget: budget, spill: spill,
                                     blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
-        let rows = Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
-        var row = 0
-        while case let n = try scan.next(), n > 0 {
-            for r in 0..<n where survivors.contains(row + r) {
-                Self.appendSilver(scan.vectors, r, lookups, to: rows)
-                if rows[0].isFull {
-                    try sort.push(rows, rows: 0..<rows[0].count)
-                    for c in rows { c.reset() }
+        let sets = (Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) },
+                    Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) })
+        let rows = sets.0
+        // Stage 1 picks the surviving rows of each row group and builds their silver rows;
+        // stage 2 feeds them to the sort.
+        var n = 0, r = 0, first = 0 // the row group's size, the next row in it, its first row's number
+        try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in
+            for c in out { c.reset() }
+            while !out[0].isFull {
+                if r == n {
+                    first += n
+                    n = try scan.next()
+                    r = 0
+                    if n == 0 { break }
+                }
+                while r < n && !out[0].isFull {
+                    if survivors.contains(first + r) { Self.appendSilver(scan.vectors, r, lookups, to: out) }
+                    r += 1
                 }
             }
-            row += n
-        }
-        if rows[0].count > 0 { try sort.push(rows, rows: 0..<rows[0].count) }
+            return out[0].count > 0
+        }, consume: { batch in
+            try sort.push(batch, rows: 0..<batch[0].count)
+        })
         try sort.finish()
 
         let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)

@@ -24,7 +24,14 @@ public final class TableScan {
     public var schema: Schema { reader.snapshot.schema }
 
     /// Loads the next row group; returns its row count, 0 at the end.
-    public func next() throws -> Int {
+    public func next() throws -> Int { try next(into: vectors) }
+
+    /// A set of vectors like `vectors`, for `next(into:)`.
+    public func makeVectors() -> [ColumnVector] { vectors.map { ColumnVector(type: $0.type, capacity: $0.capacity) } }
+
+    /// Loads the next row group into `vectors` (one per requested column, like
+    /// `makeVectors()` gives): a scan can fill several sets in turn.
+    public func next(into vectors: [ColumnVector]) throws -> Int {
         while segment < reader.segments.count {
             let s = reader.segments[segment]
             if group < s.rowGroups.count {

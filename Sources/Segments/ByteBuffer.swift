@@ -72,6 +72,15 @@ public final class ByteBuffer {
         count += n
     }
 
+    /// Appends `v` big-endian, at its natural width: memcmp order for unsigned values.
+    @inlinable
+    public func appendBE<T: FixedWidthInteger>(_ v: T) {
+        let n = MemoryLayout<T>.size
+        reserve(n)
+        storage.storeBytes(of: v.bigEndian, toByteOffset: count, as: T.self)
+        count += n
+    }
+
     public func append(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         reserve(bytes.count)

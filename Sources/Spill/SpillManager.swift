@@ -31,6 +31,8 @@ public final class SpillManager: @unchecked Sendable {
     public let staleFoldersRemoved: Int
 
     public static let folderPrefix = "batchrun-spill-"
+    /// The hidden name a spill folder has until it is locked and renamed into place.
+    static let creatingPrefix = ".creating-"
 
     public init(parent: String = NSTemporaryDirectory(), quotaBytes: Int = Int.max) throws(SpillError) {
         self.quotaBytes = quotaBytes
@@ -43,13 +45,17 @@ public final class SpillManager: @unchecked Sendable {
         staleFoldersRemoved = Self.removeStale(in: base)
         let token = String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
         folder = base + "/" + Self.folderPrefix + "\(getpid())-\(token)"
+        // Made under a hidden name, locked, then renamed into place: another run's
+        // removeStale never sees it without its lock held.
+        let creating = base + "/" + Self.creatingPrefix + Self.folderPrefix + "\(getpid())-\(token)"
         do {
-            try SystemIO.makeDirectories(folder)
-            lockFD = try SystemIO.open(folder + "/.lock", O_RDWR | O_CREAT)
+            try SystemIO.makeDirectories(creating)
+            lockFD = try SystemIO.open(creating + "/.lock", O_RDWR | O_CREAT)
+            _ = flock(lockFD, LOCK_EX | LOCK_NB)
+            try SystemIO.rename(creating, folder)
         } catch {
             throw SpillError(.io, consumer: "spill", requestedBytes: 0, "cannot create \(folder): \(error.message); pass --spill-dir a writable folder")
         }
-        _ = flock(lockFD, LOCK_EX | LOCK_NB)
         Self.register(folder)
     }
 
@@ -117,10 +123,19 @@ public final class SpillManager: @unchecked Sendable {
     public static func removeStale(in parent: String) -> Int {
         guard let names = try? SystemIO.listDirectory(parent) else { return 0 } // nothing to clean in a folder we cannot list
         var removed = 0
+        for name in names where name.hasPrefix(creatingPrefix + folderPrefix) {
+            // A folder whose creation was cut short; one younger than a minute may still be in the making.
+            var st = stat()
+            let path = parent + "/" + name
+            if stat(path, &st) == 0 && time(nil) - st.st_mtim.tv_sec > 60 {
+                removeTree(path)
+                removed += 1
+            }
+        }
         for name in names where name.hasPrefix(folderPrefix) {
             let path = parent + "/" + name
             guard let fd = try? SystemIO.open(path + "/.lock", O_RDWR) else {
-                // No lock file: a folder whose creation was cut short.
+                // No lock file: not a folder a run made (they are renamed into place locked).
                 removeTree(path)
                 removed += 1
                 continue

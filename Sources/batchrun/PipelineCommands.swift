@@ -13,12 +13,20 @@ struct GoldCommand: ParsableCommand {
     @Option(help: "The lake folder.")
     var lake: String
 
+    @Option(help: "Threads: 2 decodes silver beside writing and aggregating it; 1 does both in turn.")
+    var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+    }
 
     func run() throws {
         try reportingErrors {
             var options = Gold.Options(lake: lake)
+            options.threads = threads
             options.batchRows = engine.batchRows
             options.compression = engine.codec
             let spill = try engine.makeSpill()

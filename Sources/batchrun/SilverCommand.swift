@@ -13,6 +13,13 @@ struct SilverCommand: ParsableCommand {
     @Option(help: "The lake folder.")
     var lake: String
 
+    @Option(help: "Threads: 2 runs each pass as two stages side by side (scan and build, then dedup or sort); 1 runs them in turn.")
+    var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+    }
+
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
@@ -21,6 +28,7 @@ struct SilverCommand: ParsableCommand {
             var options = Silver.Options(lake: lake)
             options.batchRows = engine.batchRows
             options.compression = engine.codec
+            options.threads = threads
             let spill = try engine.makeSpill()
             defer { spill.close() }
             let clock = ContinuousClock()
