@@ -204,16 +204,19 @@ public struct Gold {
     /// Streams silver once: fact_transactions and daily_sales month by month, the
     /// customer_monthly aggregation for the whole run. Returns the least and greatest
     /// event_date (nil when silver is empty).
+    ///
+    /// Two stages: stage 1 (a thread of its own) decodes silver, writes fact_transactions
+    /// and derives each month-run's aggregation rows; stage 2 aggregates them and writes
+    /// daily_sales as each month ends. Only stage 1 opens and finishes segments while both run.
     func buildFromSilver(_ silver: TableReader, categories: ProductCategories,
-                         newSegment: (String, [String]) throws -> SegmentWriter,
-                         finish: (SegmentWriter, String, [String]) throws -> Void,
+                         newSegment: @escaping (String, [String]) throws -> SegmentWriter,
+                         finish: @escaping (SegmentWriter, String, [String]) throws -> Void,
                          report: inout Report) throws -> ClosedRange<Int64>? {
         // silver columns read: 0-10 as in silver, event_date (silver's 12) at 11.
         let scan = TableScan(silver, columns: Array(0...10) + [12])
         let rows = scan.vectors[0].capacity
-        let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Silver.schema, rows: rows)
-                                             + BatchPool.batchBytes(schema: Self.dailyInputSchema, rows: rows)
-                                             + BatchPool.batchBytes(schema: Self.customerInputSchema, rows: rows)
+        let batchMemory = try budget.reserve(2 * BatchPool.batchBytes(schema: Self.dailyInputSchema, rows: rows)
+                                             + 2 * BatchPool.batchBytes(schema: Self.customerInputSchema, rows: rows)
                                              + 3 * BatchPool.batchBytes(schema: Self.dailySalesSchema, rows: rows) + rows * 4
                                              + 2 * BatchPool.batchBytes(schema: Self.customerMonthlySchema, rows: rows),
                                              for: "gold batches")
@@ -221,28 +224,34 @@ public struct Gold {
         // Three spilling operators at once at most: the customer aggregation, and a
         // month's daily aggregation feeding its sort.
         let plan = MemoryPlan(available: budget.availableBytes, operators: 3)
-        let dateKeys = ColumnVector(type: .int32, capacity: rows)
-        let daily = Self.dailyInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
-        let perCustomer = Self.customerInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
         let customerAggregate = try AggregateOperator(
             schema: Self.customerInputSchema, groupColumns: [0, 1, 2],
             aggregates: [Aggregate(.count, nil, as: "orders"), Aggregate(.sum, 3, as: "revenue_usd"),
                          Aggregate(.min, 4, as: "first_purchase_at"), Aggregate(.max, 4, as: "last_purchase_at")],
             budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+        let dailySales = try newSegment("daily_sales", [])
 
+        // Stage 1's state.
+        let v = scan.vectors
+        let dateKeys = ColumnVector(type: .int32, capacity: rows)
+        let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
+        var n = 0, start = 0
         var month: CalendarMonth?
         var fact: SegmentWriter?
-        let dailySales = try newSegment("daily_sales", [])
-        var dailyAggregate: AggregateOperator?
+        var months = 0
         var first: Int64?
         var last: Int64 = 0
         let previousId = ByteBuffer(capacity: 64)
         var previousTime = Int64.min
-
-        func closeMonth() throws {
-            guard let m = month else { return }
-            if let f = fact { try finish(f, "fact_transactions", m.partition) }
+        func closeFact() throws {
+            if let f = fact, let m = month { try finish(f, "fact_transactions", m.partition) }
             fact = nil
+        }
+
+        // Stage 2's state.
+        var dailyMonth: CalendarMonth?
+        var dailyAggregate: AggregateOperator?
+        func closeDaily() throws {
             if let agg = dailyAggregate {
                 try agg.finish()
                 try writeDailySales(agg, categories: categories, plan: plan, to: dailySales, rows: rows)
@@ -251,70 +260,77 @@ public struct Gold {
             dailyAggregate = nil
         }
 
-        // Stage 1 decodes row groups; stage 2 writes and aggregates them, in order.
-        try Parallel.pipeline(threads: options.threads, buffers: (ScanBatch(scan.vectors), ScanBatch(scan.makeVectors())), produce: { b in
-            b.count = try scan.next(into: b.vectors)
-            return b.count > 0
-        }, consume: { b in
-            let n = b.count, v = b.vectors
-            let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
-            try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
-            if first == nil { first = Int64(v[11].int32(0)) }
-            last = Int64(v[11].int32(n - 1))
-            var start = 0
-            while start < n {
-                let day = Int64(v[11].int32(start))
-                if month.map({ !$0.days.contains(day) }) ?? true {
-                    try closeMonth()
-                    let m = CalendarMonth(containing: day)
-                    month = m
-                    report.months += 1
-                    fact = try newSegment("fact_transactions", m.partition)
-                    dailyAggregate = try AggregateOperator(
-                        schema: Self.dailyInputSchema, groupColumns: [0, 1, 2],
-                        aggregates: (3..<8).map { Aggregate(.sum, $0, as: Self.dailyInputSchema.fields[$0].name) },
-                        budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+        try Parallel.pipeline(threads: options.threads, buffers: (MonthRun(rows: rows), MonthRun(rows: rows)), produce: { out in
+            out.reset()
+            if start == n {
+                n = try scan.next()
+                start = 0
+                if n == 0 {
+                    try closeFact()
+                    return false
                 }
-                guard let m = month, let f = fact, let agg = dailyAggregate else { preconditionFailure("gold: no open month") }
-                var end = start + 1
-                while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
-                dateKeys.reset()
-                for c in daily { c.reset() }
-                for c in perCustomer { c.reset() }
-                for _ in 0..<start { dateKeys.appendInt32(0) } // rows before the month's run are not written
-                for r in start..<end {
-                    let dateKey = m.dateKeyBase + Int32(Int64(v[11].int32(r)) - m.days.lowerBound + 1)
-                    dateKeys.appendInt32(dateKey)
-                    let status = Self.statusKind(v[8], r)
-                    if status == 0 { continue }
-                    let usd = v[7].int64(r)
-                    daily[0].appendInt32(dateKey)
-                    daily[1].appendInt32(categories.rank(of: v[2].int64(r)))
-                    daily[2].appendInt32(Self.channelRank(v[9], r))
-                    let completed = status == 1
-                    daily[3].appendInt64(completed ? 1 : 0)
-                    daily[4].appendInt64(completed ? v[3].int64(r) : 0)
-                    daily[5].appendInt64(completed ? usd : 0)
-                    daily[6].appendInt64(completed ? 0 : 1)
-                    daily[7].appendInt64(completed ? 0 : usd)
-                    if completed {
-                        report.completed += 1
-                        perCustomer[0].appendInt64(v[1].int64(r))
-                        perCustomer[1].appendInt32(Int32(m.year))
-                        perCustomer[2].appendInt32(Int32(m.month))
-                        perCustomer[3].appendInt64(usd)
-                        perCustomer[4].appendInt64(v[10].int64(r))
-                    } else {
-                        report.refunded += 1
-                    }
-                }
-                try f.append(factColumns, rows: start..<end)
-                if daily[0].count > 0 { try agg.push(daily, rows: 0..<daily[0].count) }
-                if perCustomer[0].count > 0 { try customerAggregate.push(perCustomer, rows: 0..<perCustomer[0].count) }
-                start = end
+                try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
+                if first == nil { first = Int64(v[11].int32(0)) }
+                last = Int64(v[11].int32(n - 1))
             }
+            let day = Int64(v[11].int32(start))
+            if month.map({ !$0.days.contains(day) }) ?? true {
+                try closeFact()
+                month = CalendarMonth(containing: day)
+                months += 1
+                fact = try newSegment("fact_transactions", month?.partition ?? [])
+            }
+            guard let m = month, let f = fact else { preconditionFailure("gold: no open month") }
+            var end = start + 1
+            while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
+            dateKeys.reset()
+            for _ in 0..<start { dateKeys.appendInt32(0) } // rows before the month's run are not written
+            let daily = out.daily, perCustomer = out.perCustomer
+            for r in start..<end {
+                let dateKey = m.dateKeyBase + Int32(Int64(v[11].int32(r)) - m.days.lowerBound + 1)
+                dateKeys.appendInt32(dateKey)
+                let status = Self.statusKind(v[8], r)
+                if status == 0 { continue }
+                let usd = v[7].int64(r)
+                daily[0].appendInt32(dateKey)
+                daily[1].appendInt32(categories.rank(of: v[2].int64(r)))
+                daily[2].appendInt32(Self.channelRank(v[9], r))
+                let completed = status == 1
+                daily[3].appendInt64(completed ? 1 : 0)
+                daily[4].appendInt64(completed ? v[3].int64(r) : 0)
+                daily[5].appendInt64(completed ? usd : 0)
+                daily[6].appendInt64(completed ? 0 : 1)
+                daily[7].appendInt64(completed ? 0 : usd)
+                if completed {
+                    perCustomer[0].appendInt64(v[1].int64(r))
+                    perCustomer[1].appendInt32(Int32(m.year))
+                    perCustomer[2].appendInt32(Int32(m.month))
+                    perCustomer[3].appendInt64(usd)
+                    perCustomer[4].appendInt64(v[10].int64(r))
+                }
+            }
+            try f.append(factColumns, rows: start..<end)
+            out.month = m
+            start = end
+            return true
+        }, consume: { run in
+            guard let m = run.month else { return }
+            if dailyMonth?.days != m.days {
+                try closeDaily()
+                dailyMonth = m
+                dailyAggregate = try AggregateOperator(
+                    schema: Self.dailyInputSchema, groupColumns: [0, 1, 2],
+                    aggregates: (3..<8).map { Aggregate(.sum, $0, as: Self.dailyInputSchema.fields[$0].name) },
+                    budget: budget, spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+            }
+            let completed = run.perCustomer[0].count
+            report.completed += completed
+            report.refunded += run.daily[0].count - completed
+            if run.daily[0].count > 0 { try dailyAggregate?.push(run.daily, rows: 0..<run.daily[0].count) }
+            if completed > 0 { try customerAggregate.push(run.perCustomer, rows: 0..<completed) }
         })
-        try closeMonth()
+        try closeDaily()
+        report.months = months
         try finish(dailySales, "daily_sales", [])
         let monthly = try newSegment("customer_monthly", [])
 
@@ -442,11 +458,23 @@ public struct Gold {
     }
 }
 
-/// A row group of silver as decoded for gold's second stage.
-final class ScanBatch {
-    let vectors: [ColumnVector]
-    var count = 0
-    init(_ vectors: [ColumnVector]) { self.vectors = vectors }
+/// What gold's first stage hands its second for one month's run of rows: the rows of the
+/// daily and customer aggregations.
+final class MonthRun {
+    let daily: [ColumnVector]
+    let perCustomer: [ColumnVector]
+    var month: CalendarMonth?
+
+    init(rows: Int) {
+        daily = Gold.dailyInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        perCustomer = Gold.customerInputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+    }
+
+    func reset() {
+        for c in daily { c.reset() }
+        for c in perCustomer { c.reset() }
+        month = nil
+    }
 }
 
 /// A calendar month: its day numbers and the parts gold writes.

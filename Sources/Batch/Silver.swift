@@ -301,7 +301,6 @@ public struct Silver {
                                     blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
         let sets = (Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) },
                     Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) })
-        let rows = sets.0
         // Stage 1 picks the surviving rows of each row group and builds their silver rows;
         // stage 2 feeds them to the sort.
         var n = 0, r = 0, first = 0 // the row group's size, the next row in it, its first row's number
@@ -328,9 +327,9 @@ public struct Silver {
         let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
         var current: (day: Int32, writer: SegmentWriter)?
         do {
-            while true {
-                let k = try sort.pull(into: rows)
-                if k == 0 { break }
+            // Stage 1 merges the sorted runs into batches; stage 2 writes them.
+            try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in try sort.pull(into: out) > 0 }, consume: { rows in
+                let k = rows[0].count
                 var start = 0
                 while start < k {
                     let day = rows[12].int32(start)
@@ -350,7 +349,7 @@ public struct Silver {
                     report.silverRows += end - start
                     start = end
                 }
-            }
+            })
             if let c = current {
                 current = nil
                 let s = try c.writer.finish()
