@@ -34,18 +34,43 @@ public final class SegmentWriter {
     let tempPath: String
     private var fd: Int32
     private var position: Int
-    private var pending: [ColumnVector]
     private(set) var rowGroups: [RowGroupInfo] = []
     private var rowCount = 0
     private var rawBytesTotal = 0
-    private let encoder = ChunkEncoder()
-    private let codecs = Codecs()
-    private let payload = ByteBuffer(capacity: 1 << 20)
-    private let stored = ByteBuffer(capacity: 1 << 20)
+    private let scratch: Scratch
+    private let release: ((Scratch) -> Void)?
+    private var pending: [ColumnVector] { scratch.pending }
+    private var encoder: ChunkEncoder { scratch.encoder }
+    private var codecs: Codecs { scratch.codecs }
+    private var payload: ByteBuffer { scratch.payload }
+    private var stored: ByteBuffer { scratch.stored }
     private var finished = false
+
+    /// A writer's buffers: a row group of pending rows and the encoding buffers. A table
+    /// writer hands them from one finished segment to the next, so writing many small
+    /// segments (one per partition) does not map and fault in fresh memory for each.
+    public final class Scratch {
+        let pending: [ColumnVector]
+        let encoder = ChunkEncoder()
+        let codecs = Codecs()
+        let payload = ByteBuffer(capacity: 1 << 20)
+        let stored = ByteBuffer(capacity: 1 << 20)
+
+        public init(schema: Schema, rowGroupRows: Int) {
+            pending = schema.fields.map { ColumnVector(type: $0.type, capacity: rowGroupRows) }
+        }
+
+        func fits(_ schema: Schema, rowGroupRows: Int) -> Bool {
+            pending.count == schema.count && pending.first?.capacity == rowGroupRows
+                && zip(pending, schema.fields).allSatisfy { $0.type == $1.type }
+        }
+    }
     private let compressions: [Compression]
 
-    public init(path: String, schema: Schema, options: SegmentWriterOptions = SegmentWriterOptions()) throws(SegmentError) {
+    /// `scratch`, when given, must fit the schema and row group size; `release` gets it
+    /// back (emptied) once the writer finishes or is abandoned.
+    public init(path: String, schema: Schema, options: SegmentWriterOptions = SegmentWriterOptions(),
+                scratch: Scratch? = nil, release: ((Scratch) -> Void)? = nil) throws(SegmentError) {
         precondition(options.rowGroupRows >= 1 && options.rowGroupRows <= SegmentFormat.rowGroupRowsMax,
                      "rowGroupRows must be 1...\(SegmentFormat.rowGroupRowsMax)")
         self.path = path
@@ -53,8 +78,17 @@ public final class SegmentWriter {
         self.options = options
         compressions = schema.fields.map { options.columnCompression[$0.name] ?? options.compression }
         tempPath = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFFFF)"
-        fd = try SystemIO.open(tempPath, O_WRONLY | O_CREAT | O_EXCL)
-        pending = schema.fields.map { ColumnVector(type: $0.type, capacity: options.rowGroupRows) }
+        let scratch = scratch.flatMap { $0.fits(schema, rowGroupRows: options.rowGroupRows) ? $0 : nil }
+            ?? Scratch(schema: schema, rowGroupRows: options.rowGroupRows)
+        self.scratch = scratch
+        self.release = release
+        for p in scratch.pending { p.reset() }
+        do {
+            fd = try SystemIO.open(tempPath, O_WRONLY | O_CREAT | O_EXCL)
+        } catch {
+            release?(scratch)
+            throw error
+        }
         position = 0
         var header = SegmentFormat.magic
         header += [UInt8(SegmentFormat.version & 0xFF), UInt8(SegmentFormat.version >> 8), 0, 0]
@@ -132,6 +166,7 @@ public final class SegmentWriter {
             throw error
         }
         finished = true
+        giveBackScratch()
         return SegmentSummary(path: path, rowCount: rowCount, fileBytes: position, rawBytes: rawBytesTotal)
     }
 
@@ -140,7 +175,13 @@ public final class SegmentWriter {
         if fd >= 0 { SystemIO.close(fd) }
         fd = -1
         _ = try? SystemIO.unlink(tempPath) // best effort: a leftover temp file is removed by the next table writer
+        if !finished { giveBackScratch() }
         finished = true
+    }
+
+    private func giveBackScratch() {
+        for p in scratch.pending { p.reset() }
+        release?(scratch)
     }
 
     private func write(_ bytes: [UInt8]) throws(SegmentError) {

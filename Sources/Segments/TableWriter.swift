@@ -22,6 +22,8 @@ public final class TableWriter {
     private var staged: [TableFile] = []
     private var sequence = 0
     private let sequenceLock = Mutex()
+    /// Buffers of finished segment writers, for the next ones (guarded by sequenceLock).
+    private var scratchPool: [SegmentWriter.Scratch] = []
     private let token = String(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF, radix: 16)
 
     public init(path: String, schema: Schema, partitionColumns: [String] = []) throws(SegmentError) {
@@ -84,7 +86,11 @@ public final class TableWriter {
         }
         let next = (base?.version ?? 0) + 1
         let name = "part-\(next)-\(token)-\(number).\(SegmentFormat.fileExtension)"
-        return try SegmentWriter(path: dir + "/" + name, schema: schema, options: options)
+        let scratch = sequenceLock.locked { scratchPool.popLast() }
+        return try SegmentWriter(path: dir + "/" + name, schema: schema, options: options, scratch: scratch) { [weak self] s in
+            guard let self else { return }
+            self.sequenceLock.locked { if self.scratchPool.count < 2 { self.scratchPool.append(s) } }
+        }
     }
 
     /// Records a finished segment to be added by the next commit.
