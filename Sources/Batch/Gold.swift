@@ -65,14 +65,8 @@ public struct Gold {
     /// The channels of rule 8 in byte order: a channel's rank.
     static let channels = ["mobile", "store", "web"]
 
-    public struct Options: Sendable {
-        public var lake: String
-        public var batchRows = 65_536
-        public var compression: Compression = .lz4
-        /// 2: decoding silver runs beside writing and aggregating it.
-        public var threads = 2
-        public init(lake: String) { self.lake = lake }
-    }
+    /// With 2 threads, decoding silver and writing the fact table run beside the aggregations.
+    public typealias Options = StageOptions
 
     public struct Report: Sendable {
         public var silverRows = 0

@@ -38,3 +38,13 @@ public enum Lake {
         return inputs.allSatisfy { info[$0.key] == $0.value }
     }
 }
+
+/// What silver and gold are told: the lake and the engine flags they use.
+public struct StageOptions: Sendable {
+    public var lake: String
+    public var batchRows = 65_536
+    public var compression: Compression = .lz4
+    /// 2: each pass runs as two stages on two threads (Parallel.pipeline); 1: in turn.
+    public var threads = 2
+    public init(lake: String) { self.lake = lake }
+}

@@ -83,21 +83,17 @@ public struct Pipeline {
         report.ingest = try timed(.ingest) { try Ingest(options: ingestOptions, budget: budget, spill: spill).run() }
         finished(.ingest, report)
 
-        var silverOptions = Silver.Options(lake: lake)
-        silverOptions.batchRows = options.batchRows
-        silverOptions.compression = options.compression
-        silverOptions.threads = options.ingest.threads
+        var stage = StageOptions(lake: lake)
+        stage.batchRows = options.batchRows
+        stage.compression = options.compression
+        stage.threads = options.ingest.threads
         report.silver = try timed(.silver) {
-            options.rebuild || !Silver.isUpToDate(lake: lake) ? try Silver(options: silverOptions, budget: budget, spill: spill).run() : nil
+            options.rebuild || !Silver.isUpToDate(lake: lake) ? try Silver(options: stage, budget: budget, spill: spill).run() : nil
         }
         finished(.silver, report)
 
-        var goldOptions = Gold.Options(lake: lake)
-        goldOptions.batchRows = options.batchRows
-        goldOptions.compression = options.compression
-        goldOptions.threads = options.ingest.threads
         report.gold = try timed(.gold) {
-            options.rebuild || !Gold.isUpToDate(lake: lake) ? try Gold(options: goldOptions, budget: budget, spill: spill).run() : nil
+            options.rebuild || !Gold.isUpToDate(lake: lake) ? try Gold(options: stage, budget: budget, spill: spill).run() : nil
         }
         report.bronze = .of(Ingest.bronzePath(lake: lake))
         report.silverTable = .of(Silver.path(lake: lake))

@@ -36,14 +36,8 @@ public struct Silver {
 
     public static let quarantineSchema = Schema(Bronze.schema.fields + [Field("reason", .string, nullable: false)])
 
-    public struct Options: Sendable {
-        public var lake: String
-        public var batchRows = 65_536
-        public var compression: Compression = .lz4
-        /// 2: each pass runs as two stages on two threads (scan and build, then dedup or sort).
-        public var threads = 2
-        public init(lake: String) { self.lake = lake }
-    }
+    /// With 2 threads, each pass runs as two stages (scan and build, then dedup or sort).
+    public typealias Options = StageOptions
 
     public struct Report: Sendable {
         public var bronzeRows = 0

@@ -10,37 +10,14 @@ struct GoldCommand: ParsableCommand {
         abstract: "silver -> gold: dim_date, dim_customer, dim_product, fact_transactions (year/month partitions), daily_sales, customer_monthly."
     )
 
-    @Option(help: "The lake folder.")
-    var lake: String
-
-    @Option(help: "Threads: 2 decodes silver beside writing and aggregating it; 1 does both in turn.")
-    var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
-
+    @OptionGroup var stage: StageFlags
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
-    }
-
     func run() throws {
-        try reportingErrors {
-            var options = Gold.Options(lake: lake)
-            options.threads = threads
-            options.batchRows = engine.batchRows
-            options.compression = engine.codec
-            let spill = try engine.makeSpill()
-            defer { spill.close() }
-            let clock = ContinuousClock()
-            let start = clock.now
-            let report = try Gold(options: options, budget: engine.makeBudget(), spill: spill).run()
-            let seconds = (clock.now - start).seconds
-            if output.json {
-                print(PipelineReporting.goldJSON(report, seconds: seconds).rendered())
-            } else if !output.quiet {
-                printErr(PipelineReporting.goldText(report, seconds: seconds))
-            }
-        }
+        try stage.run(engine: engine, output: output, { try Gold(options: $0, budget: $1, spill: $2).run() },
+                      json: { r, seconds, _ in PipelineReporting.goldJSON(r, seconds: seconds) },
+                      text: { r, seconds, _ in PipelineReporting.goldText(r, seconds: seconds) })
     }
 }
 

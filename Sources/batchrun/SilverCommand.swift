@@ -10,22 +10,34 @@ struct SilverCommand: ParsableCommand {
         abstract: "bronze -> silver + quarantine: the rules of PIPELINE.md section 3, global dedup, date partitions, reconciliation."
     )
 
+    @OptionGroup var stage: StageFlags
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try stage.run(engine: engine, output: output, { try Silver(options: $0, budget: $1, spill: $2).run() },
+                      json: { SilverReporting.json($0, seconds: $1, spill: $2) },
+                      text: { SilverReporting.text($0, seconds: $1, spill: $2) })
+    }
+}
+
+/// The flags of a stage command (silver, gold) besides the engine's.
+struct StageFlags: ParsableArguments {
     @Option(help: "The lake folder.")
     var lake: String
 
-    @Option(help: "Threads: 2 runs each pass as two stages side by side (scan and build, then dedup or sort); 1 runs them in turn.")
+    @Option(help: "Threads: 2 runs each pass as two stages side by side; 1 runs them in turn.")
     var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
     }
 
-    @OptionGroup var engine: EngineOptions
-    @OptionGroup var output: OutputOptions
-
-    func run() throws {
+    /// Runs a stage with the engine's budget and spill folder, timed, and prints its report.
+    func run<R>(engine: EngineOptions, output: OutputOptions, _ body: (StageOptions, MemoryBudget, SpillManager) throws -> R,
+                json: (R, Double, SpillManager) -> JSON, text: (R, Double, SpillManager) -> String) throws {
         try reportingErrors {
-            var options = Silver.Options(lake: lake)
+            var options = StageOptions(lake: lake)
             options.batchRows = engine.batchRows
             options.compression = engine.codec
             options.threads = threads
@@ -33,12 +45,12 @@ struct SilverCommand: ParsableCommand {
             defer { spill.close() }
             let clock = ContinuousClock()
             let start = clock.now
-            let report = try Silver(options: options, budget: engine.makeBudget(), spill: spill).run()
+            let report = try body(options, engine.makeBudget(), spill)
             let seconds = (clock.now - start).seconds
             if output.json {
-                print(SilverReporting.json(report, seconds: seconds, spill: spill).rendered())
+                print(json(report, seconds, spill).rendered())
             } else if !output.quiet {
-                printErr(SilverReporting.text(report, seconds: seconds, spill: spill))
+                printErr(text(report, seconds, spill))
             }
         }
     }

@@ -5,32 +5,18 @@ import Testing
 @testable import Batch
 
 func runGold(_ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536) throws -> Gold.Report {
-    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-gold-tests")
-    defer { spill.close() }
-    var o = Gold.Options(lake: lake)
-    o.batchRows = batchRows
-    let b = MemoryBudget(limitBytes: budget)
-    let report = try Gold(options: o, budget: b, spill: spill).run()
-    #expect(b.usedBytes == 0)
-    #expect(spill.filesPresent().isEmpty)
-    return report
+    try withEngine("gold", budget: budget) { try Gold(options: stageOptions(lake, batchRows: batchRows), budget: $0, spill: $1).run() }
 }
 
 /// Runs ingest, silver and gold with the given flags; returns the report.
 func runPipeline(_ raw: String, _ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536, threads: Int = 2,
                  rebuild: Bool = false) throws -> Pipeline.Report {
-    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-pipeline-tests")
-    defer { spill.close() }
     var o = Pipeline.Options(raw: raw, lake: lake)
     o.ingest.threads = threads
     o.ingest.ingestedAt = 1_750_000_000_000_000 // fixed, so bronze exports compare across runs
     o.batchRows = batchRows
     o.rebuild = rebuild
-    let b = MemoryBudget(limitBytes: budget)
-    let report = try Pipeline(options: o, budget: b, spill: spill).run()
-    #expect(b.usedBytes == 0)
-    #expect(spill.filesPresent().isEmpty)
-    return report
+    return try withEngine("pipeline", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
 }
 
 @Suite struct GoldTests {

@@ -4,16 +4,26 @@ import Spill
 import Testing
 @testable import Batch
 
-func runSilver(_ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536) throws -> Silver.Report {
-    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-silver-tests")
+/// Runs `body` with a budget of `budget` bytes and a spill folder of its own; afterwards
+/// every reservation has ended and every spill file is gone.
+func withEngine<T>(_ name: String, budget: Int, _ body: (MemoryBudget, SpillManager) throws -> T) throws -> T {
+    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-\(name)-tests")
     defer { spill.close() }
-    var o = Silver.Options(lake: lake)
-    o.batchRows = batchRows
     let b = MemoryBudget(limitBytes: budget)
-    let report = try Silver(options: o, budget: b, spill: spill).run()
+    let result = try body(b, spill)
     #expect(b.usedBytes == 0)
     #expect(spill.filesPresent().isEmpty)
-    return report
+    return result
+}
+
+func stageOptions(_ lake: String, batchRows: Int) -> StageOptions {
+    var o = StageOptions(lake: lake)
+    o.batchRows = batchRows
+    return o
+}
+
+func runSilver(_ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536) throws -> Silver.Report {
+    try withEngine("silver", budget: budget) { try Silver(options: stageOptions(lake, batchRows: batchRows), budget: $0, spill: $1).run() }
 }
 
 /// A landing zone written by hand: reference files and transaction files.
