@@ -72,6 +72,33 @@ struct CLI {
         #expect(err4.contains("year=2025/month=01") && err4.contains("lz4"), "\(err4)")
     }
 
+    /// run twice (the second changes nothing), verify a sound lake (0) and a damaged one (65).
+    @Test func runTwiceThenVerify() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (g, _, ge) = try CLI.run(["generate", "--records", "8000", "--out", dir + "/raw", "--files", "2", "-q"])
+        #expect(g == 0, "\(ge)")
+        let (r1, out1, e1) = try CLI.run(["run", "--raw", dir + "/raw", "--lake", dir + "/lake", "--memory-limit", "32MiB", "--json"])
+        #expect(r1 == 0, "\(e1)")
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(out1.utf8)) as? [String: Any])
+        let stages1 = try #require(first["stages"] as? [String: [String: Any]])
+        #expect(stages1["silver"]?["ran"] as? Bool == true && stages1["gold"]?["ran"] as? Bool == true)
+        let (r2, _, e2) = try CLI.run(["run", "--raw", dir + "/raw", "--lake", dir + "/lake"])
+        #expect(r2 == 0)
+        #expect(e2.contains("nothing new") && e2.contains("up to date (bronze and reference unchanged)") && e2.contains("up to date (silver and reference unchanged)"), "\(e2)")
+
+        let (v1, _, ve1) = try CLI.run(["verify", dir + "/lake"])
+        #expect(v1 == 0 && ve1.contains("the lake is sound"), "\(ve1)")
+        let table = dir + "/lake/gold/customer_monthly"
+        let log = try String(contentsOfFile: table + "/_log/" + (try FileManager.default.contentsOfDirectory(atPath: table + "/_log").filter { $0.hasSuffix(".log") }.sorted().last ?? ""), encoding: .utf8)
+        let name = try #require(log.range(of: "part-[^\"]*\\.seg", options: .regularExpression).map { String(log[$0]) })
+        let file = table + "/" + name
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[bytes.count / 4] ^= 0x5A
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let (v2, _, ve2) = try CLI.run(["verify", dir + "/lake"])
+        #expect(v2 == 65 && ve2.contains("gold/customer_monthly") && ve2.contains(name), "\(ve2)")
+    }
+
     @Test func errorsHaveTheirExitCodes() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
