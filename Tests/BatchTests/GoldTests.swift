@@ -135,7 +135,7 @@ func runPipeline(_ raw: String, _ lake: String, budget: Int = 256 << 20, batchRo
         func export(_ lake: String) throws -> String {
             try (Lake.topTables + Lake.goldTables).map { try exported(try Lake.tablePath(lake: lake, name: $0), in: s, as: $0) }.joined()
         }
-        for (k, (budget, rows, threads)) in [(ForceSpill.roomy(256 << 20), 65_536, 2), (16 << 20, 1000, 1), (16 << 20, 777, 2)].enumerated() {
+        for (k, (budget, rows, threads)) in [(4 << 30, 1_000_000, 2), (16 << 20, 1000, 1), (16 << 20, 777, 2)].enumerated() {
             let lake = s.path + "/lake\(k)"
             _ = try runPipeline(s.path + "/raw", lake, budget: budget, batchRows: rows, threads: threads)
             exports.append(try export(lake))
