@@ -48,6 +48,7 @@ public enum TableExport {
                 }
                 rows += n
             }
+            segment.releaseBuffers()
         }
         try drain()
         try SystemIO.fsync(fd, path: temp)

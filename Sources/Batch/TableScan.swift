@@ -41,6 +41,7 @@ public final class TableScan {
                 rowsRead += n
                 return n
             }
+            s.releaseBuffers()
             segment += 1
             group = 0
         }

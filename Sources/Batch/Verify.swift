@@ -80,6 +80,7 @@ public enum Verify {
                     }
                 }
             }
+            segment.releaseBuffers()
         }
         return reader.snapshot
     }

@@ -24,6 +24,17 @@ public final class ByteBuffer {
 
     public func removeAll() { count = 0 }
 
+    /// Empties the buffer and gives back its storage beyond `capacity` bytes.
+    public func shrink(toCapacity capacity: Int) {
+        count = 0
+        let cap = max(capacity, 64)
+        guard self.capacity > cap else { return }
+        storage.deallocate()
+        storage = UnsafeMutableRawPointer.allocate(byteCount: cap + Self.slackBytes, alignment: 16)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: cap + Self.slackBytes)
+        self.capacity = cap
+    }
+
     /// Makes room for `additional` more bytes past `count`.
     @inlinable
     public func reserve(_ additional: Int) {

@@ -59,6 +59,13 @@ public final class SegmentReader {
     /// The most rows in any row group: the capacity a vector needs to receive a chunk.
     public var rowGroupRowsMax: Int { rowGroups.map(\.rowCount).max() ?? 1 }
 
+    /// Gives back the decompression buffer (it grows to the largest chunk read): a scan
+    /// that has finished with this file calls it, so reading a table of many files does
+    /// not hold one such buffer per file.
+    public func releaseBuffers() {
+        scratch.shrink(toCapacity: 1 << 16)
+    }
+
     /// A vector sized for any chunk of column `column`.
     public func makeVector(column: Int) -> ColumnVector {
         ColumnVector(type: schema.fields[column].type, capacity: max(rowGroupRowsMax, 1))
