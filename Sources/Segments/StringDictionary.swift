@@ -37,6 +37,9 @@ final class StringDictionary {
     /// Fills `indices[0..<v.count]` with each row's entry; false when more than
     /// `entriesMax` distinct values turn up (then the dictionary is abandoned).
     /// Null rows get entry 0 (any valid index; the validity bitmap hides them).
+    /// Rows after which a chunk whose values are still nearly all distinct gives up.
+    static let probeRows = 1024
+
     func build(_ v: ColumnVector, entriesMax: Int, indices: UnsafeMutablePointer<UInt32>) -> Bool {
         let neededSlots = Swift.max(1024, (entriesMax * 2).nextPowerOfTwo)
         if neededSlots > slotCount {
@@ -63,7 +66,11 @@ final class StringDictionary {
         count = 0
         bytesTotal = 0
         let mask = slotCount - 1
+        // Nearly every value of the first rows distinct (ids, names): a dictionary will not
+        // pay, so stop here rather than hash half the chunk to find that out.
+        let probeRows = v.count >= 4 * Self.probeRows ? Self.probeRows : Int.max
         for row in 0..<v.count {
+            if row == probeRows && count * 8 > probeRows * 7 { return false }
             if v.isNull(row) { indices[row] = 0; continue }
             let found: Int? = v.withString(row) { bytes in
                 let h = Checksum.xxh64(bytes)
