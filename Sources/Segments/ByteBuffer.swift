@@ -76,19 +76,18 @@ public final class ByteBuffer {
 
     /// Appends `v` little-endian, at its natural width.
     @inlinable
-    public func appendLE<T: FixedWidthInteger>(_ v: T) {
-        let n = MemoryLayout<T>.size
-        reserve(n)
-        storage.storeBytes(of: v.littleEndian, toByteOffset: count, as: T.self)
-        count += n
-    }
+    public func appendLE<T: FixedWidthInteger>(_ v: T) { appendBits(v.littleEndian) }
 
     /// Appends `v` big-endian, at its natural width: memcmp order for unsigned values.
     @inlinable
-    public func appendBE<T: FixedWidthInteger>(_ v: T) {
+    public func appendBE<T: FixedWidthInteger>(_ v: T) { appendBits(v.bigEndian) }
+
+    /// Appends the bytes of `v` as they are in memory.
+    @inlinable
+    func appendBits<T: FixedWidthInteger>(_ v: T) {
         let n = MemoryLayout<T>.size
         reserve(n)
-        storage.storeBytes(of: v.bigEndian, toByteOffset: count, as: T.self)
+        storage.storeBytes(of: v, toByteOffset: count, as: T.self)
         count += n
     }
 
