@@ -7,6 +7,9 @@ struct CalendarMonth {
     /// Day numbers (since 1970-01-01) of the month's first and one past its last day.
     var days: Range<Int64>
     var dateKeyBase: Int32 { Int32(year) * 10_000 + Int32(month) * 100 }
+
+    /// The date_key (yyyymmdd) of a day of this month.
+    func dateKey(_ day: Int64) -> Int32 { dateKeyBase + Int32(day - days.lowerBound + 1) }
     /// fact_transactions' partition values: year=YYYY, month=MM.
     var partition: [String] {
         [String(year), month < 10 ? "0" + String(month) : String(month)]

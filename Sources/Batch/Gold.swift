@@ -266,6 +266,14 @@ public struct Gold {
                 try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
                 if first == nil { first = Int64(v[11].int32(0)) }
                 last = Int64(v[11].int32(n - 1))
+                // The row group's date keys, for the fact rows and the daily groups.
+                dateKeys.reset()
+                var keyMonth = CalendarMonth(containing: Int64(v[11].int32(0)))
+                for r in 0..<n {
+                    let d = Int64(v[11].int32(r))
+                    if !keyMonth.days.contains(d) { keyMonth = CalendarMonth(containing: d) }
+                    dateKeys.appendInt32(keyMonth.dateKey(d))
+                }
             }
             let day = Int64(v[11].int32(start))
             if month.map({ !$0.days.contains(day) }) ?? true {
@@ -277,12 +285,9 @@ public struct Gold {
             guard let m = month, let f = fact else { preconditionFailure("gold: no open month") }
             var end = start + 1
             while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
-            dateKeys.reset()
-            for _ in 0..<start { dateKeys.appendInt32(0) } // rows before the month's run are not written
             let daily = out.daily, perCustomer = out.perCustomer
             for r in start..<end {
-                let dateKey = m.dateKeyBase + Int32(Int64(v[11].int32(r)) - m.days.lowerBound + 1)
-                dateKeys.appendInt32(dateKey)
+                let dateKey = dateKeys.int32(r)
                 let status = Self.statusKind(v[8], r)
                 if status == 0 { continue }
                 let usd = v[7].int64(r)

@@ -94,25 +94,25 @@ public struct Silver {
         }
     }
 
-    func loadLookups() throws -> (Lookups, Reservation) {
-        for f in Reference.all where !Table.exists(at: Reference.tablePath(lake: options.lake, f.name)) {
-            throw BatchError(.missingInput, path: Reference.tablePath(lake: options.lake, f.name),
-                             "the lake has no reference table '\(f.name)'; ingest a landing zone with customers.csv, products.csv and fx_rates.csv first")
+    /// The reference tables at the versions silver records as its inputs.
+    func loadLookups(_ inputs: [String: String]) throws -> (Lookups, Reservation) {
+        func open(_ name: String) throws -> TableReader {
+            try TableReader(path: Reference.tablePath(lake: options.lake, name), version: Int(inputs[name + "_version"] ?? ""))
         }
-        func ids(_ name: String) throws -> Int64Map {
-            let scan = TableScan(try TableReader(path: Reference.tablePath(lake: options.lake, name)), columns: [0])
-            var out = Int64Map(count: scan.reader.snapshot.rowCount)
+        func ids(_ reader: TableReader) throws -> Int64Map {
+            let scan = TableScan(reader, columns: [0])
+            var out = Int64Map(count: reader.snapshot.rowCount)
             while case let n = try scan.next(), n > 0 {
                 for r in 0..<n { out.set(scan.vectors[0].int64(r), 0) }
             }
             return out
         }
-        let customerCount = try Table.snapshot(at: Reference.tablePath(lake: options.lake, "customers")).rowCount
-        let productCount = try Table.snapshot(at: Reference.tablePath(lake: options.lake, "products")).rowCount
-        let memory = try budget.reserve(Int64Map.bytes(count: customerCount) + Int64Map.bytes(count: productCount), for: "silver reference ids")
-        let customers = try ids("customers")
-        let products = try ids("products")
-        let fx = TableScan(try TableReader(path: Reference.tablePath(lake: options.lake, "fx_rates")))
+        let customerTable = try open("customers"), productTable = try open("products")
+        let memory = try budget.reserve(Int64Map.bytes(count: customerTable.snapshot.rowCount) + Int64Map.bytes(count: productTable.snapshot.rowCount),
+                                        for: "silver reference ids")
+        let customers = try ids(customerTable)
+        let products = try ids(productTable)
+        let fx = TableScan(try open("fx_rates"))
         var rates: [([UInt8], Int64)] = []
         while case let n = try fx.next(), n > 0 {
             for r in 0..<n where !fx.vectors[1].isNull(r) {
@@ -129,9 +129,13 @@ public struct Silver {
         guard Table.exists(at: bronzePath) else {
             throw BatchError(.missingInput, path: bronzePath, "the lake has no bronze table; run batchrun ingest first")
         }
-        let (lookups, lookupMemory) = try loadLookups()
-        defer { lookupMemory.end() }
+        for f in Reference.all where !Table.exists(at: Reference.tablePath(lake: options.lake, f.name)) {
+            throw BatchError(.missingInput, path: Reference.tablePath(lake: options.lake, f.name),
+                             "the lake has no reference table '\(f.name)'; ingest a landing zone with customers.csv, products.csv and fx_rates.csv first")
+        }
         let inputs = try Self.inputs(lake: options.lake)
+        let (lookups, lookupMemory) = try loadLookups(inputs)
+        defer { lookupMemory.end() }
         let bronze = try TableReader(path: bronzePath, version: Int(inputs["bronze_version"] ?? ""))
         var report = Report()
         report.bronzeRows = bronze.snapshot.rowCount

@@ -20,20 +20,21 @@ enum PipelineReporting {
         seconds > 0 ? count(Int(Double(rows) / seconds)) + " rows/s" : "-"
     }
 
-    static func goldJSON(_ r: Gold.Report, seconds: Double?) -> JSON {
-        var fields: [(String, JSON)] = [
-            ("stage", .string("gold")), ("silver_rows", .int(r.silverRows)),
+    /// What gold did, as JSON fields: for `gold --json` and for run's report.
+    static func goldFields(_ r: Gold.Report) -> [(String, JSON)] {
+        [
+            ("silver_rows", .int(r.silverRows)),
             ("tables", .object(Gold.tables.map { ($0, .int(r.rows[$0] ?? 0)) })),
             ("months", .int(r.months)), ("completed_rows", .int(r.completed)), ("refunded_rows", .int(r.refunded)),
             ("bytes_written", .int(r.bytesWritten)),
             ("spill", .object([("customer_aggregate_spills", .int(r.customerAggregate.spills)), ("customer_sort_runs", .int(r.customerSort.spills)),
                                ("daily_aggregate_spills", .int(r.dailySpills))])),
         ]
-        if let seconds {
-            fields.append(("seconds", .double(seconds)))
-            fields.append(("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())))
-        }
-        return .object(fields)
+    }
+
+    static func goldJSON(_ r: Gold.Report, seconds: Double) -> JSON {
+        .object([("stage", .string("gold"))] + goldFields(r)
+                + [("seconds", .double(seconds)), ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes()))])
     }
 
     static func goldText(_ r: Gold.Report, seconds: Double) -> String {
@@ -93,27 +94,12 @@ enum PipelineReporting {
                     ("seconds", .double(r.seconds[.ingest] ?? 0)),
                 ])),
             ]
-            if let s = r.silver {
-                stages.append(("silver", .object([
-                    ("ran", .bool(true)), ("bronze_rows", .int(s.bronzeRows)), ("silver_rows", .int(s.silverRows)),
-                    ("quarantined", .object(Silver.reasons.map { ($0, .int(s.quarantined[$0] ?? 0)) })),
-                    ("quarantined_total", .int(s.quarantinedTotal)), ("duplicates_removed", .int(s.duplicatesRemoved)),
-                    ("partitions", .int(s.partitions)), ("bytes_written", .int(s.bytesWritten)),
-                    ("checked_against_expected", .bool(s.expected != nil)), ("seconds", .double(r.seconds[.silver] ?? 0)),
-                ])))
-            } else {
-                stages.append(("silver", .object([("ran", .bool(false)), ("seconds", .double(r.seconds[.silver] ?? 0))])))
+            // A stage that was up to date did not run and has only its check's time.
+            func stage(_ stage: Pipeline.Stage, _ fields: [(String, JSON)]?) -> (String, JSON) {
+                (stage.rawValue, .object([("ran", .bool(fields != nil))] + (fields ?? []) + [("seconds", .double(r.seconds[stage] ?? 0))]))
             }
-            if let g = r.gold {
-                if case .object(var fields) = goldJSON(g, seconds: nil) {
-                    fields.removeFirst()
-                    fields.insert(("ran", .bool(true)), at: 0)
-                    fields.append(("seconds", .double(r.seconds[.gold] ?? 0)))
-                    stages.append(("gold", .object(fields)))
-                }
-            } else {
-                stages.append(("gold", .object([("ran", .bool(false)), ("seconds", .double(r.seconds[.gold] ?? 0))])))
-            }
+            stages.append(stage(.silver, r.silver.map(SilverReporting.fields)))
+            stages.append(stage(.gold, r.gold.map(PipelineReporting.goldFields)))
             var tables: [(String, JSON)] = [("bronze", size(r.bronze)), ("silver", size(r.silverTable)), ("quarantine", size(r.quarantine))]
             for name in Gold.tables { tables.append(("gold/" + name, size(r.goldTables[name] ?? .init()))) }
             var fields: [(String, JSON)] = []

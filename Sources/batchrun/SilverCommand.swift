@@ -57,9 +57,9 @@ struct StageFlags: ParsableArguments {
 }
 
 enum SilverReporting {
-    static func json(_ r: Silver.Report, seconds: Double, spill: SpillManager) -> JSON {
-        .object([
-            ("stage", .string("silver")),
+    /// What silver did, as JSON fields: for `silver --json` and for run's report.
+    static func fields(_ r: Silver.Report) -> [(String, JSON)] {
+        [
             ("bronze_rows", .int(r.bronzeRows)),
             ("quarantined", .object(Silver.reasons.map { ($0, .int(r.quarantined[$0] ?? 0)) })),
             ("quarantined_total", .int(r.quarantinedTotal)),
@@ -68,6 +68,11 @@ enum SilverReporting {
             ("partitions", .int(r.partitions)),
             ("bytes_written", .int(r.bytesWritten)),
             ("checked_against_expected", .bool(r.expected != nil)),
+        ]
+    }
+
+    static func json(_ r: Silver.Report, seconds: Double, spill: SpillManager) -> JSON {
+        .object([("stage", .string("silver"))] + fields(r) + [
             ("spill", .object([("dedup_spills", .int(r.dedup.spills)), ("sort_runs", .int(r.sort.spills)),
                                ("bytes_written", .int(spill.bytesWritten)), ("peak_bytes_on_disk", .int(spill.peakBytesOnDisk))])),
             ("seconds", .double(seconds)),
