@@ -99,6 +99,48 @@ struct CLI {
         #expect(v2 == 65 && ve2.contains("gold/customer_monthly") && ve2.contains(name), "\(ve2)")
     }
 
+    /// bench at two tiny sizes: the report, the chart, and --baseline's exit status.
+    @Test func benchReportsAndComparesWithABaseline() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (s, out, err) = try CLI.run(["bench", "--records", "2k,5k", "--repeat", "2", "--memory-limit", "32MiB,64MiB",
+                                         "--dir", dir + "/work", "--out", dir + "/r.json", "--json"])
+        #expect(s == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let results = try #require(report["results"] as? [[String: Any]])
+        #expect(results.map { $0["records"] as? Int ?? 0 } == [2000, 2000, 5000, 5000])
+        #expect(results.map { $0["memory_limit"] as? String ?? "" } == ["32MiB", "64MiB", "32MiB", "64MiB"])
+        for r in results {
+            let stages = try #require(r["stages"] as? [[String: Any]])
+            #expect(stages.map { $0["stage"] as? String ?? "" } == ["ingest", "silver", "gold", "total"])
+            for st in stages {
+                #expect((st["seconds"] as? [Double])?.count == 2)
+                #expect((st["median_seconds"] as? Double ?? 0) > 0 && (st["peak_rss_bytes"] as? Int ?? 0) > 1 << 20)
+            }
+            #expect(stages[0]["rows_in"] as? Int == r["records"] as? Int)
+        }
+        #expect(err.contains("vs smallest") && err.contains("ns/row"), "\(err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/r.json") && FileManager.default.fileExists(atPath: dir + "/r.svg"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/work"), "the work folder is removed without --keep")
+
+        // A baseline where every stage took 1 ms: this run is a regression (exit 1). One
+        // where every stage took 100 s: no regression.
+        let text = try String(contentsOfFile: dir + "/r.json", encoding: .utf8)
+        for (seconds, status) in [("0.001", Int32(1)), ("100", Int32(0))] {
+            let edited = text.replacingOccurrences(of: "\"median_seconds\" : [0-9.e-]+", with: "\"median_seconds\" : \(seconds)", options: .regularExpression)
+            try edited.write(toFile: dir + "/base.json", atomically: true, encoding: .utf8)
+            let (b, _, be) = try CLI.run(["bench", "--records", "2k", "--repeat", "1", "--memory-limit", "32MiB", "--dir", dir + "/work",
+                                          "--svg", dir + "/b.svg", "--baseline", dir + "/base.json"])
+            #expect(b == status, "\(be)")
+            #expect(be.contains("regression: ") == (status == 1), "\(be)")
+        }
+        // A file that is not a report fails before any run, naming the file.
+        let (bad, _, badErr) = try CLI.run(["bench", "--records", "2k", "--baseline", dir + "/r.svg"])
+        #expect(bad == 64 && badErr.contains("r.svg"), "\(badErr)")
+        let (usage, _, usageErr) = try CLI.run(["bench", "--records", "10q"])
+        #expect(usage == 64 && usageErr.contains("--records"), "\(usageErr)")
+    }
+
     @Test func errorsHaveTheirExitCodes() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
