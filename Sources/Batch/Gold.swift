@@ -158,6 +158,7 @@ public struct Gold {
             return s
         }
 
+        let fact = DatePartitionWriter(table: writer("fact_transactions"), granularity: .month, options: segmentOptions)
         do {
             // The dimensions of the reference data: copies, already one row per key in key order.
             for (name, source) in [("dim_customer", customers), ("dim_product", products)] {
@@ -166,7 +167,9 @@ public struct Gold {
                 while case let n = try scan.next(), n > 0 { try segment.append(scan.vectors, rows: 0..<n) }
                 try finish(segment, into: name)
             }
-            let range = try buildFromSilver(silver, categories: categories, newSegment: newSegment, finish: finish, report: &report)
+            let range = try buildFromSilver(silver, categories: categories, fact: fact, newSegment: newSegment, finish: finish, report: &report)
+            written += fact.written
+            tableRows["fact_transactions"] = fact.written.reduce(0) { $0 + $1.rowCount } // as written, for the reconciliation
             let dimDate = try newSegment("dim_date")
             if let range { try Self.writeDates(range, to: dimDate, batchRows: min(options.batchRows, Lake.rowGroupRows)) }
             try finish(dimDate, into: "dim_date")
@@ -174,6 +177,7 @@ public struct Gold {
             report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
             try reconcile(report)
         } catch {
+            fact.abandon()
             for s in open { s.abandon() }
             for s in written { try? SystemIO.unlink(s.path) } // never committed
             throw error
@@ -202,7 +206,7 @@ public struct Gold {
     /// Two stages: stage 1 (a thread of its own) decodes silver, writes fact_transactions
     /// and derives each month-run's aggregation rows; stage 2 aggregates them and writes
     /// daily_sales as each month ends. Only stage 1 opens and finishes segments while both run.
-    func buildFromSilver(_ silver: TableReader, categories: ProductCategories,
+    func buildFromSilver(_ silver: TableReader, categories: ProductCategories, fact: DatePartitionWriter,
                          newSegment: @escaping (String, [String]) throws -> SegmentWriter,
                          finish: @escaping (SegmentWriter, String, [String]) throws -> Void,
                          report: inout Report) throws -> ClosedRange<Int64>? {
@@ -231,17 +235,11 @@ public struct Gold {
         let factColumns = [v[0], dateKeys, v[1], v[2], v[3], v[4], v[6], v[5], v[7], v[8], v[9], v[10]]
         var n = 0, start = 0
         var month: CalendarMonth?
-        var fact: SegmentWriter?
         var months = 0
         var first: Int64?
         var last: Int64 = 0
         let previousId = ByteBuffer(capacity: 64)
         var previousTime = Int64.min
-        func closeFact() throws {
-            if let f = fact, let m = month { try finish(f, "fact_transactions", m.partition) }
-            fact = nil
-        }
-
         // Stage 2's state.
         var dailyMonth: CalendarMonth?
         var dailyAggregate: AggregateOperator?
@@ -260,7 +258,7 @@ public struct Gold {
                 n = try scan.next()
                 start = 0
                 if n == 0 {
-                    try closeFact()
+                    try fact.finish()
                     return false
                 }
                 try checkOrder(v, rows: n, previousTime: &previousTime, previousId: previousId)
@@ -277,12 +275,10 @@ public struct Gold {
             }
             let day = Int64(v[11].int32(start))
             if month.map({ !$0.days.contains(day) }) ?? true {
-                try closeFact()
                 month = CalendarMonth(containing: day)
                 months += 1
-                fact = try newSegment("fact_transactions", month?.partition ?? [])
             }
-            guard let m = month, let f = fact else { preconditionFailure("gold: no open month") }
+            guard let m = month else { preconditionFailure("gold: no open month") }
             var end = start + 1
             while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
             let daily = out.daily, perCustomer = out.perCustomer
@@ -308,7 +304,7 @@ public struct Gold {
                     perCustomer[4].appendInt64(v[10].int64(r))
                 }
             }
-            try f.append(factColumns, rows: start..<end)
+            try fact.append(factColumns, rows: start..<end, days: v[11])
             out.month = m
             start = end
             return true

@@ -322,42 +322,21 @@ public struct Silver {
         })
         try sort.finish()
 
-        let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
-        var current: (day: Int32, writer: SegmentWriter)?
+        let partitioned = DatePartitionWriter(table: writer, granularity: .day,
+                                              options: SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows))
         do {
             // Stage 1 merges the sorted runs into batches; stage 2 writes them.
             try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in try sort.pull(into: out) > 0 }, consume: { rows in
-                let k = rows[0].count
-                var start = 0
-                while start < k {
-                    let day = rows[12].int32(start)
-                    var end = start + 1
-                    while end < k && rows[12].int32(end) == day { end += 1 }
-                    if current?.day != day {
-                        if let c = current {
-                            current = nil
-                            let s = try c.writer.finish()
-                            writer.stage(s, partition: [ValueText.date(c.day)])
-                            written.append(s)
-                        }
-                        current = (day, try writer.newSegment(partition: [ValueText.date(day)], options: segmentOptions))
-                        report.partitions += 1
-                    }
-                    try current?.writer.append(rows, rows: start..<end)
-                    report.silverRows += end - start
-                    start = end
-                }
+                try partitioned.append(rows, rows: 0..<rows[0].count, days: rows[12])
             })
-            if let c = current {
-                current = nil
-                let s = try c.writer.finish()
-                writer.stage(s, partition: [ValueText.date(c.day)])
-                written.append(s)
-            }
+            try partitioned.finish()
         } catch {
-            current?.writer.abandon()
+            partitioned.abandon()
             throw error
         }
+        written += partitioned.written
+        report.partitions += partitioned.partitions
+        report.silverRows += partitioned.rows
         report.sort = sort.stats
     }
 
