@@ -6,7 +6,7 @@ SWIFT ?= swift
 DEMO_RECORDS ?= 1000000
 BIN_RELEASE := .build/release/batchrun
 
-.PHONY: deps build release demo test bench-smoke bench clean
+.PHONY: deps build release demo test bench-smoke bench bench-thresholds clean
 
 deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null; then \
@@ -41,11 +41,23 @@ bench-smoke: deps
 	(cd Bench && BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) 2>&1 | tee Bench/.build/smoke.log; \
 	if grep -q "failed with" Bench/.build/smoke.log; then echo "bench-smoke: a benchmark failed its own check" >&2; exit 1; fi
 
-# Full-size benchmarks (10M rows): minutes, not for CI.
+# Full-size benchmarks (10M rows): minutes, not for CI. Each run is checked against the
+# committed static thresholds in Bench/Thresholds (p90 per metric, with the tolerances of
+# Bench/Benchmarks/BenchSupport): exit 2 from the tool is a regression and fails; exit 4
+# means only improvements, and `make bench-thresholds` records them as the new thresholds.
 bench: deps release
 	set -o pipefail; mkdir -p Bench/.build; \
-	(cd Bench && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) 2>&1 | tee Bench/.build/bench.log; \
-	if grep -q "failed with" Bench/.build/bench.log; then echo "bench: a benchmark failed its own check" >&2; exit 1; fi
+	(cd Bench && $(SWIFT) package benchmark thresholds check --path Thresholds --no-progress) 2>&1 | tee Bench/.build/bench.log; \
+	status=$$?; \
+	if grep -q "failed with" Bench/.build/bench.log; then echo "bench: a benchmark failed its own check" >&2; exit 1; fi; \
+	if [ $$status -eq 4 ]; then echo "bench: only improvements against Bench/Thresholds; make bench-thresholds records them"; exit 0; fi; \
+	exit $$status
+
+# Runs the full-size benchmarks and writes their p90s as the new Bench/Thresholds.
+bench-thresholds: deps
+	set -o pipefail; mkdir -p Bench/.build; \
+	(cd Bench && $(SWIFT) package --allow-writing-to-package-directory benchmark thresholds update --path Thresholds --no-progress) 2>&1 | tee Bench/.build/thresholds.log; \
+	if grep -q "failed with" Bench/.build/thresholds.log; then echo "bench-thresholds: a benchmark failed its own check" >&2; exit 1; fi
 
 clean:
 	rm -rf .build Bench/.build demo-data

@@ -10,9 +10,15 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(
+            name: "BenchSupport",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/BenchSupport"
+        ),
         .executableTarget(
             name: "SegmentBenchmarks",
             dependencies: [
+                "BenchSupport",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Segments", package: "batchrun"),
                 .product(name: "Batch", package: "batchrun"),
@@ -23,6 +29,7 @@ let package = Package(
         .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
+                "BenchSupport",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Segments", package: "batchrun"),
                 .product(name: "Spill", package: "batchrun"),
@@ -34,6 +41,7 @@ let package = Package(
         .executableTarget(
             name: "OperatorBenchmarks",
             dependencies: [
+                "BenchSupport",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Segments", package: "batchrun"),
                 .product(name: "Spill", package: "batchrun"),

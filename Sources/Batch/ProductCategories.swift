@@ -4,13 +4,13 @@ import Spill
 /// The broadcast side of gold's join: product_id -> the rank of its category among the
 /// distinct categories in byte order (0 = null), in an open-addressing table whose
 /// memory is reserved from the budget.
-final class ProductCategories {
+public final class ProductCategories {
     private var map: Int64Map
     /// The distinct categories in rank order, from rank 1.
     private let names: ColumnVector
     private let reservation: Reservation
 
-    init(_ products: TableReader, budget: MemoryBudget) throws {
+    public init(_ products: TableReader, budget: MemoryBudget) throws {
         let count = products.snapshot.rowCount
         let scan = TableScan(products, columns: [0, 2])
         var nameBytes = 0
@@ -60,9 +60,9 @@ final class ProductCategories {
 
     /// The category rank of a product; silver's rule 11 guarantees it exists (0 if not).
     @inline(__always)
-    func rank(of id: Int64) -> Int32 { map.get(id) ?? 0 }
+    public func rank(of id: Int64) -> Int32 { map.get(id) ?? 0 }
 
-    func appendCategory(rank: Int32, to out: ColumnVector) {
+    public func appendCategory(rank: Int32, to out: ColumnVector) {
         if rank == 0 {
             out.appendNull()
         } else {
@@ -70,5 +70,5 @@ final class ProductCategories {
         }
     }
 
-    func release() { reservation.end() }
+    public func release() { reservation.end() }
 }

@@ -4,18 +4,15 @@
 //
 // Full size: 10M records, about 1 GB of CSV (`make bench`). BENCH_SMOKE=1: 100K.
 import Batch
+import BenchSupport
 import Benchmark
 import Foundation
 import Segments
 import Spill
 
-let smoke = ProcessInfo.processInfo.environment["BENCH_SMOKE"] != nil
 let records = smoke ? 100_000 : 10_000_000
 let scratchDir = NSTemporaryDirectory() + "batchrun-bench-ingest-\(getpid())"
 
-struct BenchFailure: Error, CustomStringConvertible {
-    var description: String
-}
 
 /// The landing zone, generated once per process.
 final class Zone: @unchecked Sendable {
@@ -38,12 +35,8 @@ final class Zone: @unchecked Sendable {
     }
 }
 
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-}
 
 let parseMBps = BenchmarkMetric.custom("CSV MB/s", polarity: .prefersLarger, useScalingFactor: false)
-let rowsPerSecond = BenchmarkMetric.custom("rows/s (K)", polarity: .prefersLarger, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: scratchDir) } // absent when nothing was written
@@ -51,7 +44,8 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, parseMBps, rowsPerSecond],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
-        maxIterations: smoke ? 1 : 5
+        maxIterations: smoke ? 1 : 5,
+        thresholds: BenchTolerances.thresholds
     )
     let label = smoke ? "100K" : "10M"
 
@@ -74,7 +68,7 @@ let benchmarks: @Sendable () -> Void = {
             throw BenchFailure(description: "scanned \(recordCount) records, expected \(zone.expected.bronze + 1)")
         }
         benchmark.measurement(parseMBps, Int(Double(zone.fileBytes) / elapsed / 1e6))
-        benchmark.measurement(rowsPerSecond, Int(Double(recordCount) / elapsed / 1e3))
+        recordRowsPerSecond(benchmark, rows: recordCount, seconds: elapsed)
     }
 
     Benchmark("CSV parse and type into bronze batches, \(label) records, 1 thread") { benchmark in
@@ -101,7 +95,7 @@ let benchmarks: @Sendable () -> Void = {
             throw BenchFailure(description: "typed \(rows) rows (\(builder.malformedRows) malformed), expected \(zone.expected.bronze)")
         }
         benchmark.measurement(parseMBps, Int(Double(zone.fileBytes) / elapsed / 1e6))
-        benchmark.measurement(rowsPerSecond, Int(Double(rows) / elapsed / 1e3))
+        recordRowsPerSecond(benchmark, rows: rows, seconds: elapsed)
     }
 
     for threads in [1, 2] {
@@ -124,7 +118,7 @@ let benchmarks: @Sendable () -> Void = {
                 throw BenchFailure(description: "bronze has \(report.bronzeRows) rows, expected \(zone.expected.bronze)")
             }
             benchmark.measurement(parseMBps, Int(Double(zone.fileBytes) / elapsed / 1e6))
-            benchmark.measurement(rowsPerSecond, Int(Double(report.rowsAdded) / elapsed / 1e3))
+            recordRowsPerSecond(benchmark, rows: report.rowsAdded, seconds: elapsed)
             try FileManager.default.removeItem(atPath: lake)
         }
     }

@@ -1,27 +1,22 @@
 // Out-of-core operator benchmarks: external sort, hash dedup and hash aggregation of 10M
-// rows in a 64 MiB budget (so they spill), and the same at a roomy budget (in memory).
-// Input rows are made on the fly into two reused batches, so the process holds no input
-// data set; each benchmark checks its own result.
+// rows in a 64 MiB budget (so they spill), and the same at a roomy budget (in memory);
+// gold's broadcast join (product -> category) and the date partitioning that writes
+// silver's event_date partitions. Input rows are made on the fly into reused batches, so
+// the process holds no input data set; each benchmark checks its own result.
 //
 // Full size: 10M rows (`make bench`). BENCH_SMOKE=1: 100K rows (`make test`).
 import Batch
+import BenchSupport
 import Benchmark
 import Foundation
 import Segments
 import Spill
 
-let smoke = ProcessInfo.processInfo.environment["BENCH_SMOKE"] != nil
 let totalRows = smoke ? 100_000 : 10_000_000
 let batchRows = 65_536
 let spillParent = NSTemporaryDirectory() + "batchrun-bench-operators-\(getpid())"
 
-struct BenchFailure: Error, CustomStringConvertible {
-    var description: String
-}
 
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-}
 
 /// Rows of (key string of 16 bytes, k int64, payload string of 40 bytes). Row i's key is
 /// a function of `keyOf(i)`, so a benchmark knows its distinct keys without keeping them.
@@ -62,17 +57,26 @@ enum Rows {
 @inline(__always)
 func scramble(_ i: Int, _ m: Int) -> Int { (i &* 2_654_435_761) % m }
 
-let rowsPerSecondK = BenchmarkMetric.custom("rows/s (K)", polarity: .prefersLarger, useScalingFactor: false)
+let megabytesPerSecond = BenchmarkMetric.custom("MB/s", polarity: .prefersLarger, useScalingFactor: false)
+/// Bytes of one input row of the sort, dedup and aggregation benchmarks: 16 + 8 + 40.
+let rowBytes = 64
+
+/// Records a benchmark's throughput: rows/s and MB/s of input.
+func recordThroughput(_ benchmark: Benchmark, rows: Int, bytes: Int, seconds: Double) {
+    recordRowsPerSecond(benchmark, rows: rows, seconds: seconds)
+    benchmark.measurement(megabytesPerSecond, Int(Double(bytes) / seconds / 1e6))
+}
 let spills = BenchmarkMetric.custom("spills", polarity: .prefersSmaller, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
     Allocator.configure()
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: spillParent) } // absent when nothing spilled
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, rowsPerSecondK, spills],
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, rowsPerSecond, megabytesPerSecond, spills],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
-        maxIterations: smoke ? 1 : 5
+        maxIterations: smoke ? 1 : 5,
+        thresholds: BenchTolerances.thresholds
     )
     let label = smoke ? "100K" : "10M"
     // At the smoke size, 2 MiB makes every operator spill (in a release build, in CI).
@@ -108,7 +112,7 @@ let benchmarks: @Sendable () -> Void = {
             guard rows == totalRows, ordered, limit > 64 << 20 || sort.stats.spills > 0 else {
                 throw BenchFailure(description: "sorted \(rows) rows, in order: \(ordered), spills \(sort.stats.spills)")
             }
-            benchmark.measurement(rowsPerSecondK, Int(Double(totalRows) / elapsed / 1e3))
+            recordThroughput(benchmark, rows: totalRows, bytes: totalRows * rowBytes, seconds: elapsed)
             benchmark.measurement(spills, sort.stats.spills)
         }
 
@@ -138,7 +142,7 @@ let benchmarks: @Sendable () -> Void = {
             guard rows == distinct, limit > 64 << 20 || dedup.stats.spills > 0 else {
                 throw BenchFailure(description: "dedup kept \(rows) rows, expected \(distinct); spills \(dedup.stats.spills)")
             }
-            benchmark.measurement(rowsPerSecondK, Int(Double(totalRows) / elapsed / 1e3))
+            recordThroughput(benchmark, rows: totalRows, bytes: totalRows * rowBytes, seconds: elapsed)
             benchmark.measurement(spills, dedup.stats.spills)
         }
 
@@ -169,8 +173,125 @@ let benchmarks: @Sendable () -> Void = {
             let elapsed = seconds(clock.now - start)
             benchmark.stopMeasurement()
             guard rows == groups, count == Int64(totalRows), limit > 64 << 20 || agg.stats.spills > 0 else { throw BenchFailure(description: "\(rows) groups counting \(count) rows, expected \(groups) and \(totalRows)") }
-            benchmark.measurement(rowsPerSecondK, Int(Double(totalRows) / elapsed / 1e3))
+            recordThroughput(benchmark, rows: totalRows, bytes: totalRows * rowBytes, seconds: elapsed)
             benchmark.measurement(spills, agg.stats.spills)
         }
+    }
+
+    // Gold's broadcast join: a products table of 100K rows (20 categories, every 97th
+    // product without one) is loaded into the hash table, then each probe row's product
+    // gets its category appended to an output batch, as fact rows do.
+    let products = smoke ? 1_000 : 100_000
+    Benchmark("Broadcast join (product_id -> category), \(label) probe rows, \(smoke ? "1K" : "100K") products") { benchmark in
+        let lake = spillParent + "/join-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: lake) } // best effort: the whole folder goes at teardown
+        let table = try Join.writeProducts(lake + "/products", count: products)
+        let probe = ColumnVector(type: .int64, capacity: batchRows)
+        let out = ColumnVector(type: .string, capacity: batchRows, heapBytes: batchRows * 8)
+        let budget = MemoryBudget(limitBytes: 64 << 20)
+        let clock = ContinuousClock()
+        benchmark.startMeasurement()
+        let start = clock.now
+        let categories = try ProductCategories(table, budget: budget)
+        var rankSum = 0
+        var first = 0
+        while first < totalRows {
+            let n = min(batchRows, totalRows - first)
+            probe.reset()
+            for i in first..<(first + n) { probe.appendInt64(Int64(scramble(i, products))) }
+            out.reset()
+            for r in 0..<n {
+                let rank = categories.rank(of: probe.int64(r))
+                categories.appendCategory(rank: rank, to: out)
+                rankSum += Int(rank)
+            }
+            first += n
+        }
+        let elapsed = seconds(clock.now - start)
+        benchmark.stopMeasurement()
+        categories.release()
+        // Rank k + 1 for category k (names sort as their numbers), 0 for no category.
+        var expected = 0
+        for i in 0..<totalRows {
+            let p = scramble(i, products)
+            expected += p % 97 == 0 ? 0 : p % 20 + 1
+        }
+        guard rankSum == expected, budget.usedBytes == 0 else {
+            throw BenchFailure(description: "join rank sum \(rankSum), expected \(expected); budget left \(budget.usedBytes)")
+        }
+        recordThroughput(benchmark, rows: totalRows, bytes: totalRows * 8, seconds: elapsed)
+    }
+
+    // Date partitioning: silver-shaped rows in event_date order (90 days) written as one
+    // LZ4 segment per event_date partition.
+    Benchmark("Date partitioning (90 event_date partitions, LZ4), \(label) rows") { benchmark in
+        let lake = spillParent + "/partition-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: lake) } // best effort: the whole folder goes at teardown
+        let schema = Schema([Field("transaction_id", .string), Field("customer_id", .int64), Field("amount", .decimal(scale: 2)),
+                             Field("event_time", .timestamp), Field("event_date", .date)])
+        let cols = schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows, heapBytes: $0.type == .string ? batchRows * 16 : 0) }
+        let days = 90, firstDay: Int32 = 20_089 // 2025-01-01
+        let table = try TableWriter(path: lake + "/silver", schema: schema, partitionColumns: ["event_date"])
+        defer { table.close() }
+        let clock = ContinuousClock()
+        benchmark.startMeasurement()
+        let start = clock.now
+        let writer = DatePartitionWriter(table: table, granularity: .day, options: SegmentWriterOptions(compression: .lz4))
+        var first = 0
+        var id = [UInt8](repeating: UInt8(ascii: "0"), count: 16)
+        while first < totalRows {
+            let n = min(batchRows, totalRows - first)
+            for c in cols { c.reset() }
+            for i in first..<(first + n) {
+                var v = i
+                for d in stride(from: 15, through: 4, by: -1) {
+                    id[d] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                }
+                id.withUnsafeBytes { cols[0].appendString($0) }
+                cols[1].appendInt64(Int64(i % 200_000))
+                cols[2].appendInt64(Int64(i % 100_000))
+                let day = firstDay + Int32(i * days / totalRows)
+                cols[3].appendInt64(Int64(day) * 86_400_000_000 + Int64(i % 86_400) * 1_000_000)
+                cols[4].appendInt32(day)
+            }
+            try writer.append(cols, rows: 0..<n, days: cols[4])
+            first += n
+        }
+        try writer.finish()
+        try table.commit(operation: "bench")
+        let elapsed = seconds(clock.now - start)
+        benchmark.stopMeasurement()
+        let snapshot = try TableReader(path: lake + "/silver").snapshot
+        guard writer.partitions == days, snapshot.rowCount == totalRows, snapshot.partitions.count == days else {
+            throw BenchFailure(description: "\(writer.partitions) partitions, \(snapshot.rowCount) rows; expected \(days) and \(totalRows)")
+        }
+        recordThroughput(benchmark, rows: totalRows, bytes: totalRows * (16 + 8 + 8 + 8 + 4), seconds: elapsed)
+    }
+}
+
+enum Join {
+    /// A products reference table of `count` rows: product p has category `c%02d` with
+    /// c = p % 20, none when p % 97 == 0.
+    static func writeProducts(_ path: String, count: Int) throws -> TableReader {
+        let schema = Reference.products.schema
+        let table = try TableWriter(path: path, schema: schema)
+        defer { table.close() }
+        let segment = try table.newSegment()
+        let cols = schema.fields.map { ColumnVector(type: $0.type, capacity: count, heapBytes: $0.type == .string ? count * 12 : 0) }
+        for p in 0..<count {
+            cols[0].appendInt64(Int64(p))
+            Array("product \(p)".utf8).withUnsafeBytes { cols[1].appendString($0) }
+            if p % 97 == 0 {
+                cols[2].appendNull()
+            } else {
+                Array(String(format: "c%02d", p % 20).utf8).withUnsafeBytes { cols[2].appendString($0) }
+            }
+            cols[3].appendInt64(Int64(100 + p % 1000))
+        }
+        try segment.append(cols, rows: 0..<count)
+        table.stage(try segment.finish())
+        try table.commit(operation: "bench")
+        return try TableReader(path: path)
     }
 }

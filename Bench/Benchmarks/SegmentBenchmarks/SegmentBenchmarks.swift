@@ -1,14 +1,15 @@
-// Segment format benchmarks: write (zstd:3, LZ4) and scan of one int64 column, on a
-// synthetic 10-column, bronze-shaped table (ids, integers, decimals, timestamps,
-// low-cardinality strings). Each benchmark checks its own result.
+// Segment format benchmarks: each codec's encode and decode (zstd:3, LZ4) of plain column
+// chunks, segment write (zstd:3, LZ4) and scan of one int64 column, on a synthetic
+// 10-column, bronze-shaped table (ids, integers, decimals, timestamps, low-cardinality
+// strings). Each benchmark checks its own result.
 //
 // Full size: 10M rows (`make bench`). BENCH_SMOKE=1: 100K rows, one iteration (`make test`).
 import Batch
+import BenchSupport
 import Benchmark
 import Foundation
 import Segments
 
-let smoke = ProcessInfo.processInfo.environment["BENCH_SMOKE"] != nil
 let totalRows = smoke ? 100_000 : 10_000_000
 let batchRows = SegmentFormat.rowGroupRowsDefault
 /// Distinct pre-generated batches, cycled: row generation stays out of the measurement,
@@ -81,15 +82,43 @@ final class Fixture: @unchecked Sendable {
     }
 }
 
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-}
 
-struct BenchFailure: Error, CustomStringConvertible {
-    var description: String
-}
 
 let throughputMBps = BenchmarkMetric.custom("MB/s (uncompressed)", polarity: .prefersLarger, useScalingFactor: false)
+let ratioX100 = BenchmarkMetric.custom("plain size / compressed size x100", polarity: .prefersLarger, useScalingFactor: false)
+
+/// The plain bytes of every column of each distinct batch, one chunk per column as a
+/// segment stores it before compression: fixed-width values, or string offsets then bytes.
+final class PlainChunks: @unchecked Sendable {
+    static let shared = PlainChunks()
+    let chunks: [[UInt8]]
+    let largest: Int
+
+    init() {
+        var out: [[UInt8]] = []
+        for cols in Fixture.shared.batches {
+            for c in cols {
+                var bytes: [UInt8] = []
+                for r in 0..<c.count {
+                    switch c.type {
+                    case .string:
+                        c.withString(r) { s in
+                            withUnsafeBytes(of: UInt32(s.count).littleEndian) { bytes.append(contentsOf: $0) }
+                            bytes.append(contentsOf: s)
+                        }
+                    case .int32, .date:
+                        withUnsafeBytes(of: c.int32(r).littleEndian) { bytes.append(contentsOf: $0) }
+                    default:
+                        withUnsafeBytes(of: c.int64(r).littleEndian) { bytes.append(contentsOf: $0) }
+                    }
+                }
+                out.append(bytes)
+            }
+        }
+        chunks = out
+        largest = out.map(\.count).max() ?? 0
+    }
+}
 let csvRatioX100 = BenchmarkMetric.custom("CSV size / segment size x100", polarity: .prefersLarger, useScalingFactor: false)
 let decodedMBps = BenchmarkMetric.custom("decoded MB/s", polarity: .prefersLarger, useScalingFactor: false)
 
@@ -99,13 +128,72 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
-        maxIterations: smoke ? 1 : 5
+        maxIterations: smoke ? 1 : 5,
+        thresholds: BenchTolerances.thresholds
     )
     let rowsLabel = smoke ? "100K" : "10M"
 
+    // Each codec alone: every column chunk of the rows compressed, then decompressed and
+    // compared byte for byte with the original.
+    for codec in [Compression.zstd(3), .lz4] {
+        for direction in ["encode", "decode"] {
+            Benchmark("Codec \(codec) \(direction) of plain column chunks, \(rowsLabel) rows x 10 columns",
+                      configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, ratioX100],
+                                           thresholds: BenchTolerances.thresholds)) { benchmark in
+                let plain = PlainChunks.shared
+                let codecs = Codecs()
+                let batchesNeeded = (totalRows + batchRows - 1) / batchRows
+                let chunkCount = batchesNeeded * SampleTable.schema.fields.count
+                let perBatch = SampleTable.schema.fields.count
+                // Compressed forms of the distinct chunks, for the decode benchmark and the check.
+                var compressed: [[UInt8]] = []
+                var scratch = [UInt8](repeating: 0, count: codecs.maxCompressedSize(codec.kind, plain.largest))
+                for chunk in plain.chunks {
+                    let n = try chunk.withUnsafeBytes { src in try scratch.withUnsafeMutableBytes { try codecs.compress(codec, src, into: $0).get() } }
+                    compressed.append(Array(scratch[0..<n]))
+                }
+                var decoded = [UInt8](repeating: 0, count: plain.largest)
+                var plainBytes = 0, packedBytes = 0
+                let clock = ContinuousClock()
+                benchmark.startMeasurement()
+                let start = clock.now
+                for i in 0..<chunkCount {
+                    let k = (i / perBatch) % Fixture.shared.batches.count * perBatch + i % perBatch
+                    plainBytes += plain.chunks[k].count
+                    if direction == "encode" {
+                        packedBytes += try plain.chunks[k].withUnsafeBytes { src in
+                            try scratch.withUnsafeMutableBytes { try codecs.compress(codec, src, into: $0).get() }
+                        }
+                    } else {
+                        let count = plain.chunks[k].count
+                        _ = try compressed[k].withUnsafeBytes { src in
+                            try decoded.withUnsafeMutableBytes { try codecs.decompress(codec.kind, src, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<count])).get() }
+                        }
+                        packedBytes += compressed[k].count
+                    }
+                }
+                let elapsed = seconds(clock.now - start)
+                benchmark.stopMeasurement()
+                // Every distinct chunk decodes back to its plain bytes.
+                for (k, chunk) in plain.chunks.enumerated() {
+                    _ = try compressed[k].withUnsafeBytes { src in
+                        try decoded.withUnsafeMutableBytes { try codecs.decompress(codec.kind, src, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<chunk.count])).get() }
+                    }
+                    guard decoded[0..<chunk.count].elementsEqual(chunk) else {
+                        throw BenchFailure(description: "\(codec) chunk \(k) does not decode to its plain bytes")
+                    }
+                }
+                benchmark.measurement(throughputMBps, Int(Double(plainBytes) / elapsed / 1e6))
+                recordRowsPerSecond(benchmark, rows: totalRows, seconds: elapsed)
+                benchmark.measurement(ratioX100, plainBytes * 100 / max(1, packedBytes))
+            }
+        }
+    }
+
     for codec in [Compression.zstd(3), .lz4] {
         Benchmark("Segment write \(codec), \(rowsLabel) rows x 10 columns",
-                  configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, csvRatioX100])) { benchmark in
+                  configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, csvRatioX100],
+                                       thresholds: BenchTolerances.thresholds)) { benchmark in
             let f = Fixture.shared
             let path = f.dir + "/write-\(codec).seg"
             let clock = ContinuousClock()
@@ -120,6 +208,7 @@ let benchmarks: @Sendable () -> Void = {
                 throw BenchFailure(description: "wrote \(summary.rowCount) rows, read \(reader.rowCount), sum \(sum) != \(f.customerSum)")
             }
             benchmark.measurement(throughputMBps, Int(Double(summary.rawBytes) / elapsed / 1e6))
+            recordRowsPerSecond(benchmark, rows: totalRows, seconds: elapsed)
             benchmark.measurement(csvRatioX100, f.csvBytes * 100 / summary.fileBytes)
             try FileManager.default.removeItem(atPath: path)
         }
@@ -132,7 +221,8 @@ let benchmarks: @Sendable () -> Void = {
         let path = Fixture.shared.dir + "/scan-\(chooses).seg"
         Benchmark("Segment scan int64 column, LZ4 table, \(label), \(rowsLabel) rows",
                   configuration: .init(
-                      metrics: Benchmark.defaultConfiguration.metrics + [decodedMBps],
+                      metrics: Benchmark.defaultConfiguration.metrics + [decodedMBps, rowsPerSecond],
+                      thresholds: BenchTolerances.thresholds,
                       setup: {
                           var options = SegmentWriterOptions(compression: .lz4)
                           options.choosesEncodings = chooses
@@ -156,6 +246,7 @@ let benchmarks: @Sendable () -> Void = {
                 throw BenchFailure(description: "plain customer_id chunks should be LZ4-compressed, found \(codecs)")
             }
             benchmark.measurement(decodedMBps, Int(Double(totalRows * 8) / elapsed / 1e6))
+            recordRowsPerSecond(benchmark, rows: totalRows, seconds: elapsed)
         }
     }
 }

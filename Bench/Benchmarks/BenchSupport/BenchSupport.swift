@@ -1,0 +1,36 @@
+// What every benchmark target shares: the smoke switch, the self-check failure, time in
+// seconds, and the tolerances of the committed static thresholds (Bench/Thresholds).
+import Benchmark
+import Foundation
+
+/// BENCH_SMOKE=1 (`make test`): a tiny size and one iteration, so the benchmarks cannot rot.
+public let smoke = ProcessInfo.processInfo.environment["BENCH_SMOKE"] != nil
+
+/// A benchmark whose own check of its result failed: a fast wrong answer.
+public struct BenchFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+public func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// Rows per second, as a custom metric (the tables scale it: K, M).
+public let rowsPerSecond = BenchmarkMetric.custom("rows/s", polarity: .prefersLarger, useScalingFactor: false)
+
+public func recordRowsPerSecond(_ benchmark: Benchmark, rows: Int, seconds: Double) {
+    benchmark.measurement(rowsPerSecond, Int(Double(rows) / seconds))
+}
+
+/// How far a run may drift from the committed p90 thresholds before `make bench` calls
+/// it a regression (or an improvement worth a threshold update). The machine is shared
+/// and noisy, so time gets a wide band; allocation counts and memory a narrower one.
+public enum BenchTolerances {
+    public static var thresholds: [BenchmarkMetric: BenchmarkThresholds] { [
+        .wallClock: BenchmarkThresholds(relative: [.p90: 25]),
+        .cpuTotal: BenchmarkThresholds(relative: [.p90: 25]),
+        .mallocCountTotal: BenchmarkThresholds(relative: [.p90: 20]),
+        .peakMemoryResident: BenchmarkThresholds(relative: [.p90: 15]),
+    ] }
+}
