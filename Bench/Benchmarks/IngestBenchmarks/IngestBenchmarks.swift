@@ -45,7 +45,7 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
         maxIterations: smoke ? 1 : 5,
-        thresholds: BenchTolerances.thresholds
+        thresholds: BenchTolerances.thresholds(throughput: [parseMBps])
     )
     let label = smoke ? "100K" : "10M"
 

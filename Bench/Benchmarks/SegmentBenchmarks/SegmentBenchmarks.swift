@@ -129,7 +129,7 @@ let benchmarks: @Sendable () -> Void = {
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
         maxIterations: smoke ? 1 : 5,
-        thresholds: BenchTolerances.thresholds
+        thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps])
     )
     let rowsLabel = smoke ? "100K" : "10M"
 
@@ -139,7 +139,7 @@ let benchmarks: @Sendable () -> Void = {
         for direction in ["encode", "decode"] {
             Benchmark("Codec \(codec) \(direction) of plain column chunks, \(rowsLabel) rows x 10 columns",
                       configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, ratioX100],
-                                           thresholds: BenchTolerances.thresholds)) { benchmark in
+                                           thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]))) { benchmark in
                 let plain = PlainChunks.shared
                 let codecs = Codecs()
                 let batchesNeeded = (totalRows + batchRows - 1) / batchRows
@@ -193,7 +193,7 @@ let benchmarks: @Sendable () -> Void = {
     for codec in [Compression.zstd(3), .lz4] {
         Benchmark("Segment write \(codec), \(rowsLabel) rows x 10 columns",
                   configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, csvRatioX100],
-                                       thresholds: BenchTolerances.thresholds)) { benchmark in
+                                       thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]))) { benchmark in
             let f = Fixture.shared
             let path = f.dir + "/write-\(codec).seg"
             let clock = ContinuousClock()
@@ -222,7 +222,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("Segment scan int64 column, LZ4 table, \(label), \(rowsLabel) rows",
                   configuration: .init(
                       metrics: Benchmark.defaultConfiguration.metrics + [decodedMBps, rowsPerSecond],
-                      thresholds: BenchTolerances.thresholds,
+                      thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]),
                       setup: {
                           var options = SegmentWriterOptions(compression: .lz4)
                           options.choosesEncodings = chooses
