@@ -239,9 +239,39 @@ enum BenchReporting {
                              + ByteSize.format(s.peakRSSBytes).leftPadded(12))
             }
         }
+        lines += matrix(report)
         lines.append("")
         lines.append("vs smallest: time per row against the smallest size at the same settings (below 1: fixed costs spread over more rows; above 1: slower per row as data grows)")
         return lines.joined(separator: "\n")
+    }
+
+    /// With a sweep of settings: per size, a grid of --batch-rows by --memory-limit whose
+    /// cells give the pipeline's median time and peak RSS; the fastest cell is starred.
+    static func matrix(_ report: ScaleReport) -> [String] {
+        let batchSizes = report.results.map(\.batchRows).uniqued()
+        let limits = report.results.map { ($0.memoryLimit, $0.memoryLimitBytes) }.uniqued { $0.1 }
+        guard batchSizes.count * limits.count > 1 else { return [] }
+        var lines: [String] = []
+        for records in report.results.map(\.records).uniqued() {
+            let here = report.results.filter { $0.records == records }
+            let fastest = here.min { ($0.stage(ScaleBench.total)?.medianSeconds ?? .infinity) < ($1.stage(ScaleBench.total)?.medianSeconds ?? .infinity) }
+            lines.append("")
+            lines.append("\(ScaleBench.formatCount(records)) records: pipeline median time / peak RSS by setting (* fastest)")
+            lines.append("batch rows".rightPadded(12) + limits.map { ("--memory-limit " + $0.0).leftPadded(26) }.joined())
+            for rows in batchSizes {
+                var line = String(rows).rightPadded(12)
+                for limit in limits {
+                    guard let r = here.first(where: { $0.batchRows == rows && $0.memoryLimitBytes == limit.1 }), let t = r.stage(ScaleBench.total) else {
+                        line += "-".leftPadded(26)
+                        continue
+                    }
+                    let star = r.batchRows == fastest?.batchRows && r.memoryLimitBytes == fastest?.memoryLimitBytes ? "*" : " "
+                    line += (String(format: "%.2f s / ", t.medianSeconds) + ByteSize.format(t.peakRSSBytes) + star).leftPadded(26)
+                }
+                lines.append(line)
+            }
+        }
+        return lines
     }
 
     /// `1.85M`, `412K`, `950`: rows per second, short.
@@ -250,4 +280,16 @@ enum BenchReporting {
         if perSecond >= 1e3 { return String(format: "%.0fK", perSecond / 1e3) }
         return String(format: "%.0f", perSecond)
     }
+}
+
+extension Array {
+    /// The elements in their first order, each distinct key once.
+    func uniqued<K: Hashable>(by key: (Element) -> K) -> [Element] {
+        var seen = Set<K>()
+        return filter { seen.insert(key($0)).inserted }
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] { uniqued { $0 } }
 }

@@ -120,6 +120,8 @@ struct CLI {
             #expect(stages[0]["rows_in"] as? Int == r["records"] as? Int)
         }
         #expect(err.contains("vs smallest") && err.contains("ns/row"), "\(err)")
+        // Two memory limits: a matrix per size, one cell starred as the fastest.
+        #expect(err.contains("2K records: pipeline median time / peak RSS by setting") && err.contains("--memory-limit 64MiB"), "\(err)")
         #expect(FileManager.default.fileExists(atPath: dir + "/r.json") && FileManager.default.fileExists(atPath: dir + "/r.svg"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/work"), "the work folder is removed without --keep")
 

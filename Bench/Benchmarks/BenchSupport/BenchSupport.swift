@@ -25,19 +25,20 @@ public func recordRowsPerSecond(_ benchmark: Benchmark, rows: Int, seconds: Doub
 
 /// How far a run may drift from the committed p90 thresholds before `make bench` calls
 /// it a regression (or an improvement worth a threshold update). The machine is shared
-/// and noisy, so time and throughput get a wide band; allocation counts and memory a
-/// narrower one. Metrics not listed (spill counts, compression ratios) must match exactly.
+/// and noisy (a benchmark's p90 of 5 runs moved by up to 40% between two runs with no
+/// change in the code), so time and throughput get a wide band; allocation counts and
+/// memory a narrower one. Metrics not listed (spill counts, compression ratios) must
+/// match exactly.
 public enum BenchTolerances {
     /// The tolerances of the built-in metrics, plus `throughput` (rows/s, MB/s: custom
     /// metrics of the benchmark) at the time tolerance.
     public static func thresholds(throughput: [BenchmarkMetric] = []) -> [BenchmarkMetric: BenchmarkThresholds] {
         var t: [BenchmarkMetric: BenchmarkThresholds] = [
-            .wallClock: BenchmarkThresholds(relative: [.p90: 25]),
-            .cpuTotal: BenchmarkThresholds(relative: [.p90: 25]),
+            .wallClock: BenchmarkThresholds(relative: [.p90: 35]),
             .mallocCountTotal: BenchmarkThresholds(relative: [.p90: 20]),
             .peakMemoryResident: BenchmarkThresholds(relative: [.p90: 15]),
         ]
-        for m in throughput + [rowsPerSecond] { t[m] = BenchmarkThresholds(relative: [.p90: 25]) }
+        for m in throughput + [rowsPerSecond] { t[m] = BenchmarkThresholds(relative: [.p90: 35]) }
         return t
     }
 }

@@ -41,7 +41,7 @@ let parseMBps = BenchmarkMetric.custom("CSV MB/s", polarity: .prefersLarger, use
 let benchmarks: @Sendable () -> Void = {
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: scratchDir) } // absent when nothing was written
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, parseMBps, rowsPerSecond],
+        metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident, parseMBps, rowsPerSecond],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
         maxIterations: smoke ? 1 : 5,

@@ -72,7 +72,7 @@ let benchmarks: @Sendable () -> Void = {
     Allocator.configure()
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: spillParent) } // absent when nothing spilled
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident, rowsPerSecond, megabytesPerSecond, spills],
+        metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident, rowsPerSecond, megabytesPerSecond, spills],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
         maxIterations: smoke ? 1 : 5,

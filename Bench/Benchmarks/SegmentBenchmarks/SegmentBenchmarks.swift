@@ -15,6 +15,8 @@ let batchRows = SegmentFormat.rowGroupRowsDefault
 /// Distinct pre-generated batches, cycled: row generation stays out of the measurement,
 /// and chunks are compressed one by one, so repeats across batches do not help a codec.
 let distinctBatches = smoke ? 2 : 16
+/// Passes of the scan benchmarks over their column (one pass of 10M values takes ~10 ms).
+let scanPasses = smoke ? 1 : 20
 /// This benchmark process's scratch folder; removed by the global teardown.
 let scratchDir = NSTemporaryDirectory() + "batchrun-bench-\(getpid())"
 
@@ -125,11 +127,11 @@ let decodedMBps = BenchmarkMetric.custom("decoded MB/s", polarity: .prefersLarge
 let benchmarks: @Sendable () -> Void = {
     Benchmark.teardown = { try? FileManager.default.removeItem(atPath: scratchDir) } // absent when no benchmark wrote
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
+        metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
         warmupIterations: smoke ? 0 : 1,
         maxDuration: .seconds(smoke ? 5 : 120),
         maxIterations: smoke ? 1 : 5,
-        thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps])
+        thresholds: BenchTolerances.thresholds()
     )
     let rowsLabel = smoke ? "100K" : "10M"
 
@@ -139,7 +141,7 @@ let benchmarks: @Sendable () -> Void = {
         for direction in ["encode", "decode"] {
             Benchmark("Codec \(codec) \(direction) of plain column chunks, \(rowsLabel) rows x 10 columns",
                       configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, ratioX100],
-                                           thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]))) { benchmark in
+                                           thresholds: BenchTolerances.thresholds(throughput: [throughputMBps]))) { benchmark in
                 let plain = PlainChunks.shared
                 let codecs = Codecs()
                 let batchesNeeded = (totalRows + batchRows - 1) / batchRows
@@ -193,7 +195,7 @@ let benchmarks: @Sendable () -> Void = {
     for codec in [Compression.zstd(3), .lz4] {
         Benchmark("Segment write \(codec), \(rowsLabel) rows x 10 columns",
                   configuration: .init(metrics: Benchmark.defaultConfiguration.metrics + [throughputMBps, rowsPerSecond, csvRatioX100],
-                                       thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]))) { benchmark in
+                                       thresholds: BenchTolerances.thresholds(throughput: [throughputMBps]))) { benchmark in
             let f = Fixture.shared
             let path = f.dir + "/write-\(codec).seg"
             let clock = ContinuousClock()
@@ -219,10 +221,10 @@ let benchmarks: @Sendable () -> Void = {
     // itself carries the compression.
     for (label, chooses) in [("auto encoding", true), ("plain encoding", false)] {
         let path = Fixture.shared.dir + "/scan-\(chooses).seg"
-        Benchmark("Segment scan int64 column, LZ4 table, \(label), \(rowsLabel) rows",
+        Benchmark("Segment scan int64 column, LZ4 table, \(label), \(rowsLabel) rows x \(scanPasses) passes",
                   configuration: .init(
                       metrics: Benchmark.defaultConfiguration.metrics + [decodedMBps, rowsPerSecond],
-                      thresholds: BenchTolerances.thresholds(throughput: [throughputMBps, decodedMBps]),
+                      thresholds: BenchTolerances.thresholds(throughput: [decodedMBps]),
                       setup: {
                           var options = SegmentWriterOptions(compression: .lz4)
                           options.choosesEncodings = chooses
@@ -235,7 +237,12 @@ let benchmarks: @Sendable () -> Void = {
             let clock = ContinuousClock()
             benchmark.startMeasurement()
             let start = clock.now
-            let sum = try Fixture.scanCustomerIDs(reader, into: v)
+            // Several passes at full size, so the measurement is long enough to time.
+            var sum: Int64 = 0
+            for pass in 0..<scanPasses {
+                let s = try Fixture.scanCustomerIDs(reader, into: v)
+                if pass == 0 { sum = s }
+            }
             let elapsed = seconds(clock.now - start)
             benchmark.stopMeasurement()
             guard sum == Fixture.shared.customerSum else {
@@ -245,8 +252,8 @@ let benchmarks: @Sendable () -> Void = {
             if !chooses && codecs != ["lz4"] {
                 throw BenchFailure(description: "plain customer_id chunks should be LZ4-compressed, found \(codecs)")
             }
-            benchmark.measurement(decodedMBps, Int(Double(totalRows * 8) / elapsed / 1e6))
-            recordRowsPerSecond(benchmark, rows: totalRows, seconds: elapsed)
+            benchmark.measurement(decodedMBps, Int(Double(totalRows * 8 * scanPasses) / elapsed / 1e6))
+            recordRowsPerSecond(benchmark, rows: totalRows * scanPasses, seconds: elapsed)
         }
     }
 }
