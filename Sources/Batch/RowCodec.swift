@@ -26,7 +26,8 @@ public struct RowCodec: Sendable {
         out.appendZeros(bitmapBytes)
         let count = selection?.count ?? columns.count
         for k in 0..<count {
-            let c = columns[selection?[k] ?? k]
+            // unowned(unsafe): `columns` keeps the vector alive; no retain and release per value.
+            unowned(unsafe) let c = columns[selection?[k] ?? k]
             if c.isNull(row) {
                 out.withUnsafeMutableBytes { $0[start + k / 8] |= UInt8(1 << (k % 8)) }
                 continue
@@ -49,7 +50,8 @@ public struct RowCodec: Sendable {
     @discardableResult
     public func decode(_ bytes: UnsafeRawBufferPointer, appendTo columns: [ColumnVector]) -> Int {
         var at = bitmapBytes
-        for (k, c) in columns.enumerated() {
+        for k in columns.indices {
+            unowned(unsafe) let c = columns[k] // `columns` keeps it alive: no retain and release per value
             if bytes[k / 8] & UInt8(1 << (k % 8)) != 0 {
                 c.appendNull()
                 continue
@@ -111,7 +113,7 @@ public struct KeyEncoder: Sendable {
     public func encode(_ columns: [ColumnVector], row: Int, into out: ByteBuffer) {
         for (k, key) in keys.enumerated() {
             let start = out.count
-            let c = columns[key.column]
+            unowned(unsafe) let c = columns[key.column] // `columns` keeps it alive: no retain and release per value
             if c.isNull(row) {
                 out.append(0)
             } else {

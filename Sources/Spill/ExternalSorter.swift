@@ -41,15 +41,15 @@ public final class ExternalSorter {
     /// Held from the start so that a full run buffer can always be written out.
     private let writerReservation: Reservation
     private let arena: RecordArena
-    private var entries: UnsafeMutablePointer<Entry>
-    private var entryCapacity = 0
-    private var entryCount = 0
+    @exclusivity(unchecked) private var entries: UnsafeMutablePointer<Entry>
+    @exclusivity(unchecked) private var entryCapacity = 0
+    @exclusivity(unchecked) private var entryCount = 0
     private var runs: [SpillFile] = []
-    public private(set) var stats = Stats()
+    @exclusivity(unchecked) public private(set) var stats = Stats()
     private var finished = false
     // Output state.
-    private var memoryCursor = 0
-    private var merger: LoserTreeMerger?
+    @exclusivity(unchecked) private var memoryCursor = 0
+    @exclusivity(unchecked) private var merger: LoserTreeMerger?
 
     struct Entry {
         /// The key's first 16 bytes, big-endian, zero-padded: most comparisons stop here,
@@ -265,10 +265,10 @@ public final class ExternalSorter {
 /// sort stable.
 final class LoserTreeMerger {
     private let readers: [SpillReader]
-    private var current: [UnsafeRawBufferPointer?]
-    private var tree: [Int]
+    @exclusivity(unchecked) private var current: [UnsafeRawBufferPointer?]
+    @exclusivity(unchecked) private var tree: [Int]
     private let k: Int
-    private var lastWinner = -1
+    @exclusivity(unchecked) private var lastWinner = -1
     private let memory: Reservation
 
     init(runs: [SpillFile], spill: SpillManager, budget: MemoryBudget, consumer: String, blockBytes: Int) throws(SpillError) {

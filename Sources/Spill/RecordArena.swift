@@ -8,15 +8,15 @@
 final class RecordArena {
     static let pageBytesDefault = 1 << 20
     let pageBytes: Int
-    private var pages: [UnsafeMutableRawPointer] = []
-    private var pageSizes: [Int] = []
+    @exclusivity(unchecked) private var pages: [UnsafeMutableRawPointer] = []
+    @exclusivity(unchecked) private var pageSizes: [Int] = []
     /// Bytes used in each page before `current` (set when a page is left).
-    private var pageUsed: [Int] = []
+    @exclusivity(unchecked) private var pageUsed: [Int] = []
     /// Pages in use: 0..<current filled, `current` being filled.
-    private var current = -1
-    private var used = 0
+    @exclusivity(unchecked) private var current = -1
+    @exclusivity(unchecked) private var used = 0
     /// Bytes of all allocated pages.
-    private(set) var allocatedBytes = 0
+    @exclusivity(unchecked) private(set) var allocatedBytes = 0
 
     init(pageBytes: Int = RecordArena.pageBytesDefault) {
         self.pageBytes = pageBytes

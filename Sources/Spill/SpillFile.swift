@@ -32,8 +32,8 @@ public final class SpillWriter {
     /// False for hash partitions: they are read back once, soon, and LZ4 would cost more
     /// time than the disk traffic it saves.
     public let compresses: Bool
-    public private(set) var bytes = 0
-    public private(set) var records = 0
+    @exclusivity(unchecked) public private(set) var bytes = 0
+    @exclusivity(unchecked) public private(set) var records = 0
     private var finished = false
 
     /// Memory a writer holds for a block size (and a reader, to read its blocks back).
@@ -132,10 +132,10 @@ public final class SpillReader {
     let manager: SpillManager
     let consumer: String
     private var fd: Int32
-    private var offset = 0
+    @exclusivity(unchecked) private var offset = 0
     private let raw: ByteBuffer
     private let packed: ByteBuffer
-    private var position = 0
+    @exclusivity(unchecked) private var position = 0
     private let codecs = Codecs()
     private var closed = false
 
