@@ -104,7 +104,12 @@ public final class ByteBuffer {
 
     public func appendZeros(_ n: Int) {
         reserve(n)
-        (storage + count).initializeMemory(as: UInt8.self, repeating: 0, count: n)
+        if n <= 16 {
+            // A row's null bitmap is a byte or two: a loop, not a memset call per row.
+            for i in 0..<n { storage.storeBytes(of: 0, toByteOffset: count + i, as: UInt8.self) }
+        } else {
+            (storage + count).initializeMemory(as: UInt8.self, repeating: 0, count: n)
+        }
         count += n
     }
 

@@ -150,12 +150,14 @@ public final class ColumnVector {
     @inlinable
     public func bool(_ row: Int) -> Bool { values.load(fromByteOffset: row, as: UInt8.self) != 0 }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func offset(_ i: Int) -> UInt32 { values.load(fromByteOffset: i * 4, as: UInt32.self) }
     @inline(__always)
     func setOffset(_ i: Int, _ v: UInt32) { values.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self) }
 
     /// Calls `body` with the bytes of string row `row`; the pointer is valid only inside.
+    /// Inlinable: the row codecs of other modules call it per value.
+    @inlinable
     public func withString<R>(_ row: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let start = Int(offset(row))
         let end = Int(offset(row + 1))

@@ -168,6 +168,9 @@ public final class GraceHashTable {
             try writePartitioned(hash: hash, key: key, rest: rest)
             return
         }
+        // The probe reads the slot array through a local: one exclusivity check per
+        // insert instead of one per probed slot (combine never moves the slots).
+        let slots = self.slots
         if slotCount > 0 {
             let mask = slotCount - 1
             var i = Int(truncatingIfNeeded: hash) & mask
@@ -190,10 +193,11 @@ public final class GraceHashTable {
             return
         }
         let o = append(hash: hash, key: key, rest: rest)
+        let fresh = self.slots // makeRoom may have grown (moved) them
         let mask = slotCount - 1
         var i = Int(truncatingIfNeeded: hash) & mask
-        while slots[i].location != 0 { i = (i + 1) & mask }
-        slots[i] = Slot(hash: hash, location: o + 1)
+        while fresh[i].location != 0 { i = (i + 1) & mask }
+        fresh[i] = Slot(hash: hash, location: o + 1)
         used += 1
     }
 
