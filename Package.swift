@@ -29,7 +29,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "Segments", dependencies: ["CZstd", "CLZ4"], swiftSettings: engineSettings),
-        .target(name: "Spill", dependencies: ["Segments"]),
+        // Tiny C helpers Swift cannot express (a cache prefetch), as static inline functions.
+        .target(name: "CShims", path: "Sources/CShims"),
+        .target(name: "Spill", dependencies: ["Segments", "CShims"]),
         .target(name: "Batch", dependencies: ["Spill", "Segments"], swiftSettings: engineSettings),
         .executableTarget(
             name: "batchrun",
