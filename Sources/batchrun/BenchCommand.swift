@@ -17,8 +17,8 @@ struct BenchCommand: ParsableCommand {
         own process: its wall time (spawn to exit) and maximum RSS (wait4) are measured from \
         outside. The report gives per stage the median time, the highest peak RSS, rows/s, \
         and the time per row with its change against the smallest size. \
-        The table goes to stderr; --json prints the report on stdout, --out writes it to a \
-        file, and a chart (time and peak RSS against records, log scales) is written as SVG. \
+        The table goes to stderr (also with --json; -q drops it); --json prints the report \
+        on stdout, --out writes it to a file, and a chart (time and peak RSS against records, log scales) is written as SVG. \
         --baseline compares with a report written earlier: a stage whose median time or peak \
         RSS grew by more than --tolerance (and by more than 50 ms or 4 MiB, which are noise) \
         is a regression, and the exit status is 1.
