@@ -82,6 +82,7 @@ public enum ScaleBench {
         public var regressions: [String] = []
         /// Everything else worth a line: improvements, measurements without a baseline.
         public var notes: [String] = []
+        /// One line per compared stage: baseline and current time and peak RSS.
         public var lines: [String] = []
     }
 

@@ -25,9 +25,6 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    /// The file that marks a folder as bench's own, safe to empty.
-    static let marker = ".batchrun-bench"
-
     @Option(help: ArgumentHelp("Sizes to run, comma-separated: 10k,100k,1M,10M (k = 10^3, M = 10^6, G = 10^9).", valueName: "list"))
     var records: String
 
@@ -195,14 +192,9 @@ struct BenchCommand: ParsableCommand {
     /// The work folder: the one given (new, empty or bench's own), else a new temp folder.
     func prepareFolder() throws -> String {
         let path = dir ?? (NSTemporaryDirectory() + "batchrun-bench-\(getpid())")
-        if SystemIO.isDirectory(path) {
-            guard try SystemIO.listDirectory(path).isEmpty || SystemIO.exists(path + "/" + Self.marker) else {
-                throw BatchError(.invalidArgument, path: path, "exists and was not made by batchrun bench; bench empties its folder, so give --dir a new or bench-made folder")
-            }
+        try OwnedFolder.prepare(path, command: "bench", why: "bench empties its folder") {
             try FileManager.default.removeItem(atPath: path)
         }
-        try SystemIO.makeDirectories(path)
-        try SystemIO.writeFileAtomically(path + "/" + Self.marker, Array("made by batchrun bench; bench may empty this folder\n".utf8))
         return path
     }
 

@@ -17,9 +17,6 @@ struct Demo: ParsableCommand {
         """
     )
 
-    /// The file that marks a folder as the demo's own, safe to replace.
-    static let marker = ".batchrun-demo"
-
     @Option(help: "Transaction records to generate.")
     var records = 1_000_000
 
@@ -80,16 +77,32 @@ struct Demo: ParsableCommand {
 
     /// Makes DIR empty, refusing a folder the demo did not create.
     func prepareFolder() throws {
-        if SystemIO.isDirectory(dir) {
-            let empty = try SystemIO.listDirectory(dir).isEmpty
-            guard empty || SystemIO.exists(dir + "/" + Self.marker) else {
-                throw BatchError(.invalidArgument, path: dir, "exists and was not made by batchrun demo; the demo replaces its folder, so give --dir a new or demo-made folder")
-            }
+        try OwnedFolder.prepare(dir, command: "demo", why: "the demo replaces its folder") {
             for name in ["raw", "lake", "export"] where SystemIO.exists(dir + "/" + name) {
                 try FileManager.default.removeItem(atPath: dir + "/" + name)
             }
         }
-        try SystemIO.makeDirectories(dir)
-        try SystemIO.writeFileAtomically(dir + "/" + Self.marker, Array("made by batchrun demo; the demo may replace this folder\n".utf8))
+    }
+}
+
+/// A folder a command fills and later replaces (demo's DIR, bench's work folder). It must
+/// be new, empty, or marked as that command's own by an earlier run: a folder holding
+/// someone else's files is refused rather than emptied.
+enum OwnedFolder {
+    static func markerName(_ command: String) -> String { ".batchrun-" + command }
+
+    /// Checks `path`, calls `clear` when it is the command's own, then creates it and
+    /// writes the marker.
+    static func prepare(_ path: String, command: String, why: String, clear: () throws -> Void) throws {
+        let marker = path + "/" + markerName(command)
+        if SystemIO.isDirectory(path) {
+            guard try SystemIO.listDirectory(path).isEmpty || SystemIO.exists(marker) else {
+                throw BatchError(.invalidArgument, path: path,
+                                 "exists and was not made by batchrun \(command); \(why), so give --dir a new or \(command)-made folder")
+            }
+            try clear()
+        }
+        try SystemIO.makeDirectories(path)
+        try SystemIO.writeFileAtomically(marker, Array("made by batchrun \(command); it may replace this folder\n".utf8))
     }
 }
