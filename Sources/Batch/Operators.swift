@@ -18,6 +18,30 @@ public struct OperatorStats: Sendable {
     }
 }
 
+extension GraceHashTable {
+    /// Adds rows `rows` of `columns`, encoded chunk by chunk as the table's records by
+    /// `encoder` (whose first section is the key): the header (hash, key and rest
+    /// lengths) is filled here, then the chunk goes to the table in one call.
+    static func add(_ columns: [ColumnVector], rows: Range<Int>, encoder: RecordBatchEncoder, to table: GraceHashTable,
+                    fill: (RecordBatchEncoder, Int) -> Void = { _, _ in }) throws {
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let n = min(RecordBatchEncoder.chunkRows, rows.upperBound - first)
+            encoder.encode(columns, rows: first..<(first + n))
+            fill(encoder, first)
+            for i in 0..<n {
+                let r = encoder.record(i)
+                let k = encoder.sectionBytes(0, i)
+                r.storeBytes(of: GraceHashTable.hash(key: UnsafeRawBufferPointer(start: r + recordHeaderBytes, count: k)), as: UInt64.self)
+                r.storeBytes(of: UInt32(k), toByteOffset: 8, as: UInt32.self)
+                r.storeBytes(of: UInt32(encoder.recordBytes(i) - recordHeaderBytes - k), toByteOffset: 12, as: UInt32.self)
+            }
+            try table.add(records: encoder.base, starts: encoder.starts, count: n)
+            first += n
+        }
+    }
+}
+
 /// The operators share one lifecycle: `push` batches, `finish`, then `pull` batches
 /// until it returns 0. They are thin adapters: rows become byte records (RowCodec,
 /// KeyEncoder) for the engines of the Spill module, and come back as rows.
@@ -29,8 +53,8 @@ public final class SortOperator {
     let keys: KeyEncoder
     let codec: RowCodec
     let sorter: ExternalSorter
-    private let keyBuffer = ByteBuffer(capacity: 256)
-    private let rowBuffer = ByteBuffer(capacity: 1024)
+    /// Rows as the sorter's records: `u32 keyBytes, u32 payloadBytes`, key, payload.
+    private let encoder: RecordBatchEncoder
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
@@ -38,16 +62,23 @@ public final class SortOperator {
         self.schema = schema
         self.keys = KeyEncoder(keys: keys, schema: schema)
         codec = RowCodec(types: schema.fields.map(\.type))
+        encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(Array(schema.fields.indices)))])
         sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        for r in rows {
-            keyBuffer.removeAll()
-            rowBuffer.removeAll()
-            keys.encode(columns, row: r, into: keyBuffer)
-            codec.encode(columns, row: r, into: rowBuffer)
-            try keyBuffer.withUnsafeBytes { k in try rowBuffer.withUnsafeBytes { p in try sorter.add(key: k, payload: p) } }
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let n = min(RecordBatchEncoder.chunkRows, rows.upperBound - first)
+            encoder.encode(columns, rows: first..<(first + n))
+            for i in 0..<n {
+                let r = encoder.record(i)
+                let k = encoder.sectionBytes(0, i)
+                r.storeBytes(of: UInt32(k), as: UInt32.self)
+                r.storeBytes(of: UInt32(encoder.recordBytes(i) - 8 - k), toByteOffset: 4, as: UInt32.self)
+            }
+            try sorter.add(records: encoder.base, starts: encoder.starts, count: n)
+            first += n
         }
         stats.rowsIn += rows.count
     }
@@ -83,8 +114,9 @@ public final class DedupOperator {
     let order: KeyEncoder
     let codec: RowCodec
     let table: GraceHashTable
-    private let keyBuffer = ByteBuffer(capacity: 64)
-    private let rowBuffer = ByteBuffer(capacity: 1024)
+    /// Rows as the table's records: header, key, then the rest (u32 order bytes, order,
+    /// payload).
+    private let encoder: RecordBatchEncoder
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager,
@@ -94,21 +126,13 @@ public final class DedupOperator {
         keyCodec = RowCodec(types: keyColumns.map { schema.fields[$0].type })
         self.order = KeyEncoder(keys: order, schema: schema)
         codec = RowCodec(types: schema.fields.map(\.type))
+        encoder = RecordBatchEncoder(schema: schema, headerBytes: GraceHashTable.recordHeaderBytes,
+                                     sections: [.init(.row(keyColumns)), .init(.key(order), lengthPrefixed: true), .init(.row(Array(schema.fields.indices)))])
         table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        for r in rows {
-            keyBuffer.removeAll()
-            rowBuffer.removeAll()
-            keyCodec.encode(columns, row: r, selection: keyColumns, into: keyBuffer)
-            // The table's rest layout: u32 order bytes, order, payload.
-            rowBuffer.appendLE(UInt32(0))
-            order.encode(columns, row: r, into: rowBuffer)
-            rowBuffer.setLE32(UInt32(rowBuffer.count - 4), at: 0)
-            codec.encode(columns, row: r, into: rowBuffer)
-            try keyBuffer.withUnsafeBytes { k in try rowBuffer.withUnsafeBytes { p in try table.add(key: k, rest: p) } }
-        }
+        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table)
         stats.rowsIn += rows.count
     }
 
@@ -160,8 +184,11 @@ public final class AggregateOperator {
     /// Per aggregate, its value slot and (min, max) the slot counting its non-null inputs.
     let slots: [(value: Int, seen: Int?)]
     let table: GraceHashTable
-    private let keyBuffer = ByteBuffer(capacity: 64)
-    private var values: [Int64]
+    /// Rows as the table's records: header, group key, then one Int64 per value slot
+    /// (the trailer, filled by push).
+    private let encoder: RecordBatchEncoder
+    /// Value slots per record.
+    private let valueCount: Int
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, groupColumns: [Int], aggregates: [Aggregate], budget: MemoryBudget, spill: SpillManager,
@@ -194,31 +221,38 @@ public final class AggregateOperator {
         }
         self.slots = slots
         outputSchema = Schema(fields)
-        values = Array(repeating: 0, count: ops.count)
+        valueCount = ops.count
+        encoder = RecordBatchEncoder(schema: schema, headerBytes: GraceHashTable.recordHeaderBytes, sections: [.init(.row(groupColumns))],
+                                     trailerBytes: 8 * ops.count)
         table = try GraceHashTable(mode: .aggregate(ops), budget: budget, spill: spill, consumer: "aggregate", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        for r in rows {
-            keyBuffer.removeAll()
-            groupCodec.encode(columns, row: r, selection: groupColumns, into: keyBuffer)
+        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table) { encoder, first in
+            // Each record's values, one aggregate (a column of input) at a time.
             for (k, a) in aggregates.enumerated() {
                 let s = slots[k]
-                guard let c = a.column else {
-                    values[s.value] = 1
+                let value = 8 * (s.value - valueCount), seen = s.seen.map { 8 * ($0 - valueCount) }
+                guard let column = a.column else {
+                    for i in 0..<encoder.count { (encoder.record(i) + encoder.recordBytes(i)).storeBytes(of: Int64(1), toByteOffset: value, as: Int64.self) }
                     continue
                 }
-                let null = columns[c].isNull(r)
-                let v = null ? 0 : columns[c].integer(r)
-                switch a.function {
-                case .count: values[s.value] = null ? 0 : 1
-                case .sum: values[s.value] = v
-                case .min: values[s.value] = null ? Int64.max : v
-                case .max: values[s.value] = null ? Int64.min : v
+                let c = columns[column]
+                for i in 0..<encoder.count {
+                    let end = encoder.record(i) + encoder.recordBytes(i)
+                    let null = c.isNull(first + i)
+                    let v = null ? 0 : c.integer(first + i)
+                    let stored: Int64
+                    switch a.function {
+                    case .count: stored = null ? 0 : 1
+                    case .sum: stored = v
+                    case .min: stored = null ? Int64.max : v
+                    case .max: stored = null ? Int64.min : v
+                    }
+                    end.storeBytes(of: stored, toByteOffset: value, as: Int64.self)
+                    if let seen { end.storeBytes(of: Int64(null ? 0 : 1), toByteOffset: seen, as: Int64.self) }
                 }
-                if let seen = s.seen { values[seen] = null ? 0 : 1 }
             }
-            try keyBuffer.withUnsafeBytes { k in try values.withUnsafeBufferPointer { try table.add(key: k, values: $0) } }
         }
         stats.rowsIn += rows.count
     }

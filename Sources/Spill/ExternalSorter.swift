@@ -106,6 +106,27 @@ public final class ExternalSorter {
         stats.rowsIn += 1
     }
 
+    /// Adds `count` whole records laid out as in the arena: record i is
+    /// `base + starts[i] ..< base + starts[i + 1]`, `u32 keyBytes, u32 payloadBytes, key,
+    /// payload`. The bulk form of `add(key:payload:)`: the bytes are copied.
+    public func add(records base: UnsafeRawPointer, starts: UnsafePointer<Int>, count: Int) throws(SpillError) {
+        precondition(!finished, "\(consumer): add after finish")
+        for i in 0..<count {
+            let need = starts[i + 1] - starts[i]
+            let record = base + starts[i]
+            while !makeRoom(need) {
+                guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
+                try spillRun()
+            }
+            let (location, at) = arena.allocate(need)
+            at.copyMemory(from: record, byteCount: need)
+            let key = UnsafeRawBufferPointer(start: record + 8, count: Int(record.loadUnaligned(as: UInt32.self)))
+            entries[entryCount] = Entry(prefix: Self.prefix(key, from: 0), prefix2: Self.prefix(key, from: 8), location: location)
+            entryCount += 1
+        }
+        stats.rowsIn += count
+    }
+
     /// Bytes `from..<from+8` of the key as a big-endian integer, zero-padded.
     @inline(__always)
     static func prefix(_ key: UnsafeRawBufferPointer, from: Int) -> UInt64 {

@@ -1,3 +1,4 @@
+import CShims
 import Segments
 #if canImport(Glibc)
 import Glibc
@@ -51,6 +52,8 @@ public final class GraceHashTable {
     static let bitsPerLevel = 6
     static let levelsMax = 9
     static let headerBytes = 16
+    /// Bytes of a record's header: `u64 hash, u32 keyBytes, u32 restBytes`.
+    public static let recordHeaderBytes = headerBytes
     /// Set in a record's rest length when a later version replaced it (dedup).
     static let deadBit: UInt32 = 0x8000_0000
 
@@ -88,6 +91,9 @@ public final class GraceHashTable {
     private var cursorOffset = 0
     /// Assembles a dedup row's rest in add().
     private let scratch = ByteBuffer(capacity: 256)
+    /// Records of a spilled partition, read and probed a batch at a time.
+    static let probeBatch = 32
+    private let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: GraceHashTable.probeBatch)
 
     public init(mode: Mode, budget: MemoryBudget, spill: SpillManager, consumer: String, blockBytes: Int = 64 << 10,
                 memoryMaxBytes: Int = Int.max) throws(SpillError) {
@@ -107,6 +113,7 @@ public final class GraceHashTable {
     deinit {
         arena.release()
         slots.deallocate()
+        batch.deallocate()
         writers = []
         for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
         reservation.end()
@@ -147,6 +154,36 @@ public final class GraceHashTable {
         try insert(hash: Checksum.xxh64(key), key: key, rest: UnsafeRawBufferPointer(values), level: 0)
         stats.rowsIn += 1
     }
+
+    /// Adds `count` whole records laid out as in a spill file: record i is
+    /// `base + starts[i] ..< base + starts[i + 1]`, `u64 hash, u32 keyBytes, u32 restBytes,
+    /// key, rest`, with the hash that `hash(key:)` gives and the rest of the table's mode.
+    /// The bulk form of the `add` calls: the callers encode a batch of rows at a time.
+    public func add(records base: UnsafeRawPointer, starts: UnsafePointer<Int>, count: Int) throws(SpillError) {
+        stats.rowsIn += count
+        var i = 0
+        while i < count {
+            if !writers.isEmpty && writersLevel == 0 {
+                // Spilled: every later record goes straight to its partition.
+                while i < count {
+                    let r = UnsafeRawBufferPointer(start: base + starts[i], count: starts[i + 1] - starts[i])
+                    try writers[Self.partition(r.loadUnaligned(as: UInt64.self), level: 0)].append(r)
+                    i += 1
+                }
+                return
+            }
+            let n = Swift.min(Self.probeBatch, count - i)
+            for j in 0..<n {
+                batch[j] = UnsafeRawBufferPointer(start: base + starts[i + j], count: starts[i + j + 1] - starts[i + j])
+            }
+            try insertBatch(n, level: 0)
+            i += n
+        }
+    }
+
+    /// The hash a record's key carries.
+    @inline(__always)
+    public static func hash(key: UnsafeRawBufferPointer) -> UInt64 { Checksum.xxh64(key) }
 
     @inline(__always)
     private func recordKey(_ location: Int) -> UnsafeRawBufferPointer {
@@ -390,12 +427,12 @@ public final class GraceHashTable {
     private func loadNextPartition() throws(SpillError) {
         while let (file, level) = pending.popLast() {
             clearTable()
+            presize(keys: file.records)
             let reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes)
-            while let r = try reader.next() {
-                let hash = r.loadUnaligned(as: UInt64.self)
-                let k = Int(r.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                let rest = UnsafeRawBufferPointer(rebasing: r[(Self.headerBytes + k)...])
-                try insert(hash: hash, key: UnsafeRawBufferPointer(rebasing: r[Self.headerBytes..<(Self.headerBytes + k)]), rest: rest, level: level)
+            while true {
+                let n = try reader.next(upTo: Self.probeBatch, into: batch)
+                if n == 0 { break }
+                try insertBatch(n, level: level)
             }
             reader.close()
             if writers.isEmpty { return }
@@ -403,6 +440,39 @@ public final class GraceHashTable {
             try closeWriters()
         }
         clearTable()
+    }
+
+    /// Sizes the empty table's slots for `keys` keys at most, when the budget allows, so
+    /// that loading a partition does not rehash again and again as it grows.
+    private func presize(keys: Int) {
+        var target = 64
+        while target * 7 < keys * 10 { target <<= 1 }
+        guard target > slotCount, used == 0 else { return }
+        let steady = arena.allocatedBytes + target * 16
+        guard steady + slotCount * 16 <= memoryMaxBytes, reservation.tryResize(to: steady + slotCount * 16) else { return }
+        rehash(target)
+        _ = reservation.tryResize(to: steady) // shrinking always succeeds
+    }
+
+    /// Inserts the `n` records of `batch` (spill-file records: header, key, rest). Each
+    /// probe's first slot is a cache miss in a table larger than the cache: the slots of
+    /// the whole batch are prefetched first, so that their misses overlap.
+    private func insertBatch(_ n: Int, level: Int) throws(SpillError) {
+        let batch = self.batch
+        if slotCount > 0 && !(level == writersLevel && !writers.isEmpty) {
+            let slots = self.slots
+            let mask = slotCount - 1
+            for j in 0..<n {
+                batchrun_prefetch_write(slots + (Int(truncatingIfNeeded: batch[j].loadUnaligned(as: UInt64.self)) & mask))
+            }
+        }
+        for j in 0..<n {
+            let r = batch[j]
+            let hash = r.loadUnaligned(as: UInt64.self)
+            let k = Int(r.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            try insert(hash: hash, key: UnsafeRawBufferPointer(rebasing: r[Self.headerBytes..<(Self.headerBytes + k)]),
+                       rest: UnsafeRawBufferPointer(rebasing: r[(Self.headerBytes + k)...]), level: level)
+        }
     }
 
     /// The next surviving record: its key and its rest (for dedup, use `dedupParts`).

@@ -78,6 +78,18 @@ public final class SpillWriter {
         records += 1
     }
 
+    /// Appends one record.
+    public func append(_ record: UnsafeRawBufferPointer) throws(SpillError) {
+        let n = record.count
+        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
+        raw.withSpareCapacity(4 + n) { dst in
+            dst.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
+            if n > 0 { (dst.baseAddress! + 4).copyMemory(from: record.baseAddress!, byteCount: n) }
+        }
+        raw.count += 4 + n
+        records += 1
+    }
+
     /// Appends one record made of two parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SpillError) {
         try append(first, second, UnsafeRawBufferPointer(start: nil, count: 0))
@@ -172,6 +184,26 @@ public final class SpillReader {
         let start = position + 4
         position = start + length
         return raw.withUnsafeBytes { UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)]) }
+    }
+
+    /// Up to `max` next records, all from one block, into `out`: valid until the next
+    /// call; 0 at the end. Lets a caller look ahead (and prefetch) without copying.
+    public func next(upTo max: Int, into out: UnsafeMutablePointer<UnsafeRawBufferPointer>) throws(SpillError) -> Int {
+        if position >= raw.count {
+            guard try loadBlock() else { return 0 }
+        }
+        return raw.withUnsafeBytes { b in
+            var n = 0
+            var at = position
+            while n < max && at < b.count {
+                let length = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
+                out[n] = UnsafeRawBufferPointer(rebasing: b[(at + 4)..<(at + 4 + length)])
+                at += 4 + length
+                n += 1
+            }
+            position = at
+            return n
+        }
     }
 
     private func readExactly(_ n: Int, into buffer: ByteBuffer) throws(SpillError) {

@@ -259,6 +259,56 @@ enum OperatorFixture {
         }
     }
 
+    /// The bulk encoder writes the bytes of RowCodec and KeyEncoder, row by row: every
+    /// type, nulls (none, some, all), strings with zero bytes and empty ones, descending
+    /// keys, length prefixes, header and trailer gaps, and a chunk not starting at row 0.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func batchEncoderWritesTheRowEncodersBytes(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let types: [ColumnType] = [.bool, .int32, .date, .int64, .decimal(scale: 2), .timestamp, .float64, .string, .string]
+        let schema = Schema(types.enumerated().map { Field("c\($0.offset)", $0.element) })
+        let rows = 1500
+        let columns = types.map { ColumnVector(type: $0, capacity: rows) }
+        for (k, c) in columns.enumerated() {
+            // Column 1 has no nulls, column 8 only nulls, the others some.
+            for _ in 0..<rows {
+                if k == 8 || (k != 1 && rng.next(below: 5) == 0) { c.appendNull(); continue }
+                switch c.type {
+                case .bool: c.appendBool(rng.next(below: 2) == 1)
+                case .int32, .date: c.appendInt32(Int32(rng.next(below: 2000)) - 1000)
+                case .float64: c.appendDouble(Double(rng.next(below: 2000)) / 7 - 100)
+                case .string:
+                    let bytes = (0..<rng.next(below: 12)).map { _ in UInt8(rng.next(below: 4) == 0 ? 0 : 97 + rng.next(below: 3)) }
+                    bytes.withUnsafeBytes { c.appendString($0) }
+                default: c.appendInt64(Int64(rng.next(below: 1 << 40)) - (1 << 39))
+                }
+            }
+        }
+        let all = Array(types.indices)
+        let keys = [SortKey(7), SortKey(3, descending: true), SortKey(6), SortKey(0, descending: true), SortKey(2), SortKey(8, descending: true)]
+        let selection = [7, 1, 4]
+        let encoder = RecordBatchEncoder(schema: schema, headerBytes: 16,
+                                         sections: [.init(.row(selection)), .init(.key(keys), lengthPrefixed: true), .init(.row(all))], trailerBytes: 24)
+        let rowCodec = RowCodec(types: types), selectionCodec = RowCodec(types: selection.map { types[$0] })
+        let keyEncoder = KeyEncoder(keys: keys, schema: schema)
+        for chunk in [0..<1024, 1024..<rows, 700..<701] {
+            encoder.encode(columns, rows: chunk)
+            #expect(encoder.count == chunk.count)
+            for (i, r) in chunk.enumerated() {
+                let a = ByteBuffer(), b = ByteBuffer(), c = ByteBuffer()
+                selectionCodec.encode(columns, row: r, selection: selection, into: a)
+                keyEncoder.encode(columns, row: r, into: b)
+                rowCodec.encode(columns, row: r, into: c)
+                var expected = [UInt8](repeating: 0, count: 16) + a.bytes
+                expected += withUnsafeBytes(of: UInt32(b.count).littleEndian, Array.init) + b.bytes + c.bytes
+                #expect(encoder.recordBytes(i) == expected.count + 24, "seed \(seed), row \(r)")
+                #expect(encoder.sectionBytes(0, i) == a.count && encoder.sectionBytes(1, i) == b.count && encoder.sectionBytes(2, i) == c.count)
+                let got = Array(UnsafeRawBufferPointer(start: encoder.record(i) + 16, count: expected.count - 16))
+                #expect(got == Array(expected[16...]), "seed \(seed), row \(r)")
+            }
+        }
+    }
+
     @Test func thePoolChecksOwnership() throws {
         let budget = MemoryBudget(limitBytes: 8 << 20)
         let pool = try BatchPool(name: "test", schema: OperatorFixture.schema, batchRows: 100, count: 2, budget: budget)

@@ -9,4 +9,10 @@ static inline void batchrun_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 0);
 }
 
+/// The same for a line about to be written and read again (a hash table's slot): kept
+/// in every cache level.
+static inline void batchrun_prefetch_write(const void *p) {
+    __builtin_prefetch(p, 1, 3);
+}
+
 #endif
