@@ -107,12 +107,12 @@ public final class GraceHashTable {
         writersReservation = try budget.reserve(Self.writersBytes(blockBytes: blockBytes), for: consumer + " partition writers")
         reservation = try budget.reserve(0, for: consumer)
         arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
-        slots = UnsafeMutablePointer<Slot>.allocate(capacity: 0)
+        slots = LargeMemory.allocate(Slot.self, capacity: 0)
     }
 
     deinit {
         arena.release()
-        slots.deallocate()
+        LargeMemory.deallocate(slots)
         batch.deallocate()
         writers = []
         for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
@@ -165,9 +165,11 @@ public final class GraceHashTable {
         while i < count {
             if !writers.isEmpty && writersLevel == 0 {
                 // Spilled: every later record goes straight to its partition.
+                let writers = self.writers
                 while i < count {
                     let r = UnsafeRawBufferPointer(start: base + starts[i], count: starts[i + 1] - starts[i])
-                    try writers[Self.partition(r.loadUnaligned(as: UInt64.self), level: 0)].append(r)
+                    unowned(unsafe) let w = writers[Self.partition(r.loadUnaligned(as: UInt64.self), level: 0)] // `writers` holds it
+                    try w.append(r)
                     i += 1
                 }
                 return
@@ -316,7 +318,7 @@ public final class GraceHashTable {
     }
 
     private func rehash(_ count: Int) {
-        let fresh = UnsafeMutablePointer<Slot>.allocate(capacity: count)
+        let fresh = LargeMemory.allocate(Slot.self, capacity: count)
         fresh.initialize(repeating: Slot(hash: 0, location: 0), count: count)
         let mask = count - 1
         for s in 0..<slotCount where slots[s].location != 0 {
@@ -324,7 +326,7 @@ public final class GraceHashTable {
             while fresh[i].location != 0 { i = (i + 1) & mask }
             fresh[i] = slots[s]
         }
-        slots.deallocate()
+        LargeMemory.deallocate(slots)
         slots = fresh
         slotCount = count
     }

@@ -25,7 +25,10 @@ public final class SpillWriter {
     let manager: SpillManager
     let consumer: String
     private var fd: Int32
-    private let raw: ByteBuffer
+    /// The block being filled: 8 bytes of block header, then records.
+    @exclusivity(unchecked) private var rawBase: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var rawCapacity: Int
+    @exclusivity(unchecked) private var rawCount = SpillWriter.headerBytes
     private let packed: ByteBuffer?
     private let codecs = Codecs()
     public let blockBytes: Int
@@ -54,12 +57,13 @@ public final class SpillWriter {
         } catch {
             throw SpillError.from(error, consumer: consumer)
         }
-        raw = ByteBuffer(capacity: blockBytes + Self.headerBytes)
-        raw.appendZeros(Self.headerBytes)
+        rawCapacity = blockBytes + Self.headerBytes
+        rawBase = UnsafeMutableRawPointer.allocate(byteCount: rawCapacity, alignment: 16)
         packed = compresses ? ByteBuffer(capacity: LZ4Bound.bytes(blockBytes) + Self.headerBytes) : nil
     }
 
     deinit {
+        rawBase.deallocate()
         if !finished {
             SystemIO.close(fd)
             try? SystemIO.unlink(path) // an abandoned spill file; the folder goes at close anyway
@@ -70,24 +74,18 @@ public final class SpillWriter {
     /// Appends one record made of three parts.
     public func append(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer) throws(SpillError) {
         let n = first.count + second.count + third.count
-        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
-        raw.appendLE(UInt32(n))
-        raw.append(first)
-        raw.append(second)
-        raw.append(third)
-        records += 1
+        let at = try claim(n)
+        if first.count > 0 { at.copyMemory(from: first.baseAddress!, byteCount: first.count) }
+        if second.count > 0 { (at + first.count).copyMemory(from: second.baseAddress!, byteCount: second.count) }
+        if third.count > 0 { (at + first.count + second.count).copyMemory(from: third.baseAddress!, byteCount: third.count) }
     }
 
     /// Appends one record.
+    @inline(__always)
     public func append(_ record: UnsafeRawBufferPointer) throws(SpillError) {
         let n = record.count
-        if raw.count > Self.headerBytes && raw.count + 4 + n > blockBytes + Self.headerBytes { try flush() }
-        raw.withSpareCapacity(4 + n) { dst in
-            dst.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
-            if n > 0 { (dst.baseAddress! + 4).copyMemory(from: record.baseAddress!, byteCount: n) }
-        }
-        raw.count += 4 + n
-        records += 1
+        let at = try claim(n)
+        if n > 0 { at.copyMemory(from: record.baseAddress!, byteCount: n) }
     }
 
     /// Appends one record made of two parts.
@@ -95,37 +93,60 @@ public final class SpillWriter {
         try append(first, second, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
+    /// Room for a record of `n` bytes in the block (flushed first when it is full), its
+    /// length written: where its bytes go.
+    @inline(__always)
+    private func claim(_ n: Int) throws(SpillError) -> UnsafeMutableRawPointer {
+        if rawCount > Self.headerBytes && rawCount + 4 + n > blockBytes + Self.headerBytes { try flush() }
+        if rawCount + 4 + n > rawCapacity { growRaw(rawCount + 4 + n) }
+        let at = rawBase + rawCount
+        at.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
+        rawCount += 4 + n
+        records += 1
+        return at + 4
+    }
+
+    /// A record bigger than a block: the block buffer grows to hold it.
+    private func growRaw(_ needed: Int) {
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: needed, alignment: 16)
+        fresh.copyMemory(from: rawBase, byteCount: rawCount)
+        rawBase.deallocate()
+        rawBase = fresh
+        rawCapacity = needed
+    }
+
     private func flush() throws(SpillError) {
-        let rawCount = raw.count - Self.headerBytes
-        guard rawCount > 0 else { return }
+        let payload = rawCount - Self.headerBytes
+        guard payload > 0 else { return }
         // The block to write: the raw buffer itself, or its LZ4 form when that is smaller.
-        var block = raw
+        var block = UnsafeRawBufferPointer(start: rawBase, count: rawCount)
+        var stored = payload
         if let packed {
             packed.removeAll()
             packed.appendZeros(Self.headerBytes)
-            let bound = LZ4Bound.bytes(rawCount)
-            let result = raw.withUnsafeBytes { src in
-                packed.withSpareCapacity(bound) { dst in
-                    codecs.compress(.lz4, UnsafeRawBufferPointer(rebasing: src[Self.headerBytes...]), into: dst)
-                }
+            let bound = LZ4Bound.bytes(payload)
+            let result = packed.withSpareCapacity(bound) { dst in
+                codecs.compress(.lz4, UnsafeRawBufferPointer(start: rawBase + Self.headerBytes, count: payload), into: dst)
             }
-            if case .success(let n) = result, n < rawCount {
+            if case .success(let n) = result, n < payload {
                 packed.count += n
-                block = packed
+                stored = n
+                block = packed.withUnsafeBytes { $0 } // packed outlives this call and is not resized below
             }
         }
-        block.setLE32(UInt32(rawCount), at: 0)
-        block.setLE32(UInt32(block.count - Self.headerBytes), at: 4)
+        let header = UnsafeMutableRawPointer(mutating: block.baseAddress!)
+        header.storeBytes(of: UInt32(payload).littleEndian, as: UInt32.self)
+        header.storeBytes(of: UInt32(stored).littleEndian, toByteOffset: 4, as: UInt32.self)
         let size = block.count
         try manager.charge(size, consumer: consumer)
         do {
-            try block.withUnsafeBytes { (b) throws(SegmentError) in try SystemIO.writeAll(fd, b, path: path) }
+            try SystemIO.writeAll(fd, block, path: path)
         } catch {
             manager.release(size)
             throw SpillError.from(error, consumer: consumer)
         }
         bytes += size
-        raw.count = Self.headerBytes
+        rawCount = Self.headerBytes
     }
 
     /// Writes the last block and closes the file. The file is not fsynced: a spill file
