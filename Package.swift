@@ -32,7 +32,7 @@ let package = Package(
         // Tiny C helpers Swift cannot express (a cache prefetch), as static inline functions.
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Spill", dependencies: ["Segments", "CShims"]),
-        .target(name: "Batch", dependencies: ["Spill", "Segments"], swiftSettings: engineSettings),
+        .target(name: "Batch", dependencies: ["Spill", "Segments", "CShims"], swiftSettings: engineSettings),
         .executableTarget(
             name: "batchrun",
             dependencies: ["Batch", "Spill", "Segments", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -1,19 +1,32 @@
+import CShims
+import Spill
+
 /// An open-addressing hash map from Int64 keys to Int32 values, filled once and then
 /// probed per row: reference keys (silver's rules 10 and 11, gold's product categories).
 /// Linear probing at a load factor of at most 1/2; callers reserve `bytes(count:)` from
 /// the budget first.
-struct Int64Map {
-    private var keys: [Int64]
-    private var values: [Int32]
+///
+/// A key and its value share one 16-byte entry, so a probe touches one cache line; the
+/// entries live in huge-page memory (`LargeMemory`), so a probe seldom misses the TLB;
+/// `prefetch` lets a caller start a later row's probe early.
+final class Int64Map {
+    struct Entry {
+        var key: Int64
+        var value: Int32
+    }
+
+    private let entries: UnsafeMutablePointer<Entry>
     private let mask: Int
     private static let empty = Int32.min
 
     init(count: Int) {
         let capacity = Self.capacity(count)
-        keys = [Int64](repeating: 0, count: capacity)
-        values = [Int32](repeating: Self.empty, count: capacity)
+        entries = LargeMemory.allocate(Entry.self, capacity: capacity)
+        entries.initialize(repeating: Entry(key: 0, value: Self.empty), count: capacity)
         mask = capacity - 1
     }
+
+    deinit { LargeMemory.deallocate(entries) }
 
     static func capacity(_ count: Int) -> Int {
         var c = 16
@@ -22,7 +35,7 @@ struct Int64Map {
     }
 
     /// The memory of a map for `count` keys.
-    static func bytes(count: Int) -> Int { capacity(count) * 12 }
+    static func bytes(count: Int) -> Int { capacity(count) * MemoryLayout<Entry>.stride }
 
     @inline(__always)
     static func hash(_ key: Int64) -> Int {
@@ -30,25 +43,30 @@ struct Int64Map {
     }
 
     /// Sets `key`'s value (Int32.min is reserved), replacing an earlier one.
-    mutating func set(_ key: Int64, _ value: Int32) {
+    func set(_ key: Int64, _ value: Int32) {
         precondition(value != Self.empty, "Int32.min is the empty marker")
         var slot = Self.hash(key) & mask
-        while values[slot] != Self.empty && keys[slot] != key { slot = (slot + 1) & mask }
-        keys[slot] = key
-        values[slot] = value
+        while entries[slot].value != Self.empty && entries[slot].key != key { slot = (slot + 1) & mask }
+        entries[slot] = Entry(key: key, value: value)
     }
 
     @inline(__always)
     func get(_ key: Int64) -> Int32? {
         var slot = Self.hash(key) & mask
         while true {
-            let v = values[slot]
-            if v == Self.empty { return nil }
-            if keys[slot] == key { return v }
+            let e = entries[slot]
+            if e.value == Self.empty { return nil }
+            if e.key == key { return e.value }
             slot = (slot + 1) & mask
         }
     }
 
     @inline(__always)
     func contains(_ key: Int64) -> Bool { get(key) != nil }
+
+    /// Starts loading the entry a probe for `key` reads first.
+    @inline(__always)
+    func prefetch(_ key: Int64) {
+        batchrun_prefetch_keep(entries + (Self.hash(key) & mask))
+    }
 }

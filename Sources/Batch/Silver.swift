@@ -86,6 +86,13 @@ public struct Silver {
         var products: Int64Map
         var rates: [(code: [UInt8], micros: Int64)]
 
+        /// Starts the customer and product probes of row `r`.
+        @inline(__always)
+        func prefetch(_ v: [ColumnVector], _ r: Int) {
+            customers.prefetch(v[1].int64(r))
+            products.prefetch(v[2].int64(r))
+        }
+
         func rate(_ code: UnsafeRawBufferPointer) -> Int64? {
             for r in rates where r.code.count == code.count && r.code.withUnsafeBytes({ memcmp($0.baseAddress!, code.baseAddress!, code.count) == 0 }) {
                 return r.micros
@@ -101,7 +108,7 @@ public struct Silver {
         }
         func ids(_ reader: TableReader) throws -> Int64Map {
             let scan = TableScan(reader, columns: [0])
-            var out = Int64Map(count: reader.snapshot.rowCount)
+            let out = Int64Map(count: reader.snapshot.rowCount)
             while case let n = try scan.next(), n > 0 {
                 for r in 0..<n { out.set(scan.vectors[0].int64(r), 0) }
             }
@@ -212,9 +219,9 @@ public struct Silver {
         var producedSegment: SegmentWriter?
         let ingestionOrder = IngestionOrder()
         // Stage 1 scans, classifies and writes quarantine rows, and lays out each valid row
-        // as `u32 key bytes, key, updated_at, row number` (big-endian: memcmp order);
-        // stage 2 adds them to the dedup table.
-        let records = (ByteBuffer(capacity: scan.vectors[0].capacity * 48), ByteBuffer(capacity: scan.vectors[0].capacity * 48))
+        // as a record of the dedup table (hash, lengths, key; order = updated_at, row
+        // number, big-endian: memcmp order); stage 2 adds them to the table.
+        let records = (VersionRecords(rows: scan.vectors[0].capacity), VersionRecords(rows: scan.vectors[0].capacity))
         do {
             try Parallel.pipeline(threads: options.threads, buffers: records, produce: { out in
                 out.removeAll()
@@ -222,8 +229,12 @@ public struct Silver {
                 if n == 0 { return false }
                 let v = scan.vectors
                 try ingestionOrder.check(v, rows: n, table: bronze.snapshot.path)
+                // Each row probes the customer and product maps at random: the probes of
+                // a row some places ahead are started early, so their misses overlap.
+                let ahead = 16
                 for r in 0..<n {
                     defer { row += 1 }
+                    if r + ahead < n { lookups.prefetch(v, r + ahead) }
                     if let reason = Self.classify(v, r, lookups) {
                         reasons[reason] += 1
                         for c in 0..<15 { quarantined[c].append(contentsOf: v[c], rows: r..<(r + 1)) }
@@ -236,24 +247,12 @@ public struct Silver {
                         continue
                     }
                     validRows += 1
-                    v[0].withString(r) { key in
-                        out.appendLE(UInt32(key.count))
-                        out.append(key)
-                    }
-                    out.appendBE(UInt64(bitPattern: v[9].int64(r)) ^ (1 << 63))
-                    out.appendBE(UInt64(row))
+                    v[0].withString(r) { key in out.append(key: key, updatedAt: v[9].int64(r), row: row) }
                 }
                 return true
             }, consume: { batch in
-                try batch.withUnsafeBytes { (b) throws in
-                    var at = 0
-                    while at < b.count {
-                        let k = Int(b.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-                        let key = UnsafeRawBufferPointer(rebasing: b[(at + 4)..<(at + 4 + k)])
-                        let order = UnsafeRawBufferPointer(rebasing: b[(at + 4 + k)..<(at + 20 + k)])
-                        try versions.add(key: key, order: order, payload: UnsafeRawBufferPointer(start: nil, count: 0))
-                        at += 20 + k
-                    }
+                try batch.bytes.withUnsafeBytes { (b) throws in
+                    try batch.starts.withUnsafeBufferPointer { try versions.add(records: b.baseAddress!, starts: $0.baseAddress!, count: $0.count - 1) }
                 }
             })
             segment = producedSegment
@@ -443,4 +442,35 @@ extension String {
     public func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
     /// The string left-aligned in `n` columns.
     public func rightPadded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
+}
+
+/// Silver's dedup records of a row group, laid out as the hash table's records: `u64
+/// hash, u32 key bytes, u32 rest bytes, transaction_id, u32 16, updated_at, row number`
+/// (the last two big-endian with the sign flipped: memcmp order), with their offsets.
+final class VersionRecords {
+    let bytes: ByteBuffer
+    /// Record i is `starts[i]..<starts[i + 1]`.
+    private(set) var starts: [Int] = [0]
+
+    init(rows: Int) {
+        bytes = ByteBuffer(capacity: rows * 64)
+        starts.reserveCapacity(rows + 1)
+    }
+
+    func removeAll() {
+        bytes.removeAll()
+        starts.removeAll(keepingCapacity: true)
+        starts.append(0)
+    }
+
+    func append(key: UnsafeRawBufferPointer, updatedAt: Int64, row: Int) {
+        bytes.appendLE(GraceHashTable.hash(key: key))
+        bytes.appendLE(UInt32(key.count))
+        bytes.appendLE(UInt32(20))
+        bytes.append(key)
+        bytes.appendLE(UInt32(16))
+        bytes.appendBE(UInt64(bitPattern: updatedAt) ^ (1 << 63))
+        bytes.appendBE(UInt64(row))
+        starts.append(bytes.count)
+    }
 }

@@ -15,4 +15,9 @@ static inline void batchrun_prefetch_write(const void *p) {
     __builtin_prefetch(p, 1, 3);
 }
 
+/// A line read now and again soon (a lookup table's entry): kept in every cache level.
+static inline void batchrun_prefetch_keep(const void *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 #endif
