@@ -51,7 +51,13 @@ extension GraceHashTable {
 public final class SortOperator {
     public let schema: Schema
     let keys: KeyEncoder
+    /// A row's key columns travel only in its key (decoded back by `KeyEncoder.decode`);
+    /// the payload holds the other columns.
+    let keyColumns: [Int]
+    let keyDecodes: [Bool]
+    let payloadColumns: [Int]
     let codec: RowCodec
+    private let scratch = ByteBuffer(capacity: 256)
     let sorter: ExternalSorter
     /// Rows as the sorter's records: `u32 keyBytes, u32 payloadBytes`, key, payload.
     private let encoder: RecordBatchEncoder
@@ -61,8 +67,12 @@ public final class SortOperator {
                 blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max) throws {
         self.schema = schema
         self.keys = KeyEncoder(keys: keys, schema: schema)
-        codec = RowCodec(types: schema.fields.map(\.type))
-        encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(Array(schema.fields.indices)))])
+        let keyColumns = keys.map(\.column)
+        keyDecodes = keyColumns.indices.map { !keyColumns[..<$0].contains(keyColumns[$0]) }
+        self.keyColumns = keyColumns
+        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
+        codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
+        encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(payloadColumns))])
         sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
     }
 
@@ -94,9 +104,11 @@ public final class SortOperator {
     public func pull(into columns: [ColumnVector]) throws -> Int {
         for c in columns { c.reset() }
         let capacity = columns[0].capacity
+        let keyOut = keyColumns.map { columns[$0] }, payloadOut = payloadColumns.map { columns[$0] }
         var n = 0
         while n < capacity, let r = try sorter.next() {
-            codec.decode(r.payload, appendTo: columns)
+            keys.decode(r.key, appendTo: keyOut, decodes: keyDecodes, scratch: scratch)
+            codec.decode(r.payload, appendTo: payloadOut)
             n += 1
         }
         stats.rowsOut += n
@@ -112,6 +124,9 @@ public final class DedupOperator {
     let keyColumns: [Int]
     let keyCodec: RowCodec
     let order: KeyEncoder
+    /// The columns other than the key's, in order: the payload holds only them (the key's
+    /// bytes already hold the key columns).
+    let payloadColumns: [Int]
     let codec: RowCodec
     let table: GraceHashTable
     /// Rows as the table's records: header, key, then the rest (u32 order bytes, order,
@@ -122,12 +137,14 @@ public final class DedupOperator {
     public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager,
                 blockBytes: Int = 64 << 10, memoryMaxBytes: Int = Int.max) throws {
         self.schema = schema
+        precondition(Set(keyColumns).count == keyColumns.count, "dedup key columns must be distinct")
         self.keyColumns = keyColumns
         keyCodec = RowCodec(types: keyColumns.map { schema.fields[$0].type })
         self.order = KeyEncoder(keys: order, schema: schema)
-        codec = RowCodec(types: schema.fields.map(\.type))
+        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
+        codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
         encoder = RecordBatchEncoder(schema: schema, headerBytes: GraceHashTable.recordHeaderBytes,
-                                     sections: [.init(.row(keyColumns)), .init(.key(order), lengthPrefixed: true), .init(.row(Array(schema.fields.indices)))])
+                                     sections: [.init(.row(keyColumns)), .init(.key(order), lengthPrefixed: true), .init(.row(payloadColumns))])
         table = try GraceHashTable(mode: .dedup, budget: budget, spill: spill, consumer: "dedup", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
@@ -143,9 +160,11 @@ public final class DedupOperator {
     public func pull(into columns: [ColumnVector]) throws -> Int {
         for c in columns { c.reset() }
         let capacity = columns[0].capacity
+        let keyOut = keyColumns.map { columns[$0] }, payloadOut = payloadColumns.map { columns[$0] }
         var n = 0
         while n < capacity, let r = try table.next() {
-            codec.decode(GraceHashTable.dedupParts(r.rest).payload, appendTo: columns)
+            keyCodec.decode(r.key, appendTo: keyOut)
+            codec.decode(GraceHashTable.dedupParts(r.rest).payload, appendTo: payloadOut)
             n += 1
         }
         stats.rowsOut += n

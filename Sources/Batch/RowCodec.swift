@@ -147,3 +147,74 @@ public struct KeyEncoder: Sendable {
         }
     }
 }
+
+extension KeyEncoder {
+    /// Appends the values a key encodes back to columns: the inverse of `encode`. Column
+    /// k of `columns` receives key k's value, except for a key column that an earlier key
+    /// already gave (`decodes[k]` false: its bytes are skipped). `scratch` holds a string
+    /// that needs unescaping or un-inverting. Returns the bytes read.
+    ///
+    /// The sort keeps a row's key columns only in its key, so each row is that much
+    /// smaller to copy, compress, write and merge.
+    @discardableResult
+    public func decode(_ bytes: UnsafeRawBufferPointer, appendTo columns: [ColumnVector], decodes: [Bool], scratch: ByteBuffer) -> Int {
+        var at = 0
+        for (k, key) in keys.enumerated() {
+            // Descending keys are stored inverted: each byte is read back through `flip`.
+            let flip: UInt8 = key.descending ? 0xFF : 0
+            let append = decodes[k]
+            unowned(unsafe) let c = columns[k] // `columns` keeps it alive: no retain and release per value
+            let marker = bytes[at] ^ flip
+            at += 1
+            if marker == 0 {
+                if append { c.appendNull() }
+                continue
+            }
+            switch types[k] {
+            case .string:
+                let start = at
+                var escaped = false
+                var p = at
+                if flip == 0 {
+                    // Ends at the first 0x00 not followed by 0xFF; 0x00 0xFF is an escaped zero.
+                    while true {
+                        let z = memchr(bytes.baseAddress! + p, 0, bytes.count - p)!
+                        p = UnsafeRawPointer(z) - bytes.baseAddress!
+                        if bytes[p + 1] == 0 { break }
+                        escaped = true
+                        p += 2
+                    }
+                } else {
+                    escaped = true
+                    while !(bytes[p] == 0xFF && bytes[p + 1] == 0xFF) { p += bytes[p] == 0xFF ? 2 : 1 }
+                }
+                at = p + 2
+                guard append else { continue }
+                if !escaped {
+                    c.appendString(UnsafeRawBufferPointer(rebasing: bytes[start..<p]))
+                    continue
+                }
+                scratch.removeAll()
+                var i = start
+                while i < p {
+                    let b = bytes[i] ^ flip
+                    scratch.append(b)
+                    i += b == 0 ? 2 : 1 // an escaped zero: its 0xFF follows
+                }
+                scratch.withUnsafeBytes { c.appendString($0) }
+            default:
+                var bits = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                if flip != 0 { bits = ~bits }
+                at += 8
+                guard append else { continue }
+                switch types[k] {
+                case .float64: c.appendDouble(Double(bitPattern: bits >> 63 == 1 ? bits & ~(1 << 63) : ~bits))
+                case .bool: c.appendBool(bits ^ (1 << 63) != 0)
+                case .int32, .date: c.appendInt32(Int32(truncatingIfNeeded: Int64(bitPattern: bits ^ (1 << 63))))
+                default: c.appendInt64(Int64(bitPattern: bits ^ (1 << 63)))
+                }
+            }
+        }
+        return at
+    }
+}

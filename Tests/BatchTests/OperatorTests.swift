@@ -309,6 +309,53 @@ enum OperatorFixture {
         }
     }
 
+    /// A key decodes back to its values: every type, both directions, nulls, strings with
+    /// zero bytes (and 0xFF bytes), and a column keyed twice (decoded once).
+    @Test func keysDecodeBackToTheirValues() {
+        let types: [ColumnType] = [.string, .int64, .float64, .bool, .int32, .date, .decimal(scale: 2), .timestamp]
+        let schema = Schema(types.enumerated().map { Field("c\($0.offset)", $0.element) })
+        let columns = types.map { ColumnVector(type: $0, capacity: 16) }
+        let strings: [[UInt8]?] = [[], [0], [97, 0, 98], [0xFF, 0, 0xFF], [0, 0], Array("é".utf8), nil, [1, 2, 255]]
+        for (r, text) in strings.enumerated() {
+            if let text { text.withUnsafeBytes { columns[0].appendString($0) } } else { columns[0].appendNull() }
+            if r == 3 { for c in columns.dropFirst() { c.appendNull() }; continue }
+            columns[1].appendInt64([Int64.min, -1, 0, 1, Int64.max, 42, 7, -7][r])
+            columns[2].appendDouble([-Double.infinity, -2.5, -0.0, 0.0, 1e300, .infinity, 3.25, -1e-300][r])
+            columns[3].appendBool(r % 2 == 0)
+            columns[4].appendInt32([Int32.min, -1, 0, 1, Int32.max, 5, 6, 7][r])
+            columns[5].appendInt32(Int32(20_000 + r))
+            columns[6].appendInt64(Int64(r) * 1234 - 5000)
+            columns[7].appendInt64(Int64(r) * 1_000_000_007)
+        }
+        for descending in [false, true] {
+            var keys = types.indices.map { SortKey($0, descending: descending != ($0 % 3 == 0)) }
+            keys.append(SortKey(1, descending: true)) // keyed twice: decoded once
+            let encoder = KeyEncoder(keys: keys, schema: schema)
+            let decodes = keys.indices.map { k in !keys[..<k].contains { $0.column == keys[k].column } }
+            let out = types.map { ColumnVector(type: $0, capacity: 16) }
+            let outByKey = keys.map { out[$0.column] }
+            for r in 0..<strings.count {
+                let b = ByteBuffer()
+                encoder.encode(columns, row: r, into: b)
+                let read = b.withUnsafeBytes { encoder.decode($0, appendTo: outByKey, decodes: decodes, scratch: ByteBuffer()) }
+                #expect(read == b.count)
+            }
+            for (k, c) in columns.enumerated() {
+                for r in 0..<strings.count {
+                    let context = "column \(k) row \(r) descending \(descending)"
+                    #expect(out[k].isNull(r) == c.isNull(r), "\(context)")
+                    guard !c.isNull(r) else { continue }
+                    switch c.type {
+                    case .string: #expect(out[k].withString(r, Array.init) == c.withString(r, Array.init), "\(context)")
+                    case .float64: #expect(out[k].double(r).bitPattern == c.double(r).bitPattern, "\(context)")
+                    case .bool: #expect(out[k].bool(r) == c.bool(r), "\(context)")
+                    default: #expect(out[k].integer(r) == c.integer(r), "\(context)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func thePoolChecksOwnership() throws {
         let budget = MemoryBudget(limitBytes: 8 << 20)
         let pool = try BatchPool(name: "test", schema: OperatorFixture.schema, batchRows: 100, count: 2, budget: budget)
