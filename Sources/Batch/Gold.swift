@@ -283,6 +283,7 @@ public struct Gold {
             while end < n && m.days.contains(Int64(v[11].int32(end))) { end += 1 }
             let daily = out.daily, perCustomer = out.perCustomer
             for r in start..<end {
+                if r + 16 < end { categories.prefetch(v[2].int64(r + 16)) } // the product probes overlap
                 let dateKey = dateKeys.int32(r)
                 let status = Self.statusKind(v[8], r)
                 if status == 0 { continue }

@@ -62,6 +62,10 @@ public final class ProductCategories {
     @inline(__always)
     public func rank(of id: Int64) -> Int32 { map.get(id) ?? 0 }
 
+    /// Starts loading what `rank(of: id)` reads, for a probe some rows ahead.
+    @inline(__always)
+    public func prefetch(_ id: Int64) { map.prefetch(id) }
+
     public func appendCategory(rank: Int32, to out: ColumnVector) {
         if rank == 0 {
             out.appendNull()

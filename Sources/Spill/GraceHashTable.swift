@@ -467,6 +467,13 @@ public final class GraceHashTable {
             for j in 0..<n {
                 batchrun_prefetch_write(slots + (Int(truncatingIfNeeded: batch[j].loadUnaligned(as: UInt64.self)) & mask))
             }
+            // Then the records those slots point to, when the hash matches: a key seen
+            // before is compared with its record (most rows of an aggregation).
+            for j in 0..<n {
+                let hash = batch[j].loadUnaligned(as: UInt64.self)
+                let slot = slots[Int(truncatingIfNeeded: hash) & mask]
+                if slot.location != 0 && slot.hash == hash { batchrun_prefetch_write(arena.pointer(slot.location - 1)) }
+            }
         }
         for j in 0..<n {
             let r = batch[j]
