@@ -13,7 +13,8 @@ struct Scratch {
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let full = path + "/" + name
         try? FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: full, contents: Data(bytes))
+        let created = FileManager.default.createFile(atPath: full, contents: Data(bytes))
+        precondition(created, "test fixture: cannot write \(full)")
         return full
     }
 
