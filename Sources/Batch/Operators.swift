@@ -24,20 +24,16 @@ extension GraceHashTable {
     /// lengths) is filled here, then the chunk goes to the table in one call.
     static func add(_ columns: [ColumnVector], rows: Range<Int>, encoder: RecordBatchEncoder, to table: GraceHashTable,
                     fill: (RecordBatchEncoder, Int) -> Void = { _, _ in }) throws {
-        var first = rows.lowerBound
-        while first < rows.upperBound {
-            let n = min(RecordBatchEncoder.chunkRows, rows.upperBound - first)
-            encoder.encode(columns, rows: first..<(first + n))
+        try encoder.encodeChunks(columns, rows: rows) { first in
             fill(encoder, first)
-            for i in 0..<n {
+            for i in 0..<encoder.count {
                 let r = encoder.record(i)
                 let k = encoder.sectionBytes(0, i)
                 r.storeBytes(of: GraceHashTable.hash(key: UnsafeRawBufferPointer(start: r + recordHeaderBytes, count: k)), as: UInt64.self)
                 r.storeBytes(of: UInt32(k), toByteOffset: 8, as: UInt32.self)
                 r.storeBytes(of: UInt32(encoder.recordBytes(i) - recordHeaderBytes - k), toByteOffset: 12, as: UInt32.self)
             }
-            try table.add(records: encoder.base, starts: encoder.starts, count: n)
-            first += n
+            try table.add(records: encoder.base, starts: encoder.starts, count: encoder.count)
         }
     }
 }
@@ -77,18 +73,14 @@ public final class SortOperator {
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        var first = rows.lowerBound
-        while first < rows.upperBound {
-            let n = min(RecordBatchEncoder.chunkRows, rows.upperBound - first)
-            encoder.encode(columns, rows: first..<(first + n))
-            for i in 0..<n {
+        try encoder.encodeChunks(columns, rows: rows) { _ in
+            for i in 0..<encoder.count {
                 let r = encoder.record(i)
                 let k = encoder.sectionBytes(0, i)
                 r.storeBytes(of: UInt32(k), as: UInt32.self)
                 r.storeBytes(of: UInt32(encoder.recordBytes(i) - 8 - k), toByteOffset: 4, as: UInt32.self)
             }
-            try sorter.add(records: encoder.base, starts: encoder.starts, count: n)
-            first += n
+            try sorter.add(records: encoder.base, starts: encoder.starts, count: encoder.count)
         }
         stats.rowsIn += rows.count
     }

@@ -91,6 +91,18 @@ public final class RecordBatchEncoder {
     @inline(__always)
     public func sectionBytes(_ s: Int, _ i: Int) -> Int { lengths[s * Self.chunkRows + i] }
 
+    /// Encodes rows `rows` of `columns` a chunk of at most `chunkRows` at a time, and
+    /// calls `body` with each encoded chunk's first row (`count` rows from it).
+    public func encodeChunks(_ columns: [ColumnVector], rows: Range<Int>, _ body: (_ first: Int) throws -> Void) rethrows {
+        var first = rows.lowerBound
+        while first < rows.upperBound {
+            let end = min(first + Self.chunkRows, rows.upperBound)
+            encode(columns, rows: first..<end)
+            try body(first)
+            first = end
+        }
+    }
+
     /// Encodes rows `rows` (at most `chunkRows`) of `columns`.
     public func encode(_ columns: [ColumnVector], rows: Range<Int>) {
         precondition(rows.count <= Self.chunkRows, "encode takes at most \(Self.chunkRows) rows at a time")

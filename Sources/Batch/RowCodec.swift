@@ -121,17 +121,10 @@ public struct KeyEncoder: Sendable {
                 switch types[k] {
                 case .string:
                     c.withString(row) { s in
-                        if s.isEmpty || memchr(s.baseAddress!, 0, s.count) == nil {
-                            out.append(s)
-                        } else {
-                            for b in s {
-                                out.append(b)
-                                if b == 0 { out.append(0xFF) }
-                            }
-                        }
+                        let n = s.count + Self.zeroBytes(s) + 2
+                        out.withSpareCapacity(n) { _ = Self.writeString(s, to: $0.baseAddress!) }
+                        out.count += n
                     }
-                    out.append(0)
-                    out.append(0)
                 case .float64:
                     let bits = c.double(row).bitPattern
                     out.appendLE((bits >> 63 == 1 ? ~bits : bits | (1 << 63)).bigEndian)

@@ -91,18 +91,11 @@ public final class ExternalSorter {
     /// Adds a record. The bytes are copied.
     public func add(key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
-        let need = 8 + key.count + payload.count
-        while !makeRoom(need) {
-            guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
-            try spillRun()
-        }
-        let (location, at) = arena.allocate(need)
+        let at = try place(8 + key.count + payload.count, key: key)
         at.storeBytes(of: UInt32(key.count), as: UInt32.self)
         at.storeBytes(of: UInt32(payload.count), toByteOffset: 4, as: UInt32.self)
         if key.count > 0 { (at + 8).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if payload.count > 0 { (at + 8 + key.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        entries[entryCount] = Entry(prefix: Self.prefix(key, from: 0), prefix2: Self.prefix(key, from: 8), location: location)
-        entryCount += 1
         stats.rowsIn += 1
     }
 
@@ -112,19 +105,26 @@ public final class ExternalSorter {
     public func add(records base: UnsafeRawPointer, starts: UnsafePointer<Int>, count: Int) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
         for i in 0..<count {
-            let need = starts[i + 1] - starts[i]
             let record = base + starts[i]
-            while !makeRoom(need) {
-                guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
-                try spillRun()
-            }
-            let (location, at) = arena.allocate(need)
-            at.copyMemory(from: record, byteCount: need)
+            let need = starts[i + 1] - starts[i]
             let key = UnsafeRawBufferPointer(start: record + 8, count: Int(record.loadUnaligned(as: UInt32.self)))
-            entries[entryCount] = Entry(prefix: Self.prefix(key, from: 0), prefix2: Self.prefix(key, from: 8), location: location)
-            entryCount += 1
+            try place(need, key: key).copyMemory(from: record, byteCount: need)
         }
         stats.rowsIn += count
+    }
+
+    /// Room in the run buffer for a record of `need` bytes with key `key` (spilling the
+    /// run first when the budget is full), and its index entry: where the record goes.
+    @inline(__always)
+    private func place(_ need: Int, key: UnsafeRawBufferPointer) throws(SpillError) -> UnsafeMutableRawPointer {
+        while !makeRoom(need) {
+            guard entryCount > 0 else { throw budget.exhausted(consumer, need + Self.entryBytes) }
+            try spillRun()
+        }
+        let (location, at) = arena.allocate(need)
+        entries[entryCount] = Entry(prefix: Self.prefix(key, from: 0), prefix2: Self.prefix(key, from: 8), location: location)
+        entryCount += 1
+        return at
     }
 
     /// Bytes `from..<from+8` of the key as a big-endian integer, zero-padded.

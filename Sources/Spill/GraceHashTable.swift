@@ -76,6 +76,7 @@ public final class GraceHashTable {
         var hash: UInt64
         var location: Int
     }
+    static let slotBytes = MemoryLayout<Slot>.stride
     private var slots: UnsafeMutablePointer<Slot>
     private var slotCount = 0
     private var used = 0
@@ -135,23 +136,15 @@ public final class GraceHashTable {
         scratch.append(order)
         scratch.append(payload)
         try scratch.withUnsafeBytes { (rest) throws(SpillError) in
-            try insert(hash: Checksum.xxh64(key), key: key, rest: rest, level: 0)
+            try insert(hash: Self.hash(key: key), key: key, rest: rest, level: 0)
         }
-        stats.rowsIn += 1
-    }
-
-    /// Dedup mode: adds a row whose rest is already laid out as
-    /// `u32 orderBytes, order, payload` (saves a copy).
-    public func add(key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) throws(SpillError) {
-        guard case .dedup = mode else { preconditionFailure("\(consumer): add(key:rest:) needs dedup mode") }
-        try insert(hash: Checksum.xxh64(key), key: key, rest: rest, level: 0)
         stats.rowsIn += 1
     }
 
     /// Aggregate mode: adds a row's key and its values, one per op.
     public func add(key: UnsafeRawBufferPointer, values: UnsafeBufferPointer<Int64>) throws(SpillError) {
         precondition(values.count == ops.count, "\(consumer): \(ops.count) values expected")
-        try insert(hash: Checksum.xxh64(key), key: key, rest: UnsafeRawBufferPointer(values), level: 0)
+        try insert(hash: Self.hash(key: key), key: key, rest: UnsafeRawBufferPointer(values), level: 0)
         stats.rowsIn += 1
     }
 
@@ -301,7 +294,7 @@ public final class GraceHashTable {
     /// when the table had to spill instead: the caller then writes the record to its
     /// partition.
     private func makeRoom(_ need: Int, newSlot: Bool, level: Int) throws(SpillError) -> Bool {
-        let slotBytes = 16
+        let slotBytes = Self.slotBytes
         let needSlots = newSlot && (used + 1) * 10 > slotCount * 7
         let page = arena.bytesToGrow(for: need)
         if !needSlots && page == 0 { return true }
@@ -450,8 +443,9 @@ public final class GraceHashTable {
         var target = 64
         while target * 7 < keys * 10 { target <<= 1 }
         guard target > slotCount, used == 0 else { return }
-        let steady = arena.allocatedBytes + target * 16
-        guard steady + slotCount * 16 <= memoryMaxBytes, reservation.tryResize(to: steady + slotCount * 16) else { return }
+        let steady = arena.allocatedBytes + target * Self.slotBytes
+        let peak = steady + slotCount * Self.slotBytes // old and new slots, while they move
+        guard peak <= memoryMaxBytes, reservation.tryResize(to: peak) else { return }
         rehash(target)
         _ = reservation.tryResize(to: steady) // shrinking always succeeds
     }
