@@ -10,6 +10,9 @@ public struct OperatorStats: Sendable {
     public var spillBytesWritten = 0
     /// Sort: merge passes; hash operators: deepest re-partitioning level + 1.
     public var spillDepth = 0
+    /// Sort in range mode: the key ranges (buckets) its rows were spilled to, each sorted
+    /// on its own.
+    public var buckets = 0
 
     mutating func takeSpill(from table: GraceHashTable.Stats) {
         spills = table.spills
@@ -43,7 +46,9 @@ extension GraceHashTable {
 /// KeyEncoder) for the engines of the Spill module, and come back as rows.
 
 /// Sorts rows by key columns, ascending or descending, stably; spills sorted runs when
-/// the budget is full (`ExternalSorter`).
+/// the budget is full (`ExternalSorter`). With split keys (encoded by `splitKeys`), rows
+/// are spilled by key range instead and each range is sorted on its own (the sorter's
+/// range mode): the same output, without runs to merge when each range fits in memory.
 public final class SortOperator {
     public let schema: Schema
     let keys: KeyEncoder
@@ -60,7 +65,7 @@ public final class SortOperator {
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
-                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max) throws {
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max, splitters: [[UInt8]] = []) throws {
         self.schema = schema
         self.keys = KeyEncoder(keys: keys, schema: schema)
         let keyColumns = keys.map(\.column)
@@ -69,7 +74,30 @@ public final class SortOperator {
         payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
         codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
         encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(payloadColumns))])
-        sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
+        sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax,
+                                    memoryMaxBytes: memoryMaxBytes, splitters: splitters)
+    }
+
+    /// Split keys for the range mode from values of the leading key column (an integer
+    /// type: int, decimal, date, timestamp), in the key's order (descending values for a
+    /// descending key): a row whose leading column is `values[i]` or comes after it falls
+    /// in range i + 1 or later.
+    public static func splitKeys(_ keys: [SortKey], schema: Schema, _ values: [Int64]) -> [[UInt8]] {
+        let first = keys[0]
+        let column = ColumnVector(type: schema.fields[first.column].type, capacity: max(1, values.count))
+        for v in values {
+            switch column.type {
+            case .int32, .date: column.appendInt32(Int32(truncatingIfNeeded: v))
+            default: column.appendInt64(v)
+            }
+        }
+        let leading = KeyEncoder(keys: [SortKey(0, descending: first.descending)], schema: Schema([schema.fields[first.column]]))
+        let out = ByteBuffer(capacity: 16)
+        return values.indices.map { r in
+            out.removeAll()
+            leading.encode([column], row: r, into: out)
+            return out.withUnsafeBytes { Array($0) }
+        }
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
@@ -87,9 +115,15 @@ public final class SortOperator {
 
     public func finish() throws {
         try sorter.finish()
+        takeSpillStats()
+    }
+
+    /// The sorter's spill figures (in range mode, they grow as ranges are sorted).
+    private func takeSpillStats() {
         stats.spills = sorter.stats.runsSpilled
-        stats.spillBytesWritten = sorter.stats.spillBytesWritten
+        stats.spillBytesWritten = sorter.stats.spillBytesWritten + sorter.stats.bucketBytesWritten
         stats.spillDepth = sorter.stats.mergePasses
+        stats.buckets = sorter.stats.buckets
     }
 
     /// Fills `columns` (emptied first) with the next sorted rows, up to their capacity.
@@ -104,6 +138,7 @@ public final class SortOperator {
             n += 1
         }
         stats.rowsOut += n
+        if n < capacity { takeSpillStats() }
         return n
     }
 }

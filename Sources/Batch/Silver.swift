@@ -14,10 +14,14 @@ import Spill
 ///
 ///   pass 2: bronze again, only the surviving rows
 ///     ▼
-///   external sort by (event_time, transaction_id)
+///   external sort by (event_time, transaction_id), in day ranges that fit in memory
 ///     ▼
 ///   silver, one event_date partition after another
 /// ```
+/// Pass 1 also counts the valid rows of each event_date. When they would not fit in
+/// the sort's memory at once, the sort runs in range mode: pass 2 spills each row to the
+/// file of its range of days, and the ranges are sorted one after another, each in
+/// memory (a range that still does not fit is sorted by runs and merges).
 /// Both tables are rebuilt from the whole of bronze and each is replaced by one atomic
 /// commit. Then the counts are reconciled, and checked against the landing zone's
 /// `_expected.json` when the lake holds a copy of it.
@@ -156,9 +160,10 @@ public struct Silver {
             let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
             defer { survivors.release() }
             var counts = [Int](repeating: 0, count: Self.reasons.count)
+            var days = SortSizes()
             let validRows = try classifyAndDedup(bronze, lookups, survivors: survivors, quarantine: quarantineWriter,
-                                                 counts: &counts, written: &written, dedup: &report.dedup)
-            try writeSilver(bronze, lookups, survivors: survivors, to: silverWriter, written: &written, report: &report)
+                                                 counts: &counts, days: &days, written: &written, dedup: &report.dedup)
+            try writeSilver(bronze, lookups, survivors: survivors, days: days, to: silverWriter, written: &written, report: &report)
             for (k, name) in Self.reasons.enumerated() { report.quarantined[name] = counts[k] }
             report.duplicatesRemoved = validRows - report.silverRows
             report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
@@ -197,9 +202,10 @@ public struct Silver {
     ///
     /// Bronze rows are in ingestion order, (_ingest_seq, _source_file, _source_line)
     /// ascending (checked here, row by row), so the row number orders versions with equal
-    /// updated_at exactly as PIPELINE.md asks. Returns the count of valid rows.
+    /// updated_at exactly as PIPELINE.md asks. Returns the count of valid rows; `days`
+    /// gets their event_dates and sizes.
     func classifyAndDedup(_ bronze: TableReader, _ lookups: Lookups, survivors: RowBitmap, quarantine: TableWriter,
-                          counts: inout [Int], written: inout [SegmentSummary], dedup: inout OperatorStats) throws -> Int {
+                          counts: inout [Int], days: inout SortSizes, written: inout [SegmentSummary], dedup: inout OperatorStats) throws -> Int {
         let scan = TableScan(bronze)
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
         let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Bronze.schema, rows: scan.vectors[0].capacity, stringBytesPerRow: 16)
@@ -216,6 +222,7 @@ public struct Silver {
         var row = 0
         var validRows = 0
         var reasons = counts // the producing stage's own copies, written back below
+        var sizes = days
         var producedSegment: SegmentWriter?
         let ingestionOrder = IngestionOrder()
         // Stage 1 scans, classifies and writes quarantine rows, and lays out each valid row
@@ -229,6 +236,7 @@ public struct Silver {
                 if n == 0 { return false }
                 let v = scan.vectors
                 try ingestionOrder.check(v, rows: n, table: bronze.snapshot.path)
+                sizes.scanned(v, rows: n)
                 // Each row probes the customer and product maps at random: the probes of
                 // a row some places ahead are started early, so their misses overlap.
                 let ahead = 16
@@ -247,6 +255,7 @@ public struct Silver {
                         continue
                     }
                     validRows += 1
+                    sizes.rowsPerDay.add(day: CivilTime.floorDiv(v[8].int64(r), CivilTime.microsPerDay))
                     v[0].withString(r) { key in out.append(key: key, updatedAt: v[9].int64(r), row: row) }
                 }
                 return true
@@ -257,6 +266,7 @@ public struct Silver {
             })
             segment = producedSegment
             counts = reasons
+            days = sizes
             if quarantined[0].count > 0 {
                 if segment == nil { segment = try quarantine.newSegment(options: segmentOptions) }
                 try segment?.append(quarantined)
@@ -284,8 +294,9 @@ public struct Silver {
 
     /// Pass 2 over bronze: the surviving versions, sorted by (event_time, transaction_id)
     /// (event_date is a function of event_time, so this is also event_date order), are
-    /// written one event_date partition after another.
-    func writeSilver(_ bronze: TableReader, _ lookups: Lookups, survivors: RowBitmap, to writer: TableWriter,
+    /// written one event_date partition after another. The sort runs in range mode when
+    /// the rows of all `days` would not fit in its memory.
+    func writeSilver(_ bronze: TableReader, _ lookups: Lookups, survivors: RowBitmap, days: SortSizes, to writer: TableWriter,
                      written: inout [SegmentSummary], report: inout Report) throws {
         let scan = TableScan(bronze, columns: Array(0..<10))
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
@@ -294,8 +305,11 @@ public struct Silver {
                                              for: "silver batches")
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
-        let sort = try SortOperator(schema: Self.schema, keys: [SortKey(10), SortKey(0)], budget: budget, spill: spill,
-                                    blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
+        let keys = [SortKey(10), SortKey(0)]
+        let splitDays = days.splitDays(plan: plan)
+        let splitters = SortOperator.splitKeys(keys, schema: Self.schema, splitDays.map { ($0 * CivilTime.microsPerDay) })
+        let sort = try SortOperator(schema: Self.schema, keys: keys, budget: budget, spill: spill,
+                                    blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes, splitters: splitters)
         let sets = (Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) },
                     Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) })
         // Stage 1 picks the surviving rows of each row group and builds their silver rows;
@@ -442,6 +456,42 @@ extension String {
     public func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
     /// The string left-aligned in `n` columns.
     public func rightPadded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
+}
+
+/// How big silver's sort will be, learnt in pass 1: the valid rows of each event_date,
+/// and the bytes a row takes in the sort.
+struct SortSizes {
+    var rowsPerDay = DayHistogram()
+    /// Bronze rows scanned and the bytes of their strings that silver keeps.
+    private var rows = 0, stringBytes = 0
+
+    mutating func scanned(_ v: [ColumnVector], rows n: Int) {
+        rows += n
+        stringBytes += v[0].heapUsedBytes + v[5].heapUsedBytes + v[6].heapUsedBytes + v[7].heapUsedBytes
+    }
+
+    /// A silver row in the sort, near enough: the sorter's index entry (24 bytes) and
+    /// record header (8), the key (event_time 9, transaction_id 3 + its bytes), the
+    /// payload (null bitmap, 8 fixed-size values, 3 strings with their lengths), then the
+    /// strings' bytes.
+    var bytesPerRow: Int { 24 + 8 + 9 + 3 + (2 + 7 * 8 + 4 + 3 * 4) + (rows == 0 ? 0 : stringBytes / rows) }
+
+    /// The first days of the second, third, ... day ranges of a sort whose ranges each
+    /// fill at most 80% of the sort's memory; none when all rows fit at once. Ranges are
+    /// few enough for their writers' buffers to take at most an eighth of the share (so
+    /// with a small budget and many rows a range may still need runs).
+    func splitDays(plan: MemoryPlan) -> [Int64] {
+        let perRow = bytesPerRow
+        var limit = max(1, plan.sortEngineBytes * 4 / 5 / perRow)
+        guard rowsPerDay.total > limit else { return [] }
+        let maxRanges = max(2, plan.shareBytes / 8 / SpillWriter.memoryBytes(blockBytes: plan.sortBlockBytes, compresses: false))
+        var splits = rowsPerDay.splitDays(limit: limit)
+        while splits.count >= maxRanges {
+            limit += limit / 4 + 1
+            splits = rowsPerDay.splitDays(limit: limit)
+        }
+        return splits
+    }
 }
 
 /// Silver's dedup records of a row group, laid out as the hash table's records: `u64

@@ -18,6 +18,19 @@ import Glibc
 ///   next() <── loser tree over the last runs (or the in-memory run when nothing spilled)
 /// ```
 /// Records in the arena: `u32 keyBytes, u32 payloadBytes, key, payload`.
+///
+/// With split keys (range mode), records are not sorted on the way in: each goes, as it
+/// is, to the bucket file of its key range, written uncompressed. The buckets are then
+/// sorted one after another, each by a sorter of its own, in memory when it fits (and
+/// by runs and merges when it does not):
+///
+/// ```
+///   add()  ──> bucket = number of split keys <= key ──> bucket file 0, 1, ... k
+///   next() <── sort(bucket 0), then sort(bucket 1), ...
+/// ```
+/// The output is the same as without split keys; when each bucket fits in memory, no
+/// run is compressed, written, read back or merged. A caller who knows its key
+/// distribution (silver knows its rows per day) picks split keys that make buckets fit.
 public final class ExternalSorter {
     public struct Stats: Sendable {
         public var rowsIn = 0
@@ -27,6 +40,16 @@ public final class ExternalSorter {
         public var mergePasses = 0
         public var spillBytesWritten = 0
         public var fanIn = 0
+        /// Range mode: buckets that received records, and their bytes.
+        public var buckets = 0
+        public var bucketBytesWritten = 0
+
+        mutating func add(bucket s: Stats) {
+            runsSpilled += s.runsSpilled
+            mergePasses = Swift.max(mergePasses, s.mergePasses)
+            spillBytesWritten += s.spillBytesWritten
+            fanIn = Swift.max(fanIn, s.fanIn)
+        }
     }
 
     let budget: MemoryBudget
@@ -51,6 +74,13 @@ public final class ExternalSorter {
     // Output state.
     @exclusivity(unchecked) private var memoryCursor = 0
     @exclusivity(unchecked) private var merger: LoserTreeMerger?
+    // Range mode: sorted split keys, the bucket writers (created at a bucket's first
+    // record), the finished buckets, and the sorter of the bucket being read.
+    private let splitters: [[UInt8]]
+    @exclusivity(unchecked) private var bucketWriters: [SpillWriter?]
+    private var buckets: [SpillFile?] = []
+    private var bucketCursor = 0
+    private var bucketSorter: ExternalSorter?
 
     struct Entry {
         /// The key's first 16 bytes, big-endian, zero-padded: most comparisons stop here,
@@ -63,16 +93,24 @@ public final class ExternalSorter {
 
     static let entryBytes = MemoryLayout<Entry>.stride
 
+    /// `splitters`, sorted ascending, turn on range mode: k split keys make k + 1 buckets,
+    /// each with a writer of `blockBytes` (reserved here, all of them).
     public init(budget: MemoryBudget, spill: SpillManager, consumer: String = "external sort",
-                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max) throws(SpillError) {
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max,
+                splitters: [[UInt8]] = []) throws(SpillError) {
         precondition(fanInMax >= 2, "a merge needs a fan-in of at least 2")
+        precondition(zip(splitters, splitters.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) }, "split keys must be ascending and distinct")
         self.budget = budget
         self.spill = spill
         self.consumer = consumer
         self.blockBytes = blockBytes
         self.fanInMax = fanInMax
         self.memoryMaxBytes = memoryMaxBytes
-        writerReservation = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
+        self.splitters = splitters
+        bucketWriters = splitters.isEmpty ? [] : Array(repeating: nil, count: splitters.count + 1)
+        writerReservation = splitters.isEmpty
+            ? try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
+            : try budget.reserve((splitters.count + 1) * SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket writers")
         reservation = try budget.reserve(0, for: consumer)
         arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
@@ -82,6 +120,9 @@ public final class ExternalSorter {
         arena.release()
         entries.deallocate()
         merger = nil
+        bucketSorter = nil
+        bucketWriters = [] // unfinished writers delete their files
+        for case let f? in buckets[bucketCursor...] { spill.discard(f) }
         reservation.end()
         writerReservation.end()
     }
@@ -91,12 +132,17 @@ public final class ExternalSorter {
     /// Adds a record. The bytes are copied.
     public func add(key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
+        stats.rowsIn += 1
+        if !splitters.isEmpty {
+            var header = (UInt32(key.count), UInt32(payload.count))
+            try withUnsafeBytes(of: &header) { (h) throws(SpillError) in try bucketWriter(for: key).append(h, key, payload) }
+            return
+        }
         let at = try place(8 + key.count + payload.count, key: key)
         at.storeBytes(of: UInt32(key.count), as: UInt32.self)
         at.storeBytes(of: UInt32(payload.count), toByteOffset: 4, as: UInt32.self)
         if key.count > 0 { (at + 8).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if payload.count > 0 { (at + 8 + key.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
-        stats.rowsIn += 1
     }
 
     /// Adds `count` whole records laid out as in the arena: record i is
@@ -105,12 +151,37 @@ public final class ExternalSorter {
     public func add(records base: UnsafeRawPointer, starts: UnsafePointer<Int>, count: Int) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
         for i in 0..<count {
-            let record = base + starts[i]
-            let need = starts[i + 1] - starts[i]
-            let key = UnsafeRawBufferPointer(start: record + 8, count: Int(record.loadUnaligned(as: UInt32.self)))
-            try place(need, key: key).copyMemory(from: record, byteCount: need)
+            try add(record: UnsafeRawBufferPointer(start: base + starts[i], count: starts[i + 1] - starts[i]))
         }
         stats.rowsIn += count
+    }
+
+    /// One whole record, as laid out in the arena (to its bucket in range mode).
+    @inline(__always)
+    private func add(record: UnsafeRawBufferPointer) throws(SpillError) {
+        let key = UnsafeRawBufferPointer(start: record.baseAddress! + 8, count: Int(record.loadUnaligned(as: UInt32.self)))
+        if !splitters.isEmpty {
+            try bucketWriter(for: key).append(record)
+            return
+        }
+        try place(record.count, key: key).copyMemory(from: record.baseAddress!, byteCount: record.count)
+    }
+
+    /// Range mode: the writer of the bucket `key` falls in (the number of split keys that
+    /// are <= key, found by binary search), opened at its first record.
+    @inline(__always)
+    private func bucketWriter(for key: UnsafeRawBufferPointer) throws(SpillError) -> SpillWriter {
+        var lo = 0, hi = splitters.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let s = splitters[mid]
+            let c = s.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, min($0.count, key.count)) }
+            if c < 0 || (c == 0 && s.count <= key.count) { lo = mid + 1 } else { hi = mid }
+        }
+        if let w = bucketWriters[lo] { return w }
+        let w = try spill.newWriter(label: "sort-bucket", consumer: consumer, blockBytes: blockBytes, compresses: false)
+        bucketWriters[lo] = w
+        return w
     }
 
     /// Room in the run buffer for a record of `need` bytes with key `key` (spilling the
@@ -217,6 +288,18 @@ public final class ExternalSorter {
     public func finish() throws(SpillError) {
         precondition(!finished, "\(consumer): finish called twice")
         finished = true
+        if !splitters.isEmpty {
+            for w in bucketWriters {
+                guard let w else { buckets.append(nil); continue }
+                let f = try w.finish()
+                buckets.append(f)
+                stats.buckets += 1
+                stats.bucketBytesWritten += f.bytes
+            }
+            bucketWriters = []
+            writerReservation.end() // the bucket sorters reserve their own
+            return
+        }
         if runs.isEmpty {
             sortRun()
             return
@@ -267,6 +350,7 @@ public final class ExternalSorter {
     /// The next record in key order; its bytes are valid until the next call.
     public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         precondition(finished, "\(consumer): next before finish")
+        if !splitters.isEmpty { return try nextFromBuckets() }
         if let merger { return try merger.next() }
         guard memoryCursor < entryCount else { return nil }
         // As in spillRun: the records come from all over the arena; fetch ahead.
@@ -276,6 +360,38 @@ public final class ExternalSorter {
         let k = Int(at.loadUnaligned(as: UInt32.self))
         let p = Int(at.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         return (UnsafeRawBufferPointer(start: at + 8, count: k), UnsafeRawBufferPointer(start: at + 8 + k, count: p))
+    }
+}
+
+extension ExternalSorter {
+    /// Range mode: the next record of the current bucket's sorter; when it runs out, the
+    /// next bucket is read into a new sorter (and its file deleted) and sorted.
+    private func nextFromBuckets() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
+        while true {
+            if let s = bucketSorter {
+                if let r = try s.next() { return r }
+                stats.add(bucket: s.stats)
+                bucketSorter = nil
+            }
+            guard bucketCursor < buckets.count else { return nil }
+            let file = buckets[bucketCursor]
+            bucketCursor += 1
+            guard let file else { continue }
+            let sorter = try ExternalSorter(budget: budget, spill: spill, consumer: consumer, blockBytes: blockBytes,
+                                            fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
+            let readerMemory = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket reader")
+            defer { readerMemory.end() }
+            let reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes)
+            defer { reader.close() }
+            let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: 256)
+            defer { batch.deallocate() }
+            while case let n = try reader.next(upTo: 256, into: batch), n > 0 {
+                for i in 0..<n { try sorter.add(record: batch[i]) }
+                sorter.stats.rowsIn += n
+            }
+            try sorter.finish()
+            bucketSorter = sorter
+        }
     }
 }
 

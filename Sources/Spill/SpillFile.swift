@@ -192,8 +192,7 @@ public final class SpillReader {
         guard !closed else { return }
         closed = true
         SystemIO.close(fd)
-        try? SystemIO.unlink(file.path) // consumed; the folder goes at the end of the run anyway
-        manager.release(file.bytes)
+        manager.discard(file)
     }
 
     /// The next record, valid until the next call; nil at the end.
@@ -281,6 +280,13 @@ enum LZ4Bound {
 }
 
 extension SpillManager {
+    /// Deletes a finished spill file (consumed, or no longer wanted) and gives its bytes
+    /// back to the quota.
+    func discard(_ file: SpillFile) {
+        try? SystemIO.unlink(file.path) // best effort: the folder goes at the end of the run anyway
+        release(file.bytes)
+    }
+
     /// A new spill file; the caller reserves `SpillWriter.memoryBytes(blockBytes:)`.
     public func newWriter(label: String, consumer: String, blockBytes: Int = 256 << 10, compresses: Bool = true) throws(SpillError) -> SpillWriter {
         try SpillWriter(manager: self, label: label, consumer: consumer, blockBytes: blockBytes, compresses: compresses)

@@ -87,9 +87,10 @@ enum OperatorFixture {
     }
 
     /// Sorted by (k descending, nulls last; id ascending), stably: the oracle is Swift's
-    /// sort on (key, arrival).
-    @Test(arguments: settings)
-    func sortMatchesAnInMemorySort(_ setting: Setting) throws {
+    /// sort on (key, arrival). Also in range mode, split at k = 300, 0 and -200 (nulls,
+    /// last in this order, fall in the last range).
+    @Test(arguments: settings, [false, true])
+    func sortMatchesAnInMemorySort(_ setting: Setting, ranges: Bool) throws {
         for (shape, count) in OperatorFixture.shapes {
             let seed = UInt64.random(in: 0...UInt64.max)
             let rows = OperatorFixture.rows(count, shape: shape, seed: seed)
@@ -101,8 +102,10 @@ enum OperatorFixture {
             do {
                 let pool = try BatchPool(name: "sort output", schema: OperatorFixture.schema, batchRows: 1000, count: 2, budget: budget)
                 defer { pool.close() }
-                let sort = try SortOperator(schema: OperatorFixture.schema, keys: [SortKey(1, descending: true), SortKey(0)],
-                                            budget: budget, spill: spill, blockBytes: 8192, fanInMax: 4)
+                let keys = [SortKey(1, descending: true), SortKey(0)]
+                let splitters = ranges ? SortOperator.splitKeys(keys, schema: OperatorFixture.schema, [300, 0, -200]) : []
+                let sort = try SortOperator(schema: OperatorFixture.schema, keys: keys,
+                                            budget: budget, spill: spill, blockBytes: 8192, fanInMax: 4, splitters: splitters)
                 try OperatorFixture.push(rows, batchRows: 777) { try sort.push($0, rows: $1) }
                 try sort.finish()
                 while true {
@@ -124,9 +127,14 @@ enum OperatorFixture {
                 if a.element.id != b.element.id { return Array(a.element.id.utf8).lexicographicallyPrecedes(Array(b.element.id.utf8)) }
                 return a.offset < b.offset
             }.map(\.element)
-            let context = "seed \(seed), \(shape), \(count) rows, \(setting.testDescription): \(stats)"
+            let context = "seed \(seed), \(shape), \(count) rows, \(setting.testDescription), ranges \(ranges): \(stats)"
             #expect(out == oracle, "\(context)")
-            expectSpills(stats, setting, large: count >= 12_000, context)
+            if !ranges {
+                expectSpills(stats, setting, large: count >= 12_000, context)
+            } else if count >= 12_000 {
+                #expect(stats.buckets >= 2 && stats.spillBytesWritten > 0, "\(context)")
+                if setting.expect == "many" { #expect(stats.spills >= 1, "\(context): a range bigger than the budget sorts by runs") }
+            }
             #expect(budget.usedBytes == 0 && budget.liveReservations == 0, "\(context)")
             #expect(spill.filesPresent().isEmpty, "\(context)")
         }

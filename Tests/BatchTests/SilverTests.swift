@@ -143,7 +143,8 @@ struct HandZone {
     }
 
     /// A generated landing zone: every count matches _expected.json (silver checks it and
-    /// fails otherwise), and the output does not depend on the budget or batch size.
+    /// fails otherwise), and the output does not depend on the budget or batch size (nor
+    /// on whether the sort runs at once or in day ranges).
     @Test func generatedZoneMatchesExpectedAtAnyBudget() throws {
         let s = Scratch()
         defer { s.cleanUp() }
@@ -157,6 +158,8 @@ struct HandZone {
             let report = try runSilver(s.path + "/lake", budget: budget, batchRows: rows)
             #expect(report.expected == expected)
             #expect(report.silverRows == expected.silver && report.quarantined == expected.quarantined)
+            // The smallest budget cannot hold the sort at once: it runs in day ranges.
+            if budget == 3 << 20 { #expect(report.sort.buckets >= 2, "\(report.sort)") }
             exports.append(try exported(s.path + "/lake/silver", in: s, as: "silver") + exported(s.path + "/lake/quarantine", in: s, as: "q"))
         }
         #expect(exports.count == 3 && Set(exports).count == 1)
@@ -180,5 +183,50 @@ struct HandZone {
         }
         let committed = Table.exists(at: Silver.path(lake: s.path + "/lake")) ? try Table.versions(at: Silver.path(lake: s.path + "/lake")) : []
         #expect(committed.isEmpty)
+    }
+}
+
+@Suite struct DayHistogramTests {
+    /// Against a plain count per day: each range holds exactly the days that fall in it,
+    /// ranges are in order and disjoint, the total is kept, and the bins stay 4096 however
+    /// wide the days spread (they merge as they must).
+    @Test(arguments: [UInt64(1), 2, 3])
+    func rangesCountTheirDays(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var h = DayHistogram()
+        var exact: [Int64: Int] = [:]
+        for i in 0..<20_000 {
+            // Near days mostly, far ones (both ways, up to ~290,000 years) now and then.
+            let day = i % 97 == 0 ? Int64(rng.next(below: 200_000_000)) - 100_000_000 : 20_000 + Int64(rng.next(below: 400))
+            h.add(day: day)
+            exact[day, default: 0] += 1
+        }
+        let ranges = h.ranges
+        #expect(h.total == 20_000 && ranges.reduce(0) { $0 + $1.count } == 20_000)
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.days.upperBound <= $1.days.lowerBound }, "seed \(seed)")
+        for r in ranges {
+            #expect(r.count == exact.filter { r.days.contains($0.key) }.values.reduce(0, +), "seed \(seed), \(r.days)")
+        }
+        #expect(h.shift > 0 && h.shift < 20, "seed \(seed)")
+        // Split so each part holds at most 5,000 where it can.
+        let splits = h.splitDays(limit: 5_000)
+        var bounds = [Int64.min] + splits + [Int64.max]
+        bounds.sort()
+        #expect(bounds == [Int64.min] + splits + [Int64.max], "split days ascend")
+        for (lo, hi) in zip(bounds, bounds.dropFirst()) {
+            let part = exact.filter { $0.key >= lo && $0.key < hi }.values.reduce(0, +)
+            let single = ranges.filter { $0.days.lowerBound >= lo && $0.days.upperBound <= hi }.count == 1
+            #expect(part <= 5_000 || single, "seed \(seed): \(part) rows in [\(lo), \(hi))")
+        }
+    }
+
+    @Test func nearDaysKeepOneBinEach() {
+        var h = DayHistogram()
+        for d in [19_000, 19_001, 19_001, 18_990, 19_400] { h.add(day: Int64(d)) }
+        #expect(h.shift == 0)
+        #expect(h.ranges.map(\.count) == [1, 1, 2, 1])
+        #expect(h.ranges.map(\.days.lowerBound) == [18_990, 19_000, 19_001, 19_400])
+        #expect(h.splitDays(limit: 2) == [19_001, 19_400])
+        #expect(h.splitDays(limit: 10).isEmpty)
     }
 }

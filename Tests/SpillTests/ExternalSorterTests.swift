@@ -7,13 +7,17 @@ import Testing
         var budget: Int
         var fanInMax: Int
         var expect: String
-        var testDescription: String { "\(expect), budget \(budget), fan-in \(fanInMax)" }
+        /// Range mode: this many split keys, drawn from the input's own keys (0: off).
+        var splits = 0
+        var testDescription: String { "\(expect), budget \(budget), fan-in \(fanInMax), \(splits) split keys" }
     }
 
     static let settings = [
         Setting(budget: ForceSpill.roomy(64 << 20), fanInMax: 64, expect: "no spill"),
         Setting(budget: 600 << 10, fanInMax: 64, expect: "spill"),
         Setting(budget: 120 << 10, fanInMax: 3, expect: "many runs, multi-pass"),
+        Setting(budget: ForceSpill.roomy(64 << 20), fanInMax: 64, expect: "buckets in memory", splits: 6),
+        Setting(budget: 400 << 10, fanInMax: 4, expect: "buckets that spill", splits: 2),
     ]
 
     static let cases: [(KeyShape, Int)] = [(.uniform, 20_000), (.skewed, 20_000), (.allEqual, 20_000), (.long, 600), (.uniform, 0), (.uniform, 1)]
@@ -29,8 +33,11 @@ import Testing
             var input: [([UInt8], UInt64)] = []
             var stats = ExternalSorter.Stats()
             var output: [([UInt8], UInt64)] = []
+            // Split keys: keys of the same shape, some of them equal to input keys.
+            var sampler = Rng(seed ^ 0x5EED)
+            let splitters = Array(Set((0..<setting.splits).map { _ in shape.key(&sampler) })).sorted { $0.lexicographicallyPrecedes($1) }
             do {
-                let sorter = try ExternalSorter(budget: budget, spill: spill, blockBytes: 4096, fanInMax: setting.fanInMax)
+                let sorter = try ExternalSorter(budget: budget, spill: spill, blockBytes: 4096, fanInMax: setting.fanInMax, splitters: splitters)
                 for i in 0..<count {
                     let key = shape.key(&rng)
                     var payload = UInt64(i)
@@ -54,6 +61,11 @@ import Testing
                 case "no spill":
                     if !ForceSpill.isOn { #expect(stats.runsSpilled == 0 && stats.mergePasses == 0, "\(context)") }
                 case "spill": #expect(stats.runsSpilled >= 1 && stats.mergePasses == 1, "\(context)")
+                case "buckets in memory":
+                    #expect(stats.buckets >= 1 && stats.buckets <= splitters.count + 1 && stats.bucketBytesWritten > 0, "\(context): \(stats)")
+                    if !ForceSpill.isOn { #expect(stats.runsSpilled == 0, "\(context): \(stats)") }
+                case "buckets that spill":
+                    #expect(stats.buckets >= 1 && stats.runsSpilled > 1 && stats.mergePasses >= 1, "\(context): \(stats)")
                 default: #expect(stats.runsSpilled > 3 && stats.mergePasses >= 2, "\(context): \(stats)")
                 }
             }
@@ -62,6 +74,39 @@ import Testing
             #expect(budget.peakBytes <= setting.budget)
             #expect(spill.bytesOnDisk == 0 && spill.filesPresent().isEmpty, "\(context)")
         }
+    }
+
+    @Test func aKeyGoesToTheBucketOfTheSplitKeysAtOrBelowIt() throws {
+        let spill = try makeSpill()
+        defer { spill.close() }
+        let budget = MemoryBudget(limitBytes: 16 << 20)
+        // Split keys "b" and "d": buckets (..b), [b..d), [d..); a key equal to a split
+        // key, or longer with it as a prefix, goes above it.
+        let sorter = try ExternalSorter(budget: budget, spill: spill, blockBytes: 4096, splitters: [Array("b".utf8), Array("d".utf8)])
+        for (i, k) in ["a", "b", "ba", "c", "d", "", "zz"].enumerated() {
+            var p = UInt64(i)
+            try Array(k.utf8).withUnsafeBytes { key in try withUnsafeBytes(of: &p) { try sorter.add(key: key, payload: $0) } }
+        }
+        try sorter.finish()
+        #expect(sorter.stats.buckets == 3)
+        var out: [String] = []
+        while let r = try sorter.next() { out.append(String(decoding: r.key, as: UTF8.self)) }
+        #expect(out == ["", "a", "b", "ba", "c", "d", "zz"])
+        #expect(spill.filesPresent().isEmpty)
+    }
+
+    @Test func anAbandonedRangeSorterLeavesNoFiles() throws {
+        let spill = try makeSpill()
+        defer { spill.close() }
+        let budget = MemoryBudget(limitBytes: 16 << 20)
+        do {
+            let sorter = try ExternalSorter(budget: budget, spill: spill, blockBytes: 4096, splitters: [[5], [9]])
+            for k: UInt8 in 0..<12 { try [k].withUnsafeBytes { try sorter.add(key: $0, payload: $0) } }
+            try sorter.finish()
+            _ = try sorter.next() // the first bucket is being read; the other two are not
+        }
+        #expect(spill.filesPresent().isEmpty && spill.bytesOnDisk == 0)
+        #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
     }
 
     @Test func aRecordBiggerThanTheBudgetIsAnError() throws {
