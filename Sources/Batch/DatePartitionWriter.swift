@@ -20,13 +20,21 @@ public final class DatePartitionWriter {
     let options: SegmentWriterOptions
     /// The open partition: its days, its values and its segment.
     private var current: (days: Range<Int64>, values: [String], segment: SegmentWriter)?
-    /// Every segment finished so far, staged in the table.
-    public private(set) var written: [SegmentSummary] = []
+    /// Every segment finished so far, with its partition values.
+    private var finished: [(segment: SegmentSummary, partition: [String])] = []
+    /// Segments of `finished` staged in the table so far.
+    private var staged = 0
+    /// False: finished segments wait for `stageFinished()`, so that writers running side
+    /// by side can be staged in an order that does not depend on timing.
+    let stagesAtOnce: Bool
+    /// Every segment finished so far.
+    public var written: [SegmentSummary] { finished.map(\.segment) }
     /// Partitions opened so far.
     public private(set) var partitions = 0
     public private(set) var rows = 0
 
-    public init(table: TableWriter, granularity: Granularity, options: SegmentWriterOptions) {
+    public init(table: TableWriter, granularity: Granularity, options: SegmentWriterOptions, stagesAtOnce: Bool = true) {
+        self.stagesAtOnce = stagesAtOnce
         precondition(table.partitionColumns.count == (granularity == .day ? 1 : 2), "the table's partition columns do not match the granularity")
         self.table = table
         self.granularity = granularity
@@ -67,15 +75,21 @@ public final class DatePartitionWriter {
     public func abandon() {
         current?.segment.abandon()
         current = nil
-        for s in written { try? SystemIO.unlink(s.path) } // best effort: uncommitted files are removed by the next writer anyway
+        for f in finished { try? SystemIO.unlink(f.segment.path) } // best effort: uncommitted files are removed by the next writer anyway
     }
 
     private func finishPartition() throws {
         guard let c = current else { return }
         current = nil
-        let s = try c.segment.finish()
-        table.stage(s, partition: c.values)
-        written.append(s)
+        finished.append((try c.segment.finish(), c.values))
+        if stagesAtOnce { stageFinished() }
+    }
+
+    /// Stages the segments finished since the last call in the table, in the order they
+    /// were written. Not safe beside another writer's staging of the same table.
+    public func stageFinished() {
+        for f in finished[staged...] { table.stage(f.segment, partition: f.partition) }
+        staged = finished.count
     }
 
     private func partition(of day: Int64) -> (Range<Int64>, [String]) {

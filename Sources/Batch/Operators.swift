@@ -1,3 +1,4 @@
+import Foundation
 import Segments
 import Spill
 
@@ -46,34 +47,25 @@ extension GraceHashTable {
 /// KeyEncoder) for the engines of the Spill module, and come back as rows.
 
 /// Sorts rows by key columns, ascending or descending, stably; spills sorted runs when
-/// the budget is full (`ExternalSorter`). With split keys (encoded by `splitKeys`), rows
-/// are spilled by key range instead and each range is sorted on its own (the sorter's
-/// range mode): the same output, without runs to merge when each range fits in memory.
+/// the budget is full (`ExternalSorter`). With split keys (from `splitKeys`), rows are
+/// spilled by key range instead and each range is sorted on its own (the sorter's range
+/// mode): the same output, without runs to merge when each range fits in memory. The
+/// ranges can then also be sorted side by side (`ranges()`).
 public final class SortOperator {
     public let schema: Schema
-    let keys: KeyEncoder
-    /// A row's key columns travel only in its key (decoded back by `KeyEncoder.decode`);
-    /// the payload holds the other columns.
-    let keyColumns: [Int]
-    let keyDecodes: [Bool]
-    let payloadColumns: [Int]
-    let codec: RowCodec
-    private let scratch = ByteBuffer(capacity: 256)
+    let rows: SortedRowDecoder
     let sorter: ExternalSorter
     /// Rows as the sorter's records: `u32 keyBytes, u32 payloadBytes`, key, payload.
     private let encoder: RecordBatchEncoder
-    public private(set) var stats = OperatorStats()
+    private var rowsIn = 0, rowsOut = 0
+    private var sortedRanges: SortRanges?
+    private let scratch = ByteBuffer(capacity: 256)
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
                 blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max, splitters: [[UInt8]] = []) throws {
         self.schema = schema
-        self.keys = KeyEncoder(keys: keys, schema: schema)
-        let keyColumns = keys.map(\.column)
-        keyDecodes = keyColumns.indices.map { !keyColumns[..<$0].contains(keyColumns[$0]) }
-        self.keyColumns = keyColumns
-        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
-        codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
-        encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(payloadColumns))])
+        rows = SortedRowDecoder(schema: schema, keys: keys)
+        encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(rows.payloadColumns))])
         sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax,
                                     memoryMaxBytes: memoryMaxBytes, splitters: splitters)
     }
@@ -110,24 +102,65 @@ public final class SortOperator {
             }
             try sorter.add(records: encoder.base, starts: encoder.starts, count: encoder.count)
         }
-        stats.rowsIn += rows.count
+        rowsIn += rows.count
     }
 
     public func finish() throws {
         try sorter.finish()
-        takeSpillStats()
-    }
-
-    /// The sorter's spill figures (in range mode, they grow as ranges are sorted).
-    private func takeSpillStats() {
-        stats.spills = sorter.stats.runsSpilled
-        stats.spillBytesWritten = sorter.stats.spillBytesWritten + sorter.stats.bucketBytesWritten
-        stats.spillDepth = sorter.stats.mergePasses
-        stats.buckets = sorter.stats.buckets
     }
 
     /// Fills `columns` (emptied first) with the next sorted rows, up to their capacity.
     public func pull(into columns: [ColumnVector]) throws -> Int {
+        let n = try rows.pull(from: sorter, into: columns, scratch: scratch)
+        rowsOut += n
+        return n
+    }
+
+    /// Range mode, after `finish`: the key ranges, to sort and read each on its own
+    /// (from several threads at once); `pull` then gives only the rows of ranges no one
+    /// took.
+    public func ranges() -> SortRanges {
+        if let sortedRanges { return sortedRanges }
+        let r = SortRanges(sorter: sorter, rows: rows)
+        sortedRanges = r
+        return r
+    }
+
+    /// Rows in and out, spill (in range mode, it grows as ranges are sorted).
+    public var stats: OperatorStats {
+        var s = OperatorStats()
+        s.rowsIn = rowsIn
+        s.rowsOut = rowsOut + (sortedRanges?.rowsOut ?? 0)
+        s.spills = sorter.stats.runsSpilled
+        s.spillBytesWritten = sorter.stats.spillBytesWritten + sorter.stats.bucketBytesWritten
+        s.spillDepth = sorter.stats.mergePasses
+        s.buckets = sorter.stats.buckets
+        return s
+    }
+}
+
+/// How a sort's records become rows again: the key columns come back from the key
+/// (`KeyEncoder.decode`), the others from the payload.
+final class SortedRowDecoder: Sendable {
+    let keys: KeyEncoder
+    let keyColumns: [Int]
+    /// False for a key column an earlier key already gave.
+    let keyDecodes: [Bool]
+    let payloadColumns: [Int]
+    let codec: RowCodec
+
+    init(schema: Schema, keys: [SortKey]) {
+        self.keys = KeyEncoder(keys: keys, schema: schema)
+        let keyColumns = keys.map(\.column)
+        keyDecodes = keyColumns.indices.map { !keyColumns[..<$0].contains(keyColumns[$0]) }
+        self.keyColumns = keyColumns
+        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
+        codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
+    }
+
+    /// Fills `columns` (emptied first) with the sorter's next rows, up to their capacity.
+    /// `scratch` unescapes strings of the key.
+    func pull(from sorter: ExternalSorter, into columns: [ColumnVector], scratch: ByteBuffer) throws -> Int {
         for c in columns { c.reset() }
         let capacity = columns[0].capacity
         let keyOut = keyColumns.map { columns[$0] }, payloadOut = payloadColumns.map { columns[$0] }
@@ -137,9 +170,54 @@ public final class SortOperator {
             codec.decode(r.payload, appendTo: payloadOut)
             n += 1
         }
-        stats.rowsOut += n
-        if n < capacity { takeSpillStats() }
         return n
+    }
+}
+
+/// The key ranges of a sort in range mode, each sorted on its own when taken. `take` may
+/// be called from several threads at once, for different ranges.
+public final class SortRanges: @unchecked Sendable {
+    private let sorter: ExternalSorter
+    private let rows: SortedRowDecoder
+    private let lock = NSLock()
+    private var pulled = 0
+
+    init(sorter: ExternalSorter, rows: SortedRowDecoder) {
+        self.sorter = sorter
+        self.rows = rows
+    }
+
+    /// Ranges in key order (0 when the sort is not in range mode).
+    public var count: Int { sorter.bucketCount }
+
+    var rowsOut: Int { lock.withLock { pulled } }
+
+    /// Range `i`, sorted in at most `memoryMaxBytes` (in memory when it fits); nil when
+    /// no row fell in it.
+    public func take(_ i: Int, memoryMaxBytes: Int) throws -> SortedRange? {
+        guard let s = try sorter.sortedBucket(i, memoryMaxBytes: memoryMaxBytes) else { return nil }
+        return SortedRange(sorter: s, ranges: self)
+    }
+
+    fileprivate func count(pulled n: Int) { lock.withLock { pulled += n } }
+
+    /// One sorted range: its rows in order, a batch at a time.
+    public final class SortedRange {
+        private let sorter: ExternalSorter
+        private let ranges: SortRanges
+        private let scratch = ByteBuffer(capacity: 256)
+
+        fileprivate init(sorter: ExternalSorter, ranges: SortRanges) {
+            self.sorter = sorter
+            self.ranges = ranges
+        }
+
+        /// Fills `columns` (emptied first) with the range's next rows; 0 at its end.
+        public func pull(into columns: [ColumnVector]) throws -> Int {
+            let n = try ranges.rows.pull(from: sorter, into: columns, scratch: scratch)
+            ranges.count(pulled: n)
+            return n
+        }
     }
 }
 

@@ -40,6 +40,14 @@ enum Parallel {
     }
 }
 
+/// A value handed to parallel workers when the way they use it is safe but the compiler
+/// cannot see so: each worker touches only its own part, or the value's API is documented
+/// as safe from several threads.
+final class Handed<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 /// Result slots that workers fill by job number.
 final class SharedSlots<T>: @unchecked Sendable {
     private let lock = NSLock()

@@ -306,7 +306,7 @@ public struct Silver {
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
         let keys = [SortKey(10), SortKey(0)]
-        let splitDays = days.splitDays(plan: plan)
+        let splitDays = days.splitDays(plan: plan, sortsAtOnce: options.threads >= 2 ? 2 : 1)
         let splitters = SortOperator.splitKeys(keys, schema: Self.schema, splitDays.map { ($0 * CivilTime.microsPerDay) })
         let sort = try SortOperator(schema: Self.schema, keys: keys, budget: budget, spill: spill,
                                     blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes, splitters: splitters)
@@ -335,21 +335,47 @@ public struct Silver {
         })
         try sort.finish()
 
-        let partitioned = DatePartitionWriter(table: writer, granularity: .day,
-                                              options: SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows))
+        let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
+        var writers: [DatePartitionWriter] = []
         do {
-            // Stage 1 merges the sorted runs into batches; stage 2 writes them.
-            try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in try sort.pull(into: out) > 0 }, consume: { rows in
-                try partitioned.append(rows, rows: 0..<rows[0].count, days: rows[12])
-            })
-            try partitioned.finish()
+            let ranges = sort.ranges()
+            if ranges.count > 0 && options.threads >= 2 {
+                // Day ranges side by side: each worker sorts a range and writes its
+                // partitions; segments are staged in day order once all are done.
+                let slots = SharedSlots<DatePartitionWriter>(count: ranges.count)
+                defer { writers = (0..<ranges.count).compactMap { slots.get($0) } }
+                let shared = Handed((writer, [sets.0, sets.1]))
+                let rangeBytes = plan.sortEngineBytes / 2
+                try Parallel.run(workers: 2) { w, next in
+                    let (table, out) = (shared.value.0, shared.value.1[w])
+                    while let i = next(ranges.count) {
+                        guard let range = try ranges.take(i, memoryMaxBytes: rangeBytes) else { continue }
+                        let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions, stagesAtOnce: false)
+                        slots.set(i, partitioned)
+                        while case let n = try range.pull(into: out), n > 0 { try partitioned.append(out, rows: 0..<n, days: out[12]) }
+                        try partitioned.finish()
+                    }
+                }
+            } else {
+                let partitioned = DatePartitionWriter(table: writer, granularity: .day, options: segmentOptions)
+                writers = [partitioned]
+                // Stage 1 merges the sorted runs (or sorts range after range) into
+                // batches; stage 2 writes them.
+                try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in try sort.pull(into: out) > 0 }, consume: { rows in
+                    try partitioned.append(rows, rows: 0..<rows[0].count, days: rows[12])
+                })
+                try partitioned.finish()
+            }
         } catch {
-            partitioned.abandon()
+            for p in writers { p.abandon() }
             throw error
         }
-        written += partitioned.written
-        report.partitions += partitioned.partitions
-        report.silverRows += partitioned.rows
+        for p in writers {
+            p.stageFinished() // in day order; a writer that staged as it went has nothing left
+            written += p.written
+            report.partitions += p.partitions
+            report.silverRows += p.rows
+        }
         report.sort = sort.stats
     }
 
@@ -477,13 +503,14 @@ struct SortSizes {
     var bytesPerRow: Int { 24 + 8 + 9 + 3 + (2 + 7 * 8 + 4 + 3 * 4) + (rows == 0 ? 0 : stringBytes / rows) }
 
     /// The first days of the second, third, ... day ranges of a sort whose ranges each
-    /// fill at most 80% of the sort's memory; none when all rows fit at once. Ranges are
-    /// few enough for their writers' buffers to take at most an eighth of the share (so
-    /// with a small budget and many rows a range may still need runs).
-    func splitDays(plan: MemoryPlan) -> [Int64] {
+    /// fill at most 80% of the sort's memory (of its share of it, with `sortsAtOnce`
+    /// ranges sorted side by side); none when all rows fit at once. Ranges are few enough
+    /// for their writers' buffers to take at most an eighth of the share (so with a small
+    /// budget and many rows a range may still need runs).
+    func splitDays(plan: MemoryPlan, sortsAtOnce: Int) -> [Int64] {
         let perRow = bytesPerRow
-        var limit = max(1, plan.sortEngineBytes * 4 / 5 / perRow)
-        guard rowsPerDay.total > limit else { return [] }
+        guard rowsPerDay.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return [] }
+        var limit = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
         let maxRanges = max(2, plan.shareBytes / 8 / SpillWriter.memoryBytes(blockBytes: plan.sortBlockBytes, compresses: false))
         var splits = rowsPerDay.splitDays(limit: limit)
         while splits.count >= maxRanges {

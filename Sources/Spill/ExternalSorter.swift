@@ -1,4 +1,5 @@
 import CShims
+import Foundation
 import Segments
 #if canImport(Glibc)
 import Glibc
@@ -81,6 +82,8 @@ public final class ExternalSorter {
     private var buckets: [SpillFile?] = []
     private var bucketCursor = 0
     private var bucketSorter: ExternalSorter?
+    /// Guards `buckets` and `stats` while buckets are sorted side by side (`sortedBucket`).
+    private let bucketLock = NSLock()
 
     struct Entry {
         /// The key's first 16 bytes, big-endian, zero-padded: most comparisons stop here,
@@ -122,7 +125,7 @@ public final class ExternalSorter {
         merger = nil
         bucketSorter = nil
         bucketWriters = [] // unfinished writers delete their files
-        for case let f? in buckets[bucketCursor...] { spill.discard(f) }
+        for case let f? in buckets[bucketCursor...] { spill.discard(f) } // not read: a stopped run
         reservation.end()
         writerReservation.end()
     }
@@ -364,33 +367,61 @@ public final class ExternalSorter {
 }
 
 extension ExternalSorter {
+    /// Range mode, after `finish`: the number of buckets (split keys + 1).
+    public var bucketCount: Int { buckets.count }
+
+    /// Range mode, after `finish`: bucket `i` read into a sorter of its own (its file is
+    /// deleted) and sorted, ready for `next()`; nil when the bucket is empty. A bucket is
+    /// taken once. Callers may take different buckets from several threads at once (each
+    /// sorter holding at most `memoryMaxBytes`); `next()` of this sorter then returns
+    /// only what nobody took.
+    public func sortedBucket(_ i: Int, memoryMaxBytes: Int) throws(SpillError) -> ExternalSorter? {
+        precondition(finished && !splitters.isEmpty, "\(consumer): buckets are taken after finish, in range mode")
+        let taken = bucketLock.withLock { () -> SpillFile? in
+            defer { buckets[i] = nil }
+            return buckets[i]
+        }
+        guard let file = taken else { return nil }
+        // From here the file is this call's: the reader's close deletes it, on any path.
+        let readerMemory: Reservation, reader: SpillReader
+        do throws(SpillError) {
+            readerMemory = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket reader")
+            do throws(SpillError) { reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes) } catch {
+                readerMemory.end()
+                throw error
+            }
+        } catch {
+            spill.discard(file)
+            throw error
+        }
+        defer {
+            reader.close()
+            readerMemory.end()
+        }
+        let sorter = try ExternalSorter(budget: budget, spill: spill, consumer: consumer, blockBytes: blockBytes,
+                                        fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
+        let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: 256)
+        defer { batch.deallocate() }
+        while case let n = try reader.next(upTo: 256, into: batch), n > 0 {
+            for j in 0..<n { try sorter.add(record: batch[j]) }
+            sorter.stats.rowsIn += n
+        }
+        try sorter.finish()
+        bucketLock.withLock { stats.add(bucket: sorter.stats) } // final: its runs are all written by now
+        return sorter
+    }
+
     /// Range mode: the next record of the current bucket's sorter; when it runs out, the
-    /// next bucket is read into a new sorter (and its file deleted) and sorted.
+    /// next bucket is taken and sorted.
     private func nextFromBuckets() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         while true {
             if let s = bucketSorter {
                 if let r = try s.next() { return r }
-                stats.add(bucket: s.stats)
                 bucketSorter = nil
             }
             guard bucketCursor < buckets.count else { return nil }
-            let file = buckets[bucketCursor]
             bucketCursor += 1
-            guard let file else { continue }
-            let sorter = try ExternalSorter(budget: budget, spill: spill, consumer: consumer, blockBytes: blockBytes,
-                                            fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
-            let readerMemory = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket reader")
-            defer { readerMemory.end() }
-            let reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes)
-            defer { reader.close() }
-            let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: 256)
-            defer { batch.deallocate() }
-            while case let n = try reader.next(upTo: 256, into: batch), n > 0 {
-                for i in 0..<n { try sorter.add(record: batch[i]) }
-                sorter.stats.rowsIn += n
-            }
-            try sorter.finish()
-            bucketSorter = sorter
+            bucketSorter = try sortedBucket(bucketCursor - 1, memoryMaxBytes: memoryMaxBytes)
         }
     }
 }
