@@ -194,10 +194,14 @@ final class ChunkEncoder {
     private func stringStats(_ v: ColumnVector) -> ChunkStats {
         var lo = -1
         var hi = -1
+        // Most comparisons are settled by the strings' first 8 bytes as one integer; only
+        // equal prefixes need the full comparison.
+        var loPrefix: UInt64 = 0, hiPrefix: UInt64 = 0
         for i in 0..<v.count where !v.isNull(i) {
-            if lo < 0 { lo = i; hi = i; continue }
-            if compareStrings(v, i, lo) < 0 { lo = i }
-            if compareStrings(v, i, hi) > 0 { hi = i }
+            let p = v.withString(i) { bytePrefix($0) }
+            if lo < 0 { lo = i; hi = i; loPrefix = p; hiPrefix = p; continue }
+            if p < loPrefix || (p == loPrefix && compareStrings(v, i, lo) < 0) { lo = i; loPrefix = p }
+            if p > hiPrefix || (p == hiPrefix && compareStrings(v, i, hi) > 0) { hi = i; hiPrefix = p }
         }
         guard lo >= 0 else { return ChunkStats(nullCount: v.nullCount, min: nil, max: nil) }
         func stat(_ row: Int) -> StatValue {
@@ -213,6 +217,17 @@ final class ChunkEncoder {
 /// Byte-wise comparison of two string rows of one vector (UTF-8 byte order).
 func compareStrings(_ v: ColumnVector, _ a: Int, _ b: Int) -> Int {
     v.withString(a) { x in v.withString(b) { y in compareBytes(x, y) } }
+}
+
+/// The first 8 bytes as a big-endian integer, zero-padded: its order is the bytes' memcmp
+/// order, except that it cannot tell strings apart that differ only after byte 8 or in
+/// trailing zero bytes (compare those in full).
+@inline(__always)
+func bytePrefix(_ b: UnsafeRawBufferPointer) -> UInt64 {
+    if b.count >= 8 { return UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)) }
+    var p: UInt64 = 0
+    for i in 0..<b.count { p |= UInt64(b[i]) << UInt64(56 - 8 * i) }
+    return p
 }
 
 /// memcmp order, shorter first on a common prefix.

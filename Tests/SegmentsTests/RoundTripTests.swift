@@ -169,6 +169,29 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         #expect(chunks[4].stats == ChunkStats(nullCount: 4, min: nil, max: nil))
     }
 
+    /// String min and max against a plain byte-order min and max, on strings that share
+    /// their first 8 bytes, differ only by trailing zero bytes, or are shorter than 8.
+    @Test(arguments: [UInt64(7), 8, 9])
+    func stringStatisticsFollowByteOrder(seed: UInt64) throws {
+        let dir = TempDir("sstats")
+        defer { dir.cleanup() }
+        var state = seed
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let stems: [[UInt8]] = [Array("ABCDEFGH".utf8), Array("ABCDEFG".utf8), Array("AB".utf8), [], [0], Array("ABCDEFGH".utf8) + [0]]
+        let strings: [[UInt8]?] = (0..<500).map { _ in
+            next(10) == 0 ? nil : stems[next(stems.count)] + (0..<next(4)).map { _ in UInt8([0, 1, 0x41, 0xFF][next(4)]) }
+        }
+        try writeSegment(dir.path + "/s.seg", Schema([Field("s", .string)]), [.strings(strings)])
+        let stats = try SegmentReader(path: dir.path + "/s.seg").rowGroups[0].chunks[0].stats
+        let values = strings.compactMap { $0 }
+        let lo = values.min { $0.lexicographicallyPrecedes($1) }!, hi = values.max { $0.lexicographicallyPrecedes($1) }!
+        func stat(_ b: [UInt8]) -> StatValue { .bytes(Array(b.prefix(StatValue.stringPrefixBytes)), exact: b.count <= StatValue.stringPrefixBytes) }
+        #expect(stats.min == stat(lo) && stats.max == stat(hi), "seed \(seed)")
+    }
+
     /// Reading k of n columns checksums and decompresses only those k.
     @Test func readingSomeColumnsDecodesOnlyThose() throws {
         let dir = TempDir("sel")
