@@ -84,6 +84,9 @@ public final class GraceHashTable {
 
     // Spill state.
     private var writers: [SpillWriter] = []
+    /// The same writers, unretained (`writers` keeps them alive): a record is routed to
+    /// its partition without a retain and release of the writer.
+    @exclusivity(unchecked) private var writerRefs: [Unmanaged<SpillWriter>] = []
     private var writersLevel = 0
     private var pending: [(file: SpillFile, level: Int)] = []
     private var finished = false
@@ -115,6 +118,7 @@ public final class GraceHashTable {
         arena.release()
         LargeMemory.deallocate(slots)
         batch.deallocate()
+        writerRefs = []
         writers = []
         for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
         reservation.end()
@@ -158,11 +162,9 @@ public final class GraceHashTable {
         while i < count {
             if !writers.isEmpty && writersLevel == 0 {
                 // Spilled: every later record goes straight to its partition.
-                let writers = self.writers
                 while i < count {
                     let r = UnsafeRawBufferPointer(start: base + starts[i], count: starts[i + 1] - starts[i])
-                    unowned(unsafe) let w = writers[Self.partition(r.loadUnaligned(as: UInt64.self), level: 0)] // `writers` holds it
-                    try w.append(r)
+                    try route(r, hash: r.loadUnaligned(as: UInt64.self)) { $0.copyMemory(from: r.baseAddress!, byteCount: r.count) }
                     i += 1
                 }
                 return
@@ -304,12 +306,18 @@ public final class GraceHashTable {
 
     private func append(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) -> Int {
         let (o, at) = arena.allocate(Self.headerBytes + key.count + rest.count)
+        Self.write(at, hash: hash, key: key, rest: rest)
+        return o
+    }
+
+    /// Lays out a record at `at`: header (hash, key and rest lengths), key, rest.
+    @inline(__always)
+    private static func write(_ at: UnsafeMutableRawPointer, hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) {
         at.storeBytes(of: hash, as: UInt64.self)
         at.storeBytes(of: UInt32(key.count), toByteOffset: 8, as: UInt32.self)
         at.storeBytes(of: UInt32(rest.count), toByteOffset: 12, as: UInt32.self)
-        if key.count > 0 { (at + Self.headerBytes).copyMemory(from: key.baseAddress!, byteCount: key.count) }
-        if rest.count > 0 { (at + Self.headerBytes + key.count).copyMemory(from: rest.baseAddress!, byteCount: rest.count) }
-        return o
+        if key.count > 0 { (at + headerBytes).copyMemory(from: key.baseAddress!, byteCount: key.count) }
+        if rest.count > 0 { (at + headerBytes + key.count).copyMemory(from: rest.baseAddress!, byteCount: rest.count) }
     }
 
     /// Makes room for a record of `need` bytes (and a slot): a new arena page and/or a
@@ -377,6 +385,7 @@ public final class GraceHashTable {
         for _ in 0..<Self.fanOut {
             writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
         }
+        writerRefs = writers.map { Unmanaged.passUnretained($0) }
         // A sequential walk of the arena (live records in the order they were added),
         // not the slots' hash order.
         for page in 0..<arena.pagesInUse {
@@ -393,12 +402,29 @@ public final class GraceHashTable {
     }
 
     private func writePartitioned(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) throws(SpillError) {
+        // One record of three parts: the header, the key, the rest.
+        let n = Self.headerBytes + key.count + rest.count
+        if let at = writerRefs[Self.partition(hash, level: writersLevel)]._withUnsafeGuaranteedRef({ $0.claimInBlock(n) }) {
+            Self.write(at, hash: hash, key: key, rest: rest)
+            return
+        }
         var header = (hash, UInt32(key.count), UInt32(rest.count))
         let w = writers[Self.partition(hash, level: writersLevel)]
         try withUnsafeBytes(of: &header) { (h) throws(SpillError) in
-            // One record of three parts: the header, the key, the rest.
             try w.append(UnsafeRawBufferPointer(rebasing: h[0..<16]), key, rest)
         }
+    }
+
+    /// A whole record (its hash given) to its partition of the open level: `fill` writes
+    /// its bytes. The writer is reached unretained; only a full block takes the slow path.
+    @inline(__always)
+    private func route(_ r: UnsafeRawBufferPointer, hash: UInt64, _ fill: (UnsafeMutableRawPointer) -> Void) throws(SpillError) {
+        let p = Self.partition(hash, level: writersLevel)
+        if let at = writerRefs[p]._withUnsafeGuaranteedRef({ $0.claimInBlock(r.count) }) {
+            fill(at)
+            return
+        }
+        try writers[p].append(r)
     }
 
     /// Finishes the open partition writers and queues their files (level order kept:
@@ -416,6 +442,7 @@ public final class GraceHashTable {
                 spill.release(f.bytes)
             }
         }
+        writerRefs = []
         writers = []
         // A stack: the first partition is processed first.
         pending.append(contentsOf: files.reversed())

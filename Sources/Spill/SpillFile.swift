@@ -93,6 +93,19 @@ public final class SpillWriter {
         try append(first, second, UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
+    /// Room for a record of `n` bytes in the current block, its length written: where its
+    /// bytes go; nil when the block has no room (then `append`, which flushes it). Never
+    /// throws, so a caller holding the writer unretained can call it cheaply per record.
+    @inline(__always)
+    public func claimInBlock(_ n: Int) -> UnsafeMutableRawPointer? {
+        guard rawCount + 4 + n <= blockBytes + Self.headerBytes else { return nil }
+        let at = rawBase + rawCount
+        at.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
+        rawCount += 4 + n
+        records += 1
+        return at + 4
+    }
+
     /// Room for a record of `n` bytes in the block (flushed first when it is full), its
     /// length written: where its bytes go.
     @inline(__always)
