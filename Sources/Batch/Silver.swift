@@ -306,8 +306,8 @@ public struct Silver {
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
         let keys = [SortKey(10), SortKey(0)]
-        let splitDays = days.splitDays(plan: plan, sortsAtOnce: options.threads >= 2 ? 2 : 1)
-        let splitters = SortOperator.splitKeys(keys, schema: Self.schema, splitDays.map { ($0 * CivilTime.microsPerDay) })
+        let split = days.splitDays(plan: plan, sortsAtOnce: options.threads >= 2 ? 2 : 1)
+        let splitters = SortOperator.splitKeys(keys, schema: Self.schema, split.days.map { ($0 * CivilTime.microsPerDay) })
         let sort = try SortOperator(schema: Self.schema, keys: keys, budget: budget, spill: spill,
                                     blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes, splitters: splitters)
         let sets = (Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) },
@@ -339,9 +339,11 @@ public struct Silver {
         var writers: [DatePartitionWriter] = []
         do {
             let ranges = sort.ranges()
-            if ranges.count > 0 && options.threads >= 2 {
-                // Day ranges side by side: each worker sorts a range and writes its
-                // partitions; segments are staged in day order once all are done.
+            if ranges.count > 0 && options.threads >= 2 && split.fit {
+                // Day ranges side by side: each worker sorts a range (in memory: each
+                // fits in half the sort's) and writes its partitions; segments are
+                // staged in day order once all are done. A range too big for that is
+                // sorted by runs, one range at a time, below.
                 let slots = SharedSlots<DatePartitionWriter>(count: ranges.count)
                 defer { writers = (0..<ranges.count).compactMap { slots.get($0) } }
                 let shared = Handed((writer, [sets.0, sets.1]))
@@ -506,18 +508,21 @@ struct SortSizes {
     /// fill at most 80% of the sort's memory (of its share of it, with `sortsAtOnce`
     /// ranges sorted side by side); none when all rows fit at once. Ranges are few enough
     /// for their writers' buffers to take at most an eighth of the share (so with a small
-    /// budget and many rows a range may still need runs).
-    func splitDays(plan: MemoryPlan, sortsAtOnce: Int) -> [Int64] {
+    /// budget and many rows a range may still need runs). `fit` is false when some range
+    /// (a single day, or ranges merged to stay few) is over that memory.
+    func splitDays(plan: MemoryPlan, sortsAtOnce: Int) -> (days: [Int64], fit: Bool) {
         let perRow = bytesPerRow
-        guard rowsPerDay.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return [] }
-        var limit = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
+        guard rowsPerDay.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return ([], true) }
+        let fitting = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
+        var limit = fitting
         let maxRanges = max(2, plan.shareBytes / 8 / SpillWriter.memoryBytes(blockBytes: plan.sortBlockBytes, compresses: false))
         var splits = rowsPerDay.splitDays(limit: limit)
         while splits.count >= maxRanges {
             limit += limit / 4 + 1
             splits = rowsPerDay.splitDays(limit: limit)
         }
-        return splits
+        let fit = limit == fitting && rowsPerDay.ranges.allSatisfy { $0.count <= fitting }
+        return (splits, fit)
     }
 }
 
