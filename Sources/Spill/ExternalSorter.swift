@@ -75,10 +75,14 @@ public final class ExternalSorter {
     // Output state.
     @exclusivity(unchecked) private var memoryCursor = 0
     @exclusivity(unchecked) private var merger: LoserTreeMerger?
-    // Range mode: sorted split keys, the bucket writers (created at a bucket's first
-    // record), the finished buckets, and the sorter of the bucket being read.
-    private let splitters: [[UInt8]]
-    @exclusivity(unchecked) private var bucketWriters: [SpillWriter?]
+    // Range mode: the sorted split keys, end to end (key i is splitBytes[splitStarts[i]
+    // ..< splitStarts[i + 1]]), the bucket writers, the finished buckets (nil: empty or
+    // taken), and the sorter of the bucket being read.
+    private let rangeMode: Bool
+    private let splitCount: Int
+    private let splitBytes: UnsafeMutableRawPointer
+    private let splitStarts: UnsafeMutablePointer<Int>
+    @exclusivity(unchecked) private var bucketWriters = SpillWriterSet()
     private var buckets: [SpillFile?] = []
     private var bucketCursor = 0
     private var bucketSorter: ExternalSorter?
@@ -109,22 +113,40 @@ public final class ExternalSorter {
         self.blockBytes = blockBytes
         self.fanInMax = fanInMax
         self.memoryMaxBytes = memoryMaxBytes
-        self.splitters = splitters
-        bucketWriters = splitters.isEmpty ? [] : Array(repeating: nil, count: splitters.count + 1)
+        rangeMode = !splitters.isEmpty
+        splitCount = splitters.count
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, splitters.reduce(0) { $0 + $1.count }), alignment: 8)
+        let starts = UnsafeMutablePointer<Int>.allocate(capacity: splitters.count + 1)
+        starts[0] = 0
+        for (i, k) in splitters.enumerated() {
+            k.withUnsafeBytes { (bytes + starts[i]).copyMemory(from: $0.baseAddress!, byteCount: k.count) }
+            starts[i + 1] = starts[i] + k.count
+        }
+        splitBytes = bytes
+        splitStarts = starts
         writerReservation = splitters.isEmpty
             ? try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
             : try budget.reserve((splitters.count + 1) * SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket writers")
         reservation = try budget.reserve(0, for: consumer)
         arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
+        if rangeMode {
+            var opened: [SpillWriter] = []
+            for _ in 0...splitCount {
+                opened.append(try spill.newWriter(label: "sort-bucket", consumer: consumer, blockBytes: blockBytes, compresses: false))
+            }
+            bucketWriters = SpillWriterSet(opened)
+        }
     }
 
     deinit {
         arena.release()
         entries.deallocate()
+        splitBytes.deallocate()
+        splitStarts.deallocate()
         merger = nil
         bucketSorter = nil
-        bucketWriters = [] // unfinished writers delete their files
+        bucketWriters = SpillWriterSet() // unfinished writers delete their files
         for case let f? in buckets[bucketCursor...] { spill.discard(f) } // not read: a stopped run
         reservation.end()
         writerReservation.end()
@@ -135,17 +157,12 @@ public final class ExternalSorter {
     /// Adds a record. The bytes are copied.
     public func add(key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) throws(SpillError) {
         precondition(!finished, "\(consumer): add after finish")
-        stats.rowsIn += 1
-        if !splitters.isEmpty {
-            var header = (UInt32(key.count), UInt32(payload.count))
-            try withUnsafeBytes(of: &header) { (h) throws(SpillError) in try bucketWriter(for: key).append(h, key, payload) }
-            return
-        }
-        let at = try place(8 + key.count + payload.count, key: key)
+        let at = try room(8 + key.count + payload.count, key: key)
         at.storeBytes(of: UInt32(key.count), as: UInt32.self)
         at.storeBytes(of: UInt32(payload.count), toByteOffset: 4, as: UInt32.self)
         if key.count > 0 { (at + 8).copyMemory(from: key.baseAddress!, byteCount: key.count) }
         if payload.count > 0 { (at + 8 + key.count).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        stats.rowsIn += 1
     }
 
     /// Adds `count` whole records laid out as in the arena: record i is
@@ -159,32 +176,32 @@ public final class ExternalSorter {
         stats.rowsIn += count
     }
 
-    /// One whole record, as laid out in the arena (to its bucket in range mode).
+    /// One whole record, as laid out in the arena.
     @inline(__always)
     private func add(record: UnsafeRawBufferPointer) throws(SpillError) {
         let key = UnsafeRawBufferPointer(start: record.baseAddress! + 8, count: Int(record.loadUnaligned(as: UInt32.self)))
-        if !splitters.isEmpty {
-            try bucketWriter(for: key).append(record)
-            return
-        }
-        try place(record.count, key: key).copyMemory(from: record.baseAddress!, byteCount: record.count)
+        try room(record.count, key: key).copyMemory(from: record.baseAddress!, byteCount: record.count)
     }
 
-    /// Range mode: the writer of the bucket `key` falls in (the number of split keys that
-    /// are <= key, found by binary search), opened at its first record.
+    /// Where a record of `need` bytes with key `key` goes: the run buffer, or in range
+    /// mode its bucket's block.
     @inline(__always)
-    private func bucketWriter(for key: UnsafeRawBufferPointer) throws(SpillError) -> SpillWriter {
-        var lo = 0, hi = splitters.count
+    private func room(_ need: Int, key: UnsafeRawBufferPointer) throws(SpillError) -> UnsafeMutableRawPointer {
+        rangeMode ? try bucketWriters.claim(bucket(of: key), need) : try place(need, key: key)
+    }
+
+    /// Range mode: the bucket `key` falls in, the number of split keys that are <= key
+    /// (binary search).
+    @inline(__always)
+    private func bucket(of key: UnsafeRawBufferPointer) -> Int {
+        var lo = 0, hi = splitCount
         while lo < hi {
             let mid = (lo + hi) / 2
-            let s = splitters[mid]
-            let c = s.withUnsafeBytes { memcmp($0.baseAddress!, key.baseAddress!, min($0.count, key.count)) }
-            if c < 0 || (c == 0 && s.count <= key.count) { lo = mid + 1 } else { hi = mid }
+            let s = splitBytes + splitStarts[mid], n = splitStarts[mid + 1] - splitStarts[mid]
+            let c = memcmp(s, key.baseAddress!, min(n, key.count))
+            if c < 0 || (c == 0 && n <= key.count) { lo = mid + 1 } else { hi = mid }
         }
-        if let w = bucketWriters[lo] { return w }
-        let w = try spill.newWriter(label: "sort-bucket", consumer: consumer, blockBytes: blockBytes, compresses: false)
-        bucketWriters[lo] = w
-        return w
+        return lo
     }
 
     /// Room in the run buffer for a record of `need` bytes with key `key` (spilling the
@@ -291,15 +308,19 @@ public final class ExternalSorter {
     public func finish() throws(SpillError) {
         precondition(!finished, "\(consumer): finish called twice")
         finished = true
-        if !splitters.isEmpty {
-            for w in bucketWriters {
-                guard let w else { buckets.append(nil); continue }
+        if rangeMode {
+            for w in bucketWriters.writers {
                 let f = try w.finish()
+                if f.records == 0 {
+                    spill.discard(f)
+                    buckets.append(nil)
+                    continue
+                }
                 buckets.append(f)
                 stats.buckets += 1
                 stats.bucketBytesWritten += f.bytes
             }
-            bucketWriters = []
+            bucketWriters = SpillWriterSet()
             writerReservation.end() // the bucket sorters reserve their own
             return
         }
@@ -353,7 +374,7 @@ public final class ExternalSorter {
     /// The next record in key order; its bytes are valid until the next call.
     public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         precondition(finished, "\(consumer): next before finish")
-        if !splitters.isEmpty { return try nextFromBuckets() }
+        if rangeMode { return try nextFromBuckets() }
         if let merger { return try merger.next() }
         guard memoryCursor < entryCount else { return nil }
         // As in spillRun: the records come from all over the arena; fetch ahead.
@@ -376,7 +397,7 @@ extension ExternalSorter {
     /// sorter holding at most `memoryMaxBytes`); `next()` of this sorter then returns
     /// only what nobody took.
     public func sortedBucket(_ i: Int, memoryMaxBytes: Int) throws(SpillError) -> ExternalSorter? {
-        precondition(finished && !splitters.isEmpty, "\(consumer): buckets are taken after finish, in range mode")
+        precondition(finished && rangeMode, "\(consumer): buckets are taken after finish, in range mode")
         let taken = bucketLock.withLock { () -> SpillFile? in
             defer { buckets[i] = nil }
             return buckets[i]

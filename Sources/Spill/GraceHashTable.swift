@@ -83,10 +83,7 @@ public final class GraceHashTable {
     public private(set) var stats = Stats()
 
     // Spill state.
-    private var writers: [SpillWriter] = []
-    /// The same writers, unretained (`writers` keeps them alive): a record is routed to
-    /// its partition without a retain and release of the writer.
-    @exclusivity(unchecked) private var writerRefs: [Unmanaged<SpillWriter>] = []
+    @exclusivity(unchecked) private var writers = SpillWriterSet()
     private var writersLevel = 0
     private var pending: [(file: SpillFile, level: Int)] = []
     private var finished = false
@@ -118,9 +115,8 @@ public final class GraceHashTable {
         arena.release()
         LargeMemory.deallocate(slots)
         batch.deallocate()
-        writerRefs = []
-        writers = []
-        for p in pending { try? SystemIO.unlink(p.file.path); spill.release(p.file.bytes) } // unconsumed partitions of an abandoned table
+        writers = SpillWriterSet()
+        for p in pending { spill.discard(p.file) } // unconsumed partitions of an abandoned table
         reservation.end()
         writersReservation.end()
     }
@@ -164,7 +160,8 @@ public final class GraceHashTable {
                 // Spilled: every later record goes straight to its partition.
                 while i < count {
                     let r = UnsafeRawBufferPointer(start: base + starts[i], count: starts[i + 1] - starts[i])
-                    try route(r, hash: r.loadUnaligned(as: UInt64.self)) { $0.copyMemory(from: r.baseAddress!, byteCount: r.count) }
+                    try writers.claim(Self.partition(r.loadUnaligned(as: UInt64.self), level: 0), r.count)
+                        .copyMemory(from: r.baseAddress!, byteCount: r.count)
                     i += 1
                 }
                 return
@@ -382,10 +379,11 @@ public final class GraceHashTable {
         stats.spills += 1
         stats.deepestLevel = Swift.max(stats.deepestLevel, level)
         writersLevel = level
+        var opened: [SpillWriter] = []
         for _ in 0..<Self.fanOut {
-            writers.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
+            opened.append(try spill.newWriter(label: "hash-l\(level)", consumer: consumer, blockBytes: blockBytes, compresses: false))
         }
-        writerRefs = writers.map { Unmanaged.passUnretained($0) }
+        writers = SpillWriterSet(opened)
         // A sequential walk of the arena (live records in the order they were added),
         // not the slots' hash order.
         for page in 0..<arena.pagesInUse {
@@ -402,48 +400,25 @@ public final class GraceHashTable {
     }
 
     private func writePartitioned(hash: UInt64, key: UnsafeRawBufferPointer, rest: UnsafeRawBufferPointer) throws(SpillError) {
-        // One record of three parts: the header, the key, the rest.
-        let n = Self.headerBytes + key.count + rest.count
-        if let at = writerRefs[Self.partition(hash, level: writersLevel)]._withUnsafeGuaranteedRef({ $0.claimInBlock(n) }) {
-            Self.write(at, hash: hash, key: key, rest: rest)
-            return
-        }
-        var header = (hash, UInt32(key.count), UInt32(rest.count))
-        let w = writers[Self.partition(hash, level: writersLevel)]
-        try withUnsafeBytes(of: &header) { (h) throws(SpillError) in
-            try w.append(UnsafeRawBufferPointer(rebasing: h[0..<16]), key, rest)
-        }
-    }
-
-    /// A whole record (its hash given) to its partition of the open level: `fill` writes
-    /// its bytes. The writer is reached unretained; only a full block takes the slow path.
-    @inline(__always)
-    private func route(_ r: UnsafeRawBufferPointer, hash: UInt64, _ fill: (UnsafeMutableRawPointer) -> Void) throws(SpillError) {
-        let p = Self.partition(hash, level: writersLevel)
-        if let at = writerRefs[p]._withUnsafeGuaranteedRef({ $0.claimInBlock(r.count) }) {
-            fill(at)
-            return
-        }
-        try writers[p].append(r)
+        let at = try writers.claim(Self.partition(hash, level: writersLevel), Self.headerBytes + key.count + rest.count)
+        Self.write(at, hash: hash, key: key, rest: rest)
     }
 
     /// Finishes the open partition writers and queues their files (level order kept:
     /// partition 0 first).
     private func closeWriters() throws(SpillError) {
         var files: [(SpillFile, Int)] = []
-        for w in writers {
+        for w in writers.writers {
             let f = try w.finish()
             stats.spillFiles += 1
             stats.spillBytesWritten += f.bytes
             if f.records > 0 {
                 files.append((f, writersLevel + 1))
             } else {
-                try? SystemIO.unlink(f.path) // empty partition: nothing to read back
-                spill.release(f.bytes)
+                spill.discard(f) // empty partition: nothing to read back
             }
         }
-        writerRefs = []
-        writers = []
+        writers = SpillWriterSet()
         // A stack: the first partition is processed first.
         pending.append(contentsOf: files.reversed())
     }

@@ -94,24 +94,27 @@ public final class SpillWriter {
     }
 
     /// Room for a record of `n` bytes in the current block, its length written: where its
-    /// bytes go; nil when the block has no room (then `append`, which flushes it). Never
+    /// bytes go; nil when the block has no room (then `claim`, which flushes it). Never
     /// throws, so a caller holding the writer unretained can call it cheaply per record.
     @inline(__always)
     public func claimInBlock(_ n: Int) -> UnsafeMutableRawPointer? {
         guard rawCount + 4 + n <= blockBytes + Self.headerBytes else { return nil }
-        let at = rawBase + rawCount
-        at.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
-        rawCount += 4 + n
-        records += 1
-        return at + 4
+        return take(n)
     }
 
     /// Room for a record of `n` bytes in the block (flushed first when it is full), its
     /// length written: where its bytes go.
     @inline(__always)
-    private func claim(_ n: Int) throws(SpillError) -> UnsafeMutableRawPointer {
-        if rawCount > Self.headerBytes && rawCount + 4 + n > blockBytes + Self.headerBytes { try flush() }
+    func claim(_ n: Int) throws(SpillError) -> UnsafeMutableRawPointer {
+        if let at = claimInBlock(n) { return at }
+        if rawCount > Self.headerBytes { try flush() }
         if rawCount + 4 + n > rawCapacity { growRaw(rawCount + 4 + n) }
+        return take(n)
+    }
+
+    /// The next `4 + n` bytes of the block (which has room): the length, then the record.
+    @inline(__always)
+    private func take(_ n: Int) -> UnsafeMutableRawPointer {
         let at = rawBase + rawCount
         at.storeBytes(of: UInt32(n).littleEndian, as: UInt32.self)
         rawCount += 4 + n
@@ -169,6 +172,30 @@ public final class SpillWriter {
         SystemIO.close(fd)
         finished = true
         return SpillFile(path: path, bytes: bytes, records: records)
+    }
+}
+
+/// Spill writers that records are routed among (a hash table's partitions, a sorter's
+/// key ranges). A record reaches its writer's block through an unretained reference: no
+/// retain and release of the writer per record.
+struct SpillWriterSet {
+    private(set) var writers: [SpillWriter]
+    /// The same writers, unretained (`writers` keeps them alive).
+    private let refs: [Unmanaged<SpillWriter>]
+
+    init(_ writers: [SpillWriter] = []) {
+        self.writers = writers
+        refs = writers.map { Unmanaged.passUnretained($0) }
+    }
+
+    var isEmpty: Bool { writers.isEmpty }
+
+    /// Room for a record of `n` bytes in writer `i` (its block flushed first when full):
+    /// where the record's bytes go.
+    @inline(__always)
+    func claim(_ i: Int, _ n: Int) throws(SpillError) -> UnsafeMutableRawPointer {
+        if let at = refs[i]._withUnsafeGuaranteedRef({ $0.claimInBlock(n) }) { return at }
+        return try writers[i].claim(n)
     }
 }
 
