@@ -46,33 +46,41 @@ public struct RowCodec: Sendable {
         }
     }
 
+    /// Calls `body` with column `k`, borrowed from `columns` (which keeps it alive), so that
+    /// per-value calls do not retain and release it.
+    @inline(__always)
+    static func withColumn(_ columns: [ColumnVector], _ k: Int, _ body: (ColumnVector) -> Void) {
+        Unmanaged.passUnretained(columns[k])._withUnsafeGuaranteedRef(body)
+    }
+
     /// Appends the row in `bytes` to `columns`; returns the bytes it took.
     @discardableResult
     public func decode(_ bytes: UnsafeRawBufferPointer, appendTo columns: [ColumnVector]) -> Int {
         var at = bitmapBytes
         for k in columns.indices {
-            unowned(unsafe) let c = columns[k] // `columns` keeps it alive: no retain and release per value
-            if bytes[k / 8] & UInt8(1 << (k % 8)) != 0 {
-                c.appendNull()
-                continue
-            }
-            switch types[k] {
-            case .bool:
-                c.appendBool(bytes[at] != 0)
-                at += 1
-            case .int32, .date:
-                c.appendInt32(bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
-                at += 4
-            case .float64:
-                c.appendDouble(Double(bitPattern: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
-                at += 8
-            case .int64, .decimal, .timestamp:
-                c.appendInt64(bytes.loadUnaligned(fromByteOffset: at, as: Int64.self))
-                at += 8
-            case .string:
-                let n = Int(bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-                c.appendString(UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + n)]))
-                at += 4 + n
+            Self.withColumn(columns, k) { c in
+                if bytes[k / 8] & UInt8(1 << (k % 8)) != 0 {
+                    c.appendNull()
+                    return
+                }
+                switch types[k] {
+                case .bool:
+                    c.appendBool(bytes[at] != 0)
+                    at += 1
+                case .int32, .date:
+                    c.appendInt32(bytes.loadUnaligned(fromByteOffset: at, as: Int32.self))
+                    at += 4
+                case .float64:
+                    c.appendDouble(Double(bitPattern: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)))
+                    at += 8
+                case .int64, .decimal, .timestamp:
+                    c.appendInt64(bytes.loadUnaligned(fromByteOffset: at, as: Int64.self))
+                    at += 8
+                case .string:
+                    let n = Int(bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                    c.appendString(UnsafeRawBufferPointer(rebasing: bytes[(at + 4)..<(at + 4 + n)]))
+                    at += 4 + n
+                }
             }
         }
         return at
@@ -156,11 +164,10 @@ extension KeyEncoder {
             // Descending keys are stored inverted: each byte is read back through `flip`.
             let flip: UInt8 = key.descending ? 0xFF : 0
             let append = decodes[k]
-            unowned(unsafe) let c = columns[k] // `columns` keeps it alive: no retain and release per value
             let marker = bytes[at] ^ flip
             at += 1
             if marker == 0 {
-                if append { c.appendNull() }
+                if append { RowCodec.withColumn(columns, k) { $0.appendNull() } }
                 continue
             }
             switch types[k] {
@@ -184,7 +191,7 @@ extension KeyEncoder {
                 at = p + 2
                 guard append else { continue }
                 if !escaped {
-                    c.appendString(UnsafeRawBufferPointer(rebasing: bytes[start..<p]))
+                    RowCodec.withColumn(columns, k) { $0.appendString(UnsafeRawBufferPointer(rebasing: bytes[start..<p])) }
                     continue
                 }
                 scratch.removeAll()
@@ -194,17 +201,19 @@ extension KeyEncoder {
                     scratch.append(b)
                     i += b == 0 ? 2 : 1 // an escaped zero: its 0xFF follows
                 }
-                scratch.withUnsafeBytes { c.appendString($0) }
+                scratch.withUnsafeBytes { s in RowCodec.withColumn(columns, k) { $0.appendString(s) } }
             default:
                 var bits = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self))
                 if flip != 0 { bits = ~bits }
                 at += 8
                 guard append else { continue }
-                switch types[k] {
-                case .float64: c.appendDouble(Double(bitPattern: bits >> 63 == 1 ? bits & ~(1 << 63) : ~bits))
-                case .bool: c.appendBool(bits ^ (1 << 63) != 0)
-                case .int32, .date: c.appendInt32(Int32(truncatingIfNeeded: Int64(bitPattern: bits ^ (1 << 63))))
-                default: c.appendInt64(Int64(bitPattern: bits ^ (1 << 63)))
+                RowCodec.withColumn(columns, k) { c in
+                    switch types[k] {
+                    case .float64: c.appendDouble(Double(bitPattern: bits >> 63 == 1 ? bits & ~(1 << 63) : ~bits))
+                    case .bool: c.appendBool(bits ^ (1 << 63) != 0)
+                    case .int32, .date: c.appendInt32(Int32(truncatingIfNeeded: Int64(bitPattern: bits ^ (1 << 63))))
+                    default: c.appendInt64(Int64(bitPattern: bits ^ (1 << 63)))
+                    }
                 }
             }
         }

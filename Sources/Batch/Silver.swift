@@ -315,6 +315,7 @@ public struct Silver {
         // Stage 1 picks the surviving rows of each row group and builds their silver rows;
         // stage 2 feeds them to the sort.
         var n = 0, r = 0, first = 0 // the row group's size, the next row in it, its first row's number
+        var picked = [Int32](repeating: 0, count: batchRows) // rows of the row group that survive
         try Parallel.pipeline(threads: options.threads, buffers: sets, produce: { out in
             for c in out { c.reset() }
             while !out[0].isFull {
@@ -324,10 +325,13 @@ public struct Silver {
                     r = 0
                     if n == 0 { break }
                 }
-                while r < n && !out[0].isFull {
-                    if survivors.contains(first + r) { Self.appendSilver(scan.vectors, r, lookups, to: out) }
+                let room = batchRows - out[0].count
+                var k = 0
+                while r < n && k < room {
+                    if survivors.contains(first + r) { picked[k] = Int32(r); k += 1 }
                     r += 1
                 }
+                picked.withUnsafeBufferPointer { Self.appendSilver(scan.vectors, rows: UnsafeBufferPointer(rebasing: $0[0..<k]), lookups, to: out) }
             }
             return out[0].count > 0
         }, consume: { batch in
@@ -457,25 +461,22 @@ public struct Silver {
         return (amount, usd64)
     }
 
-    /// Appends the silver row of valid bronze row `r`.
-    static func appendSilver(_ v: [ColumnVector], _ r: Int, _ l: Lookups, to out: [ColumnVector]) {
-        let q = v[3].int64(r), price = v[4].int64(r)
-        let rate = v[5].withString(r) { l.rate($0) } ?? 0
-        let (amount, usd) = amounts(quantity: q, price: price, rate: rate) ?? (0, 0)
-        out[0].append(contentsOf: v[0], rows: r..<(r + 1))
-        out[1].appendInt64(v[1].int64(r))
-        out[2].appendInt64(v[2].int64(r))
-        out[3].appendInt64(q)
-        out[4].appendInt64(price)
-        out[5].append(contentsOf: v[5], rows: r..<(r + 1))
-        out[6].appendInt64(amount)
-        out[7].appendInt64(usd)
-        out[8].append(contentsOf: v[6], rows: r..<(r + 1))
-        out[9].append(contentsOf: v[7], rows: r..<(r + 1))
-        let t = v[8].int64(r)
-        out[10].appendInt64(t)
-        out[11].appendInt64(v[9].int64(r))
-        out[12].appendInt32(Int32(CivilTime.floorDiv(t, CivilTime.microsPerDay)))
+    /// The silver columns that are bronze columns: (silver, bronze).
+    static let copied = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (8, 6), (9, 7), (10, 8), (11, 9)]
+
+    /// Appends the silver rows of valid bronze rows `rows` of `v`, column by column.
+    static func appendSilver(_ v: [ColumnVector], rows: UnsafeBufferPointer<Int32>, _ l: Lookups, to out: [ColumnVector]) {
+        for (to, from) in copied { out[to].append(contentsOf: v[from], gathering: rows) }
+        let (quantity, price, currency, time) = (v[3], v[4], v[5], v[8])
+        let (amount, usd, date) = (out[6], out[7], out[12])
+        for r in rows {
+            let r = Int(r)
+            let rate = currency.withString(r) { l.rate($0) } ?? 0
+            let (a, u) = amounts(quantity: quantity.int64(r), price: price.int64(r), rate: rate) ?? (0, 0)
+            amount.appendInt64(a)
+            usd.appendInt64(u)
+            date.appendInt32(Int32(CivilTime.floorDiv(time.int64(r), CivilTime.microsPerDay)))
+        }
     }
 }
 

@@ -18,6 +18,7 @@ public enum ColumnType: Hashable, Sendable, CustomStringConvertible {
     case string
 
     /// Width in bytes of one value in memory; for strings, of one offset.
+    @inlinable
     public var valueWidthBytes: Int {
         switch self {
         case .bool: return 1

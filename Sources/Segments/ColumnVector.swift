@@ -13,13 +13,19 @@
 public final class ColumnVector {
     public let type: ColumnType
     public let capacity: Int
-    public private(set) var count: Int = 0
-    public private(set) var nullCount: Int = 0
+    /// Rows held. (Stored under a module-visible name so that the append methods can be
+    /// inlined into other modules' per-value loops: a call across modules costs a retain
+    /// and release of the vector per value.)
+    @inlinable public var count: Int { rows }
+    @inlinable public var nullCount: Int { nulls }
+    @usableFromInline var rows: Int = 0
+    @usableFromInline var nulls: Int = 0
 
     @usableFromInline let values: UnsafeMutableRawPointer
     @usableFromInline let validity: UnsafeMutablePointer<UInt64>
     @usableFromInline var heap: UnsafeMutableRawPointer
-    public private(set) var heapCapacityBytes: Int
+    @usableFromInline var heapBytes: Int
+    @inlinable public var heapCapacityBytes: Int { heapBytes }
     /// Largest heap this vector may grow to: string offsets are UInt32.
     public static let heapLimitBytes = Int(UInt32.max)
 
@@ -37,7 +43,7 @@ public final class ColumnVector {
         validity.initialize(repeating: 0, count: validityWords)
         let heapCap = type == .string ? max(heapBytes, 64) : 8
         heap = UnsafeMutableRawPointer.allocate(byteCount: heapCap, alignment: 16)
-        heapCapacityBytes = heapCap
+        self.heapBytes = heapCap
     }
 
     deinit {
@@ -46,7 +52,7 @@ public final class ColumnVector {
         heap.deallocate()
     }
 
-    public var isFull: Bool { count == capacity }
+    @inlinable public var isFull: Bool { rows == capacity }
 
     /// Bytes of string data held.
     public var heapUsedBytes: Int { type == .string ? Int(offset(count)) : 0 }
@@ -54,8 +60,8 @@ public final class ColumnVector {
     /// Empties the vector and keeps its storage.
     public func reset() {
         validity.update(repeating: 0, count: (count + 63) / 64)
-        count = 0
-        nullCount = 0
+        rows = 0
+        nulls = 0
         if type == .string { values.storeBytes(of: UInt32(0), as: UInt32.self) }
     }
 
@@ -66,33 +72,35 @@ public final class ColumnVector {
         validity[row >> 6] & (1 << UInt64(row & 63)) == 0
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func markValid(_ row: Int) {
         validity[row >> 6] |= (1 << UInt64(row & 63))
     }
 
     // MARK: appending
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func claimRow() -> Int {
-        precondition(count < capacity, "column vector is full (\(capacity) rows); flush before appending")
-        let r = count
-        count += 1
+        precondition(rows < capacity, "column vector is full; flush before appending")
+        let r = rows
+        rows = r + 1
         return r
     }
 
+    @inlinable
     public func appendNull() {
         let r = claimRow()
-        nullCount += 1
+        nulls += 1
         switch type {
         case .string:
-            let end = offset(r)
-            setOffset(r + 1, end)
+            setOffset(r + 1, offset(r))
         default:
-            (values + r * type.valueWidthBytes).initializeMemory(as: UInt8.self, repeating: 0, count: type.valueWidthBytes)
+            let w = type.valueWidthBytes
+            (values + r * w).initializeMemory(as: UInt8.self, repeating: 0, count: w)
         }
     }
 
+    @inlinable
     public func appendInt64(_ v: Int64) {
         assert(type.valueWidthBytes == 8 && type != .float64)
         let r = claimRow()
@@ -100,6 +108,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
+    @inlinable
     public func appendInt32(_ v: Int32) {
         assert(type == .int32 || type == .date)
         let r = claimRow()
@@ -107,6 +116,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
+    @inlinable
     public func appendDouble(_ v: Double) {
         assert(type == .float64)
         let r = claimRow()
@@ -114,6 +124,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
+    @inlinable
     public func appendBool(_ v: Bool) {
         assert(type == .bool)
         let r = claimRow()
@@ -121,12 +132,13 @@ public final class ColumnVector {
         markValid(r)
     }
 
+    @inlinable
     public func appendString(_ bytes: UnsafeRawBufferPointer) {
         assert(type == .string)
         let r = claimRow()
         let start = Int(offset(r))
         let end = start + bytes.count
-        ensureHeap(end, preserving: start)
+        if end > heapBytes { growHeap(end, preserving: start) }
         if let src = bytes.baseAddress, bytes.count > 0 {
             (heap + start).copyMemory(from: src, byteCount: bytes.count)
         }
@@ -152,7 +164,7 @@ public final class ColumnVector {
 
     @inlinable @inline(__always)
     func offset(_ i: Int) -> UInt32 { values.load(fromByteOffset: i * 4, as: UInt32.self) }
-    @inline(__always)
+    @inlinable @inline(__always)
     func setOffset(_ i: Int, _ v: UInt32) { values.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self) }
 
     /// Calls `body` with the bytes of string row `row`; the pointer is valid only inside.
@@ -183,22 +195,27 @@ public final class ColumnVector {
 
     /// Grows the heap to hold `needed` bytes, keeping its first `used` bytes.
     func ensureHeap(_ needed: Int, preserving used: Int) {
-        guard needed > heapCapacityBytes else { return }
+        if needed > heapBytes { growHeap(needed, preserving: used) }
+    }
+
+    /// The heap, reallocated to hold `needed` (more than it has) bytes.
+    @usableFromInline @inline(never)
+    func growHeap(_ needed: Int, preserving used: Int) {
         precondition(needed <= Self.heapLimitBytes, "a string column batch may hold at most 4 GiB of text")
-        var cap = heapCapacityBytes
+        var cap = heapBytes
         while cap < needed { cap = min(cap * 2, Self.heapLimitBytes) }
         let fresh = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 16)
         fresh.copyMemory(from: heap, byteCount: used)
         heap.deallocate()
         heap = fresh
-        heapCapacityBytes = cap
+        heapBytes = cap
     }
 
     /// Sets the row count after a decoder filled `values`, `validity` and `heap` directly.
     func setDecoded(count: Int, nullCount: Int) {
         precondition(count <= capacity)
-        self.count = count
-        self.nullCount = nullCount
+        rows = count
+        nulls = nullCount
     }
 
     /// Clears the validity words for `n` rows and marks them all valid.

@@ -268,3 +268,51 @@ extension ColumnVector {
         setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
     }
 }
+
+extension ColumnVector {
+    /// Appends rows `rows` of `other` (same type), in that order: a gather, column by
+    /// column, for the rows a filter kept.
+    public func append(contentsOf other: ColumnVector, gathering rows: UnsafeBufferPointer<Int32>) {
+        precondition(other.type == type, "append(contentsOf:gathering:) needs the same column type")
+        precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
+        if rows.isEmpty { return }
+        let first = count
+        if type == .string {
+            var bytes = 0
+            for r in rows { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
+            var end = Int(offset(first))
+            ensureHeap(end + bytes, preserving: end)
+            for (k, r) in rows.enumerated() {
+                let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
+                if n > 0 { (heap + end).copyMemory(from: other.heap + s, byteCount: n) }
+                end += n
+                setOffset(first + k + 1, UInt32(end))
+            }
+        } else {
+            gatherValues(other, rows, to: first)
+        }
+        var nulls = 0
+        if other.nullCount == 0 {
+            for k in 0..<rows.count { markValid(first + k) }
+        } else {
+            for (k, r) in rows.enumerated() {
+                if other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
+            }
+        }
+        setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
+    }
+
+    private func gatherValues(_ other: ColumnVector, _ rows: UnsafeBufferPointer<Int32>, to first: Int) {
+        switch type.valueWidthBytes {
+        case 8:
+            let src = other.values.assumingMemoryBound(to: UInt64.self), dst = (values + first * 8).assumingMemoryBound(to: UInt64.self)
+            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
+        case 4:
+            let src = other.values.assumingMemoryBound(to: UInt32.self), dst = (values + first * 4).assumingMemoryBound(to: UInt32.self)
+            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
+        default:
+            let src = other.values.assumingMemoryBound(to: UInt8.self), dst = (values + first).assumingMemoryBound(to: UInt8.self)
+            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
+        }
+    }
+}

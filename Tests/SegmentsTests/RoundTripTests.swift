@@ -63,6 +63,25 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         }
     }
 
+    /// A gather of chosen rows (in any order, some repeated, some null) appends exactly
+    /// those rows, after the rows the vector already holds, for every type.
+    @Test(arguments: allTypes)
+    func gatherAppendsTheChosenRows(type: ColumnType) {
+        for nulls in [false, true] {
+            let source = sampleValues(type, rows: 300, seed: 5, nulls: nulls)
+            let held = sampleValues(type, rows: 10, seed: 6, nulls: true)
+            var rng = SeededRNG(7)
+            let picks = (0..<200).map { _ in Int32(rng.next() % 300) } + [299, 0, 0]
+            let v = held.vector(type, capacity: 10 + picks.count)
+            picks.withUnsafeBufferPointer { v.append(contentsOf: source.vector(type), gathering: $0) }
+            v.append(contentsOf: source.vector(type), gathering: UnsafeBufferPointer(start: nil, count: 0))
+            var expected = held
+            for p in picks { expected = expected + source.slice(Int(p)..<(Int(p) + 1)) }
+            #expect(Values.of(v).firstDifference(expected) == nil, "type \(type) nulls \(nulls)")
+            #expect(v.nullCount == expected.nullCount)
+        }
+    }
+
     /// Each shape of data gets the encoding that is smallest for it.
     @Test func encodingsArePickedBySize() throws {
         let dir = TempDir("enc")

@@ -33,6 +33,15 @@ enum Values: Equatable {
         }
     }
 
+    var nullCount: Int {
+        switch self {
+        case .ints(let v): return v.filter { $0 == nil }.count
+        case .doubles(let v): return v.filter { $0 == nil }.count
+        case .bools(let v): return v.filter { $0 == nil }.count
+        case .strings(let v): return v.filter { $0 == nil }.count
+        }
+    }
+
     func slice(_ r: Range<Int>) -> Values {
         switch self {
         case .ints(let v): return .ints(Array(v[r]))
