@@ -409,10 +409,7 @@ public struct Gold {
             BatchError(.reconciliation, path: Silver.path(lake: options.lake),
                        "silver rows are not in (event_time, transaction_id) order; the table was not written by batchrun silver, run batchrun silver again")
         }
-        func idPrecedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-            let c = memcmp(a.baseAddress!, b.baseAddress!, min(a.count, b.count))
-            return c < 0 || (c == 0 && a.count < b.count)
-        }
+        func idPrecedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool { Bytes.compare(a, b) < 0 }
         let t0 = v[10].int64(0)
         if t0 < previousTime { throw outOfOrder() }
         if t0 == previousTime {

@@ -13,7 +13,7 @@ final class IngestionOrder {
             let s = v[12].isNull(r) ? Int64.min : v[12].int64(r)
             let l = v[11].isNull(r) ? Int64.min : v[11].int64(r)
             let (ok, sameFile) = v[10].withString(r) { f -> (Bool, Bool) in
-                let c = file.withUnsafeBytes { p in compareBytes(p, f) }
+                let c = file.withUnsafeBytes { p in Bytes.compare(p, f) }
                 if s != seq { return (s > seq, c == 0) }
                 return (c < 0 || (c == 0 && l > line), c == 0)
             }

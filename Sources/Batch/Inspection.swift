@@ -98,7 +98,7 @@ public struct Inspection {
         case (.double(let x), .double(let y)): return x < y ? -1 : (x > y ? 1 : 0)
         case (.bool(let x), .bool(let y)): return x == y ? 0 : (x ? 1 : -1)
         case (.bytes(let x, _), .bytes(let y, _)):
-            return x.withUnsafeBytes { xb in y.withUnsafeBytes { yb in compareBytes(xb, yb) } }
+            return x.withUnsafeBytes { xb in y.withUnsafeBytes { yb in Bytes.compare(xb, yb) } }
         default: return 0
         }
     }

@@ -54,6 +54,9 @@ public struct Silver {
         public var sort = OperatorStats()
         /// The expected counts it was checked against, when the lake has them.
         public var expected: Generator.Expected?
+        /// Wall time of pass 1 (scan_classify), the dedup's partitions (dedup), pass 2
+        /// (route) and the sort and write (sort_write).
+        public var phases = PhaseTimes()
         public var quarantinedTotal: Int { quarantined.values.reduce(0, +) }
     }
 
@@ -98,7 +101,7 @@ public struct Silver {
         }
 
         func rate(_ code: UnsafeRawBufferPointer) -> Int64? {
-            for r in rates where r.code.count == code.count && r.code.withUnsafeBytes({ memcmp($0.baseAddress!, code.baseAddress!, code.count) == 0 }) {
+            for r in rates where r.code.withUnsafeBytes({ Bytes.equal($0, code) }) {
                 return r.micros
             }
             return nil
@@ -162,7 +165,7 @@ public struct Silver {
             var counts = [Int](repeating: 0, count: Self.reasons.count)
             var days = SortSizes()
             let validRows = try classifyAndDedup(bronze, lookups, survivors: survivors, quarantine: quarantineWriter,
-                                                 counts: &counts, days: &days, written: &written, dedup: &report.dedup)
+                                                 counts: &counts, days: &days, written: &written, report: &report)
             try writeSilver(bronze, lookups, survivors: survivors, days: days, to: silverWriter, written: &written, report: &report)
             for (k, name) in Self.reasons.enumerated() { report.quarantined[name] = counts[k] }
             report.duplicatesRemoved = validRows - report.silverRows
@@ -205,7 +208,7 @@ public struct Silver {
     /// updated_at exactly as PIPELINE.md asks. Returns the count of valid rows; `days`
     /// gets their event_dates and sizes.
     func classifyAndDedup(_ bronze: TableReader, _ lookups: Lookups, survivors: RowBitmap, quarantine: TableWriter,
-                          counts: inout [Int], days: inout SortSizes, written: inout [SegmentSummary], dedup: inout OperatorStats) throws -> Int {
+                          counts: inout [Int], days: inout SortSizes, written: inout [SegmentSummary], report: inout Report) throws -> Int {
         let scan = TableScan(bronze)
         let batchRows = min(options.batchRows, scan.vectors[0].capacity)
         let batchMemory = try budget.reserve(BatchPool.batchBytes(schema: Bronze.schema, rows: scan.vectors[0].capacity, stringBytesPerRow: 16)
@@ -281,14 +284,16 @@ public struct Silver {
             (segment ?? producedSegment)?.abandon()
             throw error
         }
+        report.phases.lap("scan_classify")
         try versions.finish()
         while let r = try versions.next() {
             let o = GraceHashTable.dedupParts(r.rest).order
             survivors.set(Int(UInt64(bigEndian: o.loadUnaligned(fromByteOffset: 8, as: UInt64.self))))
         }
-        dedup.rowsIn = versions.stats.rowsIn
-        dedup.rowsOut = versions.stats.rowsOut
-        dedup.takeSpill(from: versions.stats)
+        report.dedup.rowsIn = versions.stats.rowsIn
+        report.dedup.rowsOut = versions.stats.rowsOut
+        report.dedup.takeSpill(from: versions.stats)
+        report.phases.lap("dedup")
         return validRows
     }
 
@@ -338,6 +343,7 @@ public struct Silver {
             try sort.push(batch, rows: 0..<batch[0].count)
         })
         try sort.finish()
+        report.phases.lap("route")
 
         let segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
         var writers: [DatePartitionWriter] = []
@@ -383,6 +389,7 @@ public struct Silver {
             report.silverRows += p.rows
         }
         report.sort = sort.stats
+        report.phases.lap("sort_write")
     }
 
     static func loadExpected(lake: String) throws -> Generator.Expected? {
@@ -423,7 +430,7 @@ public struct Silver {
     static func isOneOf(_ c: ColumnVector, _ r: Int, _ set: [[UInt8]]) -> Bool {
         if c.isNull(r) { return false }
         return c.withString(r) { s in
-            set.contains { $0.count == s.count && $0.withUnsafeBytes { memcmp($0.baseAddress!, s.baseAddress!, s.count) == 0 } }
+            set.contains { $0.withUnsafeBytes { Bytes.equal($0, s) } }
         }
     }
 

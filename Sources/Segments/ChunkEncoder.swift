@@ -198,7 +198,7 @@ final class ChunkEncoder {
         // equal prefixes need the full comparison.
         var loPrefix: UInt64 = 0, hiPrefix: UInt64 = 0
         for i in 0..<v.count where !v.isNull(i) {
-            let p = v.withString(i) { bytePrefix($0) }
+            let p = v.withString(i) { Bytes.prefix($0) }
             if lo < 0 { lo = i; hi = i; loPrefix = p; hiPrefix = p; continue }
             if p < loPrefix || (p == loPrefix && compareStrings(v, i, lo) < 0) { lo = i; loPrefix = p }
             if p > hiPrefix || (p == hiPrefix && compareStrings(v, i, hi) > 0) { hi = i; hiPrefix = p }
@@ -216,28 +216,7 @@ final class ChunkEncoder {
 
 /// Byte-wise comparison of two string rows of one vector (UTF-8 byte order).
 func compareStrings(_ v: ColumnVector, _ a: Int, _ b: Int) -> Int {
-    v.withString(a) { x in v.withString(b) { y in compareBytes(x, y) } }
-}
-
-/// The first 8 bytes as a big-endian integer, zero-padded: its order is the bytes' memcmp
-/// order, except that it cannot tell strings apart that differ only after byte 8 or in
-/// trailing zero bytes (compare those in full).
-@inline(__always)
-func bytePrefix(_ b: UnsafeRawBufferPointer) -> UInt64 {
-    if b.count >= 8 { return UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)) }
-    var p: UInt64 = 0
-    for i in 0..<b.count { p |= UInt64(b[i]) << UInt64(56 - 8 * i) }
-    return p
-}
-
-/// memcmp order, shorter first on a common prefix.
-public func compareBytes(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Int {
-    let n = Swift.min(x.count, y.count)
-    if n > 0 {
-        let c = memcmp(x.baseAddress!, y.baseAddress!, n)
-        if c != 0 { return c < 0 ? -1 : 1 }
-    }
-    return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
+    v.withString(a) { x in v.withString(b) { y in Bytes.compare(x, y) } }
 }
 
 #if canImport(Glibc)

@@ -73,7 +73,7 @@ final class StringDictionary {
             if row == probeRows && count * 8 > probeRows * 7 { return false }
             if v.isNull(row) { indices[row] = 0; continue }
             let found: Int? = v.withString(row) { bytes in
-                let h = Checksum.xxh64(bytes)
+                let h = Bytes.hash(bytes)
                 var s = Int(truncatingIfNeeded: h) & mask
                 while true {
                     let slot = slots[s]
@@ -89,7 +89,7 @@ final class StringDictionary {
                         return e
                     }
                     let e = Int(slot & 0xFFFF_FFFF) - 1
-                    if entryHashes[e] == h, v.withString(Int(entryRows[e]), { compareBytes($0, bytes) == 0 }) {
+                    if entryHashes[e] == h, v.withString(Int(entryRows[e]), { Bytes.equal($0, bytes) }) {
                         return e
                     }
                     s = (s + 1) & mask

@@ -198,8 +198,7 @@ public final class ExternalSorter {
         while lo < hi {
             let mid = (lo + hi) / 2
             let s = splitBytes + splitStarts[mid], n = splitStarts[mid + 1] - splitStarts[mid]
-            let c = memcmp(s, key.baseAddress!, min(n, key.count))
-            if c < 0 || (c == 0 && n <= key.count) { lo = mid + 1 } else { hi = mid }
+            if Bytes.compare(UnsafeRawBufferPointer(start: s, count: n), key) <= 0 { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
@@ -269,7 +268,7 @@ public final class ExternalSorter {
             let ka = Int(pa.loadUnaligned(as: UInt32.self))
             let kb = Int(pb.loadUnaligned(as: UInt32.self))
             if ka > 16 && kb > 16 {
-                let c = memcmp(pa + 24, pb + 24, min(ka, kb) - 16)
+                let c = Bytes.compare(pa + 24, pb + 24, min(ka, kb) - 16)
                 if c != 0 { return c < 0 }
             }
             if ka != kb { return ka < kb }
@@ -507,7 +506,7 @@ final class LoserTreeMerger {
         guard let rb = current[b] else { return true }
         let ka = Int(ra.loadUnaligned(as: UInt32.self))
         let kb = Int(rb.loadUnaligned(as: UInt32.self))
-        let c = memcmp(ra.baseAddress! + 4, rb.baseAddress! + 4, min(ka, kb))
+        let c = Bytes.compare(ra.baseAddress! + 4, rb.baseAddress! + 4, min(ka, kb))
         if c != 0 { return c < 0 }
         if ka != kb { return ka < kb }
         return a < b

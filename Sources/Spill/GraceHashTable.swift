@@ -175,32 +175,9 @@ public final class GraceHashTable {
         }
     }
 
-    /// True when `n` bytes at `a` and `b` are equal. Keys are mostly short (an id, a
-    /// group of a few numbers): up to 32 bytes, a few overlapping 8-byte loads do it
-    /// without a call to memcmp.
-    @inline(__always)
-    static func equalBytes(_ a: UnsafeRawPointer?, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
-        guard n > 0, let a, let b else { return true }
-        func word(_ p: UnsafeRawPointer, _ at: Int) -> UInt64 { p.loadUnaligned(fromByteOffset: at, as: UInt64.self) }
-        if n >= 8 {
-            if n <= 16 { return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8) }
-            if n <= 32 {
-                return word(a, 0) == word(b, 0) && word(a, 8) == word(b, 8)
-                    && word(a, n - 16) == word(b, n - 16) && word(a, n - 8) == word(b, n - 8)
-            }
-            return memcmp(a, b, n) == 0
-        }
-        if n >= 4 {
-            return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
-                && a.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
-        }
-        for i in 0..<n where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-        return true
-    }
-
     /// The hash a record's key carries.
     @inline(__always)
-    public static func hash(key: UnsafeRawBufferPointer) -> UInt64 { Checksum.xxh64(key) }
+    public static func hash(key: UnsafeRawBufferPointer) -> UInt64 { Bytes.hash(key) }
 
     @inline(__always)
     private func recordKey(_ location: Int) -> UnsafeRawBufferPointer {
@@ -232,7 +209,7 @@ public final class GraceHashTable {
                 if slots[i].hash == hash {
                     let o = slots[i].location - 1
                     let k = recordKey(o)
-                    if k.count == key.count && Self.equalBytes(k.baseAddress, key.baseAddress, key.count) {
+                    if k.count == key.count && Bytes.equal(k.baseAddress, key.baseAddress, key.count) {
                         try combine(slot: i, offset: o, hash: hash, key: key, rest: rest, level: level)
                         return
                     }
@@ -278,7 +255,7 @@ public final class GraceHashTable {
         case .dedup:
             let oldOrderBytes = Int(old.loadUnaligned(as: UInt32.self))
             let newOrderBytes = Int(rest.loadUnaligned(as: UInt32.self))
-            let c = memcmp(old.baseAddress! + 4, rest.baseAddress! + 4, Swift.min(oldOrderBytes, newOrderBytes))
+            let c = Bytes.compare(old.baseAddress! + 4, rest.baseAddress! + 4, Swift.min(oldOrderBytes, newOrderBytes))
             let greater = c < 0 || (c == 0 && newOrderBytes > oldOrderBytes)
             guard greater else { return }
             if rest.count == old.count {

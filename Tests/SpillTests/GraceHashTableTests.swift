@@ -130,23 +130,4 @@ import Testing
             #expect(error.code == .outOfSpillQuota && error.message.contains("--max-spill"))
         }
     }
-
-    /// The inline key comparison against memcmp: every length to 40 bytes, equal, and
-    /// differing in each single byte.
-    @Test func keyEqualityMatchesMemcmp() {
-        var rng = Rng(42)
-        for n in 0...40 {
-            let a = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            a.withUnsafeBytes { pa in
-                #expect(GraceHashTable.equalBytes(pa.baseAddress, pa.baseAddress, n), "length \(n)")
-                var same = a
-                same.withUnsafeBytes { #expect(GraceHashTable.equalBytes(pa.baseAddress, $0.baseAddress, n), "length \(n)") }
-                for i in 0..<n {
-                    same = a
-                    same[i] ^= UInt8(1 + rng.below(255))
-                    same.withUnsafeBytes { #expect(!GraceHashTable.equalBytes(pa.baseAddress, $0.baseAddress, n), "length \(n), byte \(i)") }
-                }
-            }
-        }
-    }
 }
