@@ -260,8 +260,7 @@ public final class ExternalSorter {
 
     private func sortRun() {
         let arena = self.arena
-        var index = UnsafeMutableBufferPointer(start: entries, count: entryCount)
-        index.sort { a, b in
+        Self.sortEntries(entries, entryCount) { a, b in
             if a.prefix != b.prefix { return a.prefix < b.prefix }
             if a.prefix2 != b.prefix2 { return a.prefix2 < b.prefix2 }
             let pa = arena.pointer(a.location), pb = arena.pointer(b.location)
