@@ -91,21 +91,10 @@ public struct Silver {
     struct Lookups {
         var customers: Int64Map
         var products: Int64Map
-        var rates: [(code: [UInt8], micros: Int64)]
+        /// Currency code -> USD rate in millionths (the first row of a code counts).
+        var rates: ShortStringTable
 
-        /// Starts the customer and product probes of row `r`.
-        @inline(__always)
-        func prefetch(_ v: [ColumnVector], _ r: Int) {
-            customers.prefetch(v[1].int64(r))
-            products.prefetch(v[2].int64(r))
-        }
-
-        func rate(_ code: UnsafeRawBufferPointer) -> Int64? {
-            for r in rates where r.code.withUnsafeBytes({ Bytes.equal($0, code) }) {
-                return r.micros
-            }
-            return nil
-        }
+        func rate(_ code: UnsafeRawBufferPointer) -> Int64? { rates.value(code) }
     }
 
     /// The reference tables at the versions silver records as its inputs.
@@ -127,13 +116,13 @@ public struct Silver {
         let customers = try ids(customerTable)
         let products = try ids(productTable)
         let fx = TableScan(try open("fx_rates"))
-        var rates: [([UInt8], Int64)] = []
+        var rates: [(key: [UInt8], value: Int64)] = []
         while case let n = try fx.next(), n > 0 {
             for r in 0..<n where !fx.vectors[1].isNull(r) {
                 rates.append((fx.vectors[0].withString(r) { Array($0) }, fx.vectors[1].int64(r)))
             }
         }
-        return (Lookups(customers: customers, products: products, rates: rates), memory)
+        return (Lookups(customers: customers, products: products, rates: ShortStringTable(rates)), memory)
     }
 
     // MARK: the run
@@ -232,6 +221,8 @@ public struct Silver {
         // as a record of the dedup table (hash, lengths, key; order = updated_at, row
         // number, big-endian: memcmp order); stage 2 adds them to the table.
         let records = (VersionRecords(rows: scan.vectors[0].capacity), VersionRecords(rows: scan.vectors[0].capacity))
+        let verdicts = UnsafeMutablePointer<UInt8>.allocate(capacity: scan.vectors[0].capacity) // each row's reason, or valid
+        defer { verdicts.deallocate() }
         do {
             try Parallel.pipeline(threads: options.threads, buffers: records, produce: { out in
                 out.removeAll()
@@ -240,13 +231,11 @@ public struct Silver {
                 let v = scan.vectors
                 try ingestionOrder.check(v, rows: n, table: bronze.snapshot.path)
                 sizes.scanned(v, rows: n)
-                // Each row probes the customer and product maps at random: the probes of
-                // a row some places ahead are started early, so their misses overlap.
-                let ahead = 16
+                Self.classify(v, rows: n, lookups, into: verdicts)
+                let (ids, times, updated) = (v[0], v[8], v[9])
                 for r in 0..<n {
-                    defer { row += 1 }
-                    if r + ahead < n { lookups.prefetch(v, r + ahead) }
-                    if let reason = Self.classify(v, r, lookups) {
+                    let reason = Int(verdicts[r])
+                    if reason != Int(Self.valid) {
                         reasons[reason] += 1
                         for c in 0..<15 { quarantined[c].append(contentsOf: v[c], rows: r..<(r + 1)) }
                         quarantined[15].appendString(Self.reasons[reason])
@@ -258,9 +247,10 @@ public struct Silver {
                         continue
                     }
                     validRows += 1
-                    sizes.rowsPerDay.add(day: CivilTime.floorDiv(v[8].int64(r), CivilTime.microsPerDay))
-                    v[0].withString(r) { key in out.append(key: key, updatedAt: v[9].int64(r), row: row) }
+                    sizes.rowsPerDay.add(day: CivilTime.floorDiv(times.int64(r), CivilTime.microsPerDay))
+                    ids.withString(r) { key in out.append(key: key, updatedAt: updated.int64(r), row: row + r) }
                 }
+                row += n
                 return true
             }, consume: { batch in
                 try batch.bytes.withUnsafeBytes { (b) throws in
@@ -424,35 +414,59 @@ public struct Silver {
 
     // MARK: rules
 
-    static let statuses: [[UInt8]] = ["completed", "pending", "cancelled", "refunded"].map { Array($0.utf8) }
-    static let channels: [[UInt8]] = ["web", "mobile", "store"].map { Array($0.utf8) }
+    static let statuses = ShortStringTable(["completed", "pending", "cancelled", "refunded"].map { (Array($0.utf8), 0) })
+    static let channels = ShortStringTable(["web", "mobile", "store"].map { (Array($0.utf8), 0) })
+    /// The reason of a row that passes every rule.
+    static let valid: UInt8 = 0xFF
 
-    static func isOneOf(_ c: ColumnVector, _ r: Int, _ set: [[UInt8]]) -> Bool {
-        if c.isNull(r) { return false }
-        return c.withString(r) { s in
-            set.contains { $0.withUnsafeBytes { Bytes.equal($0, s) } }
+    /// The first rule each of bronze rows `0..<n` fails (its index in `reasons`), or
+    /// `valid`, into `out`. Rules 1-4 (nulls) are tested 64 rows at a time on the validity
+    /// words; the others row by row, in the order of PIPELINE.md section 3.
+    static func classify(_ v: [ColumnVector], rows n: Int, _ l: Lookups, into out: UnsafeMutablePointer<UInt8>) {
+        let (id, customer, product, quantity, price, currency) = (v[0], v[1], v[2], v[3], v[4], v[5])
+        let (status, channel, time, updated, rescued) = (v[6], v[7], v[8], v[9], v[14])
+        // Each row probes the customer and product maps at random: the probes of a row
+        // some places ahead are started early, so their misses overlap.
+        let ahead = 16
+        for r in 0..<min(ahead, n) {
+            l.customers.prefetch(customer.int64(r))
+            l.products.prefetch(product.int64(r))
         }
-    }
-
-    /// The index of the first rule row `r` fails, or nil when it passes them all.
-    static func classify(_ v: [ColumnVector], _ r: Int, _ l: Lookups) -> Int? {
-        var allNull = true
-        for c in 0..<10 where !v[c].isNull(r) { allNull = false; break }
-        if allNull && !v[14].isNull(r) { return 0 }                                   // malformed_row
-        if v[0].isNull(r) { return 1 }                                                // missing_id
-        if v[1].isNull(r) || v[2].isNull(r) || v[3].isNull(r) || v[4].isNull(r) { return 2 } // bad_number
-        if v[8].isNull(r) || v[9].isNull(r) { return 3 }                              // bad_timestamp
-        let q = v[3].int64(r)
-        if q < 1 || q > 1000 { return 4 }                                             // bad_quantity
-        if v[4].int64(r) < 0 { return 5 }                                             // bad_price
-        if !isOneOf(v[6], r, statuses) { return 6 }                                   // bad_status
-        if !isOneOf(v[7], r, channels) { return 7 }                                   // bad_channel
-        guard !v[5].isNull(r), let rate = v[5].withString(r, { l.rate($0) }) else { return 8 } // unknown_currency
-        if !l.customers.contains(v[1].int64(r)) { return 9 }                 // unknown_customer
-        if !l.products.contains(v[2].int64(r)) { return 10 }                 // unknown_product
-        // A price whose amount (or USD amount) does not fit decimal(18,2) is a bad price.
-        if amounts(quantity: q, price: v[4].int64(r), rate: rate) == nil { return 5 }
-        return nil
+        for w in 0..<((n + 63) / 64) {
+            // Bit i of a word: row 64w + i is not null in that column.
+            let (idOK, customerOK, productOK, quantityOK, priceOK) = (id.validityWord(w), customer.validityWord(w), product.validityWord(w),
+                                                                      quantity.validityWord(w), price.validityWord(w))
+            let (currencyOK, statusOK, channelOK, timeOK, updatedOK) = (currency.validityWord(w), status.validityWord(w), channel.validityWord(w),
+                                                                        time.validityWord(w), updated.validityWord(w))
+            let anyValid = idOK | customerOK | productOK | quantityOK | priceOK | currencyOK | statusOK | channelOK | timeOK | updatedOK
+            let malformed = ~anyValid & rescued.validityWord(w)
+            let badNumber = ~(customerOK & productOK & quantityOK & priceOK)
+            let badTimestamp = ~(timeOK & updatedOK)
+            for r in (w * 64)..<Swift.min(n, w * 64 + 64) {
+                if r + ahead < n {
+                    l.customers.prefetch(customer.int64(r + ahead))
+                    l.products.prefetch(product.int64(r + ahead))
+                }
+                let bit = UInt64(1) << UInt64(r & 63)
+                out[r] = {
+                    if malformed & bit != 0 { return 0 }                                     // malformed_row
+                    if idOK & bit == 0 { return 1 }                                          // missing_id
+                    if badNumber & bit != 0 { return 2 }                                     // bad_number
+                    if badTimestamp & bit != 0 { return 3 }                                  // bad_timestamp
+                    let q = quantity.int64(r), p = price.int64(r)
+                    if q < 1 || q > 1000 { return 4 }                                        // bad_quantity
+                    if p < 0 { return 5 }                                                    // bad_price
+                    if statusOK & bit == 0 || status.withString(r, { statuses.value($0) }) == nil { return 6 }    // bad_status
+                    if channelOK & bit == 0 || channel.withString(r, { channels.value($0) }) == nil { return 7 }  // bad_channel
+                    guard currencyOK & bit != 0, let rate = currency.withString(r, { l.rate($0) }) else { return 8 } // unknown_currency
+                    if !l.customers.contains(customer.int64(r)) { return 9 }                 // unknown_customer
+                    if !l.products.contains(product.int64(r)) { return 10 }                  // unknown_product
+                    // A price whose amount (or USD amount) does not fit decimal(18,2) is a bad price.
+                    if amounts(quantity: q, price: p, rate: rate) == nil { return 5 }
+                    return valid
+                }()
+            }
+        }
     }
 
     /// amount = quantity x unit_price; amount_usd = amount x rate / 10^6, rounded half up

@@ -72,6 +72,10 @@ public final class ColumnVector {
         validity[row >> 6] & (1 << UInt64(row & 63)) == 0
     }
 
+    /// Validity bits of rows `64w ..< 64w + 64`: bit i set <=> row 64w + i is not null.
+    @inlinable
+    public func validityWord(_ w: Int) -> UInt64 { validity[w] }
+
     @inlinable @inline(__always)
     func markValid(_ row: Int) {
         validity[row >> 6] |= (1 << UInt64(row & 63))
