@@ -193,9 +193,11 @@ public final class SortRanges: @unchecked Sendable {
     var rowsOut: Int { lock.withLock { pulled } }
 
     /// Range `i`, sorted in at most `memoryMaxBytes` (in memory when it fits); nil when
-    /// no row fell in it.
-    public func take(_ i: Int, memoryMaxBytes: Int) throws -> SortedRange? {
-        guard let s = try sorter.sortedBucket(i, memoryMaxBytes: memoryMaxBytes) else { return nil }
+    /// no row fell in it. `reusing`, a range read to its end, lends it its memory.
+    public func take(_ i: Int, memoryMaxBytes: Int, reusing: consuming SortedRange? = nil) throws -> SortedRange? {
+        let old = reusing?.sorter
+        _ = consume reusing
+        guard let s = try sorter.sortedBucket(i, memoryMaxBytes: memoryMaxBytes, reusing: old) else { return nil }
         return SortedRange(sorter: s, ranges: self)
     }
 
@@ -203,7 +205,7 @@ public final class SortRanges: @unchecked Sendable {
 
     /// One sorted range: its rows in order, a batch at a time.
     public final class SortedRange {
-        private let sorter: ExternalSorter
+        fileprivate let sorter: ExternalSorter
         private let ranges: SortRanges
         private let scratch = ByteBuffer(capacity: 256)
 

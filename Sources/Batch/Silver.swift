@@ -350,12 +350,14 @@ public struct Silver {
                 let rangeBytes = plan.sortEngineBytes / 2
                 try Parallel.run(workers: 2) { w, next in
                     let (table, out) = (shared.value.0, shared.value.1[w])
+                    var previous: SortRanges.SortedRange? // read to its end: its memory goes to the next range
                     while let i = next(ranges.count) {
-                        guard let range = try ranges.take(i, memoryMaxBytes: rangeBytes) else { continue }
+                        guard let range = try ranges.take(i, memoryMaxBytes: rangeBytes, reusing: previous.take()) else { continue }
                         let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions, stagesAtOnce: false)
                         slots.set(i, partitioned)
                         while case let n = try range.pull(into: out), n > 0 { try partitioned.append(out, rows: 0..<n, days: out[12]) }
                         try partitioned.finish()
+                        previous = range
                     }
                 }
             } else {

@@ -12,12 +12,20 @@ public enum Bytes {
 
     /// The first 8 bytes as a big-endian integer, zero-padded: integer order is memcmp
     /// order on those bytes.
-    @inlinable
+    @inlinable @inline(__always)
     public static func prefix(_ b: UnsafeRawBufferPointer) -> UInt64 {
-        if b.count >= 8 { return UInt64(bigEndian: b.loadUnaligned(as: UInt64.self)) }
-        var p: UInt64 = 0
-        for i in 0..<b.count { p |= UInt64(b[i]) << UInt64(56 - 8 * i) }
-        return p
+        let n = b.count
+        guard n > 0, let p = b.baseAddress else { return 0 }
+        if n >= 8 { return UInt64(bigEndian: p.loadUnaligned(as: UInt64.self)) }
+        if n >= 4 {
+            // Two overlapping 4-byte loads hold every byte; where they overlap they agree.
+            let head = UInt64(UInt32(bigEndian: p.loadUnaligned(as: UInt32.self))) << 32
+            let tail = UInt64(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self))) << UInt64(8 * (8 - n))
+            return head | tail
+        }
+        // 1 to 3 bytes: bytes 0, n/2 and n - 1 are all of them.
+        return UInt64(p.load(as: UInt8.self)) << 56 | UInt64(p.load(fromByteOffset: n / 2, as: UInt8.self)) << UInt64(56 - 8 * (n / 2))
+            | UInt64(p.load(fromByteOffset: n - 1, as: UInt8.self)) << UInt64(56 - 8 * (n - 1))
     }
 
     /// memcmp order, shorter first on a common prefix: -1, 0 or 1.

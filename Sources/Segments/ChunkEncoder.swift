@@ -161,12 +161,13 @@ final class ChunkEncoder {
     private func encodeString(_ v: ColumnVector, into out: ByteBuffer, plainOnly: Bool) -> (Encoding, ChunkStats) {
         let n = v.count
         ensureScratch(n)
-        let stats = stringStats(v)
         let plainSize = 4 * n + v.heapUsedBytes
         // Try a dictionary when it can pay: at most half as many distinct values as rows.
         let entriesMax = Swift.min(Self.dictionaryEntriesMax, n / 2)
         if !plainOnly, n >= 2, dictionary.build(v, entriesMax: entriesMax, indices: indices) {
             let d = dictionary
+            // The dictionary holds every distinct non-null value: min and max are among them.
+            let stats = stringStats(v, rows: (0..<d.count).lazy.map { d.firstRow($0) })
             let width = BitPacking.bitWidth(UInt64(Swift.max(d.count - 1, 0)))
             let dictSize = 4 + 4 * d.count + d.bytesTotal + 1 + BitPacking.packedBytes(count: n, width: width)
             if dictSize < plainSize {
@@ -184,24 +185,30 @@ final class ChunkEncoder {
                 BitPacking.pack(count: n, width: width, into: out) { UInt64(idx[$0]) }
                 return (.dictionary, stats)
             }
+            return (.plain, appendPlain(v, into: out, stats: stats))
         }
-        // Plain: the vector's end offsets (offsets[1...n]) then its bytes.
-        out.append(UnsafeRawBufferPointer(start: v.values + 4, count: 4 * n))
-        out.append(UnsafeRawBufferPointer(start: v.heap, count: v.heapUsedBytes))
-        return (.plain, stats)
+        return (.plain, appendPlain(v, into: out, stats: stringStats(v, rows: (0..<n).lazy.filter { !v.isNull($0) })))
     }
 
-    private func stringStats(_ v: ColumnVector) -> ChunkStats {
+    /// Plain: the vector's end offsets (offsets[1...n]) then its bytes.
+    private func appendPlain(_ v: ColumnVector, into out: ByteBuffer, stats: ChunkStats) -> ChunkStats {
+        out.append(UnsafeRawBufferPointer(start: v.values + 4, count: 4 * v.count))
+        out.append(UnsafeRawBufferPointer(start: v.heap, count: v.heapUsedBytes))
+        return stats
+    }
+
+    /// Min and max of the non-null string rows `rows` of `v`.
+    private func stringStats<Rows: Sequence<Int>>(_ v: ColumnVector, rows: Rows) -> ChunkStats {
         var lo = -1
         var hi = -1
-        // Most comparisons are settled by the strings' first 8 bytes as one integer; only
-        // equal prefixes need the full comparison.
-        var loPrefix: UInt64 = 0, hiPrefix: UInt64 = 0
-        for i in 0..<v.count where !v.isNull(i) {
-            let p = v.withString(i) { Bytes.prefix($0) }
-            if lo < 0 { lo = i; hi = i; loPrefix = p; hiPrefix = p; continue }
-            if p < loPrefix || (p == loPrefix && compareStrings(v, i, lo) < 0) { lo = i; loPrefix = p }
-            if p > hiPrefix || (p == hiPrefix && compareStrings(v, i, hi) > 0) { hi = i; hiPrefix = p }
+        // Most comparisons are settled by the strings' first 16 bytes as two integers; only
+        // equal ones need the full comparison.
+        var loKey = (UInt64(0), UInt64(0)), hiKey = (UInt64(0), UInt64(0))
+        for i in rows {
+            let k = v.withString(i) { b in (Bytes.prefix(b), b.count > 8 ? Bytes.prefix(UnsafeRawBufferPointer(rebasing: b[8...])) : 0) }
+            if lo < 0 { lo = i; hi = i; loKey = k; hiKey = k; continue }
+            if k < loKey || (k == loKey && compareStrings(v, i, lo) < 0) { lo = i; loKey = k }
+            if k > hiKey || (k == hiKey && compareStrings(v, i, hi) > 0) { hi = i; hiKey = k }
         }
         guard lo >= 0 else { return ChunkStats(nullCount: v.nullCount, min: nil, max: nil) }
         func stat(_ row: Int) -> StatValue {

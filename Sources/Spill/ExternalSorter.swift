@@ -386,6 +386,19 @@ public final class ExternalSorter {
 }
 
 extension ExternalSorter {
+    /// Empties a finished sorter that sorted in memory and whose rows were all read, for
+    /// new input, keeping its arena pages, its index and their reservation. False (and
+    /// nothing changed) for a sorter that spilled: it gave its memory up to the merge.
+    func recycle() -> Bool {
+        guard finished, !rangeMode, merger == nil, runs.isEmpty, stats.runsSpilled == 0, memoryCursor == entryCount else { return false }
+        arena.reset()
+        entryCount = 0
+        memoryCursor = 0
+        finished = false
+        stats = Stats()
+        return true
+    }
+
     /// Range mode, after `finish`: the number of buckets (split keys + 1).
     public var bucketCount: Int { buckets.count }
 
@@ -394,7 +407,11 @@ extension ExternalSorter {
     /// taken once. Callers may take different buckets from several threads at once (each
     /// sorter holding at most `memoryMaxBytes`); `next()` of this sorter then returns
     /// only what nobody took.
-    public func sortedBucket(_ i: Int, memoryMaxBytes: Int) throws(SpillError) -> ExternalSorter? {
+    ///
+    /// `reusing`, a sorter from an earlier bucket whose rows were all read, is given the
+    /// bucket when it sorted in memory: its arena pages are already mapped, so loading
+    /// the bucket does not fault them in (and zero them) again.
+    public func sortedBucket(_ i: Int, memoryMaxBytes: Int, reusing: consuming ExternalSorter? = nil) throws(SpillError) -> ExternalSorter? {
         precondition(finished && rangeMode, "\(consumer): buckets are taken after finish, in range mode")
         let taken = bucketLock.withLock { () -> SpillFile? in
             defer { buckets[i] = nil }
@@ -417,8 +434,16 @@ extension ExternalSorter {
             reader.close()
             readerMemory.end()
         }
-        let sorter = try ExternalSorter(budget: budget, spill: spill, consumer: consumer, blockBytes: blockBytes,
+        var recycled: ExternalSorter?
+        if let old = reusing, old.memoryMaxBytes == memoryMaxBytes, old.recycle() { recycled = old }
+        _ = consume reusing // not recyclable: freed before a new one takes its memory
+        let sorter: ExternalSorter
+        if let recycled {
+            sorter = recycled
+        } else {
+            sorter = try ExternalSorter(budget: budget, spill: spill, consumer: consumer, blockBytes: blockBytes,
                                         fanInMax: fanInMax, memoryMaxBytes: memoryMaxBytes)
+        }
         let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: 256)
         defer { batch.deallocate() }
         while case let n = try reader.next(upTo: 256, into: batch), n > 0 {
@@ -434,13 +459,13 @@ extension ExternalSorter {
     /// next bucket is taken and sorted.
     private func nextFromBuckets() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         while true {
-            if let s = bucketSorter {
-                if let r = try s.next() { return r }
+            if let s = bucketSorter, let r = try s.next() { return r }
+            guard bucketCursor < buckets.count else {
                 bucketSorter = nil
+                return nil
             }
-            guard bucketCursor < buckets.count else { return nil }
             bucketCursor += 1
-            bucketSorter = try sortedBucket(bucketCursor - 1, memoryMaxBytes: memoryMaxBytes)
+            bucketSorter = try sortedBucket(bucketCursor - 1, memoryMaxBytes: memoryMaxBytes, reusing: bucketSorter.take())
         }
     }
 }

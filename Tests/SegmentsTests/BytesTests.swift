@@ -39,6 +39,17 @@ import Testing
         }
     }
 
+    /// The 8-byte prefix is the first bytes, big-endian, zero-padded, for every length.
+    @Test func prefixIsTheFirstEightBytes() {
+        var rng = SeededRNG(9)
+        for n in 0...12 {
+            let x = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() | 1) }
+            var expected: UInt64 = 0
+            for i in 0..<min(n, 8) { expected |= UInt64(x[i]) << UInt64(56 - 8 * i) }
+            x.withUnsafeBytes { #expect(Bytes.prefix($0) == expected, "length \(n)") }
+        }
+    }
+
     /// Equal bytes hash equal wherever they sit; 200,000 distinct short ids (the shape of
     /// transaction ids) give distinct hashes, and their top 6 bits (the first split of a
     /// spilling hash table) fill the 64 partitions evenly.

@@ -109,6 +109,44 @@ import Testing
         #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
     }
 
+    /// A bucket sorter read to its end lends itself (its mapped memory) to the next
+    /// bucket; one not read to its end does not, and neither does one that spilled runs.
+    @Test func aBucketReadToItsEndLendsItsSorterToTheNext() throws {
+        let spill = try makeSpill()
+        defer { spill.close() }
+        let budget = MemoryBudget(limitBytes: 16 << 20)
+        do {
+            let sorter = try ExternalSorter(budget: budget, spill: spill, blockBytes: 4096, splitters: [[50], [100], [150]])
+            for i in 0..<2000 {
+                let k = UInt8((i * 97) % 200)
+                var p = UInt64(i)
+                try [k].withUnsafeBytes { k in try withUnsafeBytes(of: &p) { try sorter.add(key: k, payload: $0) } }
+            }
+            try sorter.finish()
+            func keys(_ s: ExternalSorter) throws -> [UInt8] {
+                var out: [UInt8] = []
+                while let r = try s.next() { out.append(r.key[0]) }
+                return out
+            }
+            let first = try #require(try sorter.sortedBucket(0, memoryMaxBytes: 1 << 20))
+            #expect(try keys(first) == (0..<50).flatMap { [UInt8](repeating: UInt8($0), count: 10) })
+            let second = try #require(try sorter.sortedBucket(1, memoryMaxBytes: 1 << 20, reusing: first))
+            #expect(second === first)
+            #expect(try second.next()?.key[0] == 50) // bucket 1 is not read to its end
+            let third = try #require(try sorter.sortedBucket(2, memoryMaxBytes: 1 << 20, reusing: second))
+            #expect(third !== second)
+            #expect(try keys(third) == (100..<150).flatMap { [UInt8](repeating: UInt8($0), count: 10) })
+            // A share too small for the bucket (an index of 1024 entries and one 4 KiB
+            // page): it spills runs, and is not lent on.
+            let fourth = try #require(try sorter.sortedBucket(3, memoryMaxBytes: 30 << 10, reusing: third))
+            #expect(fourth.stats.runsSpilled > 0)
+            #expect(try keys(fourth) == (150..<200).flatMap { [UInt8](repeating: UInt8($0), count: 10) })
+            #expect(!fourth.recycle())
+        }
+        #expect(spill.filesPresent().isEmpty && spill.bytesOnDisk == 0)
+        #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
+    }
+
     @Test func aRecordBiggerThanTheBudgetIsAnError() throws {
         let spill = try makeSpill()
         defer { spill.close() }
