@@ -91,7 +91,7 @@ public final class ColumnVector {
         return r
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendNull() {
         let r = claimRow()
         nulls += 1
@@ -104,7 +104,7 @@ public final class ColumnVector {
         }
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendInt64(_ v: Int64) {
         assert(type.valueWidthBytes == 8 && type != .float64)
         let r = claimRow()
@@ -112,7 +112,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendInt32(_ v: Int32) {
         assert(type == .int32 || type == .date)
         let r = claimRow()
@@ -120,7 +120,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendDouble(_ v: Double) {
         assert(type == .float64)
         let r = claimRow()
@@ -128,7 +128,7 @@ public final class ColumnVector {
         markValid(r)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     public func appendBool(_ v: Bool) {
         assert(type == .bool)
         let r = claimRow()
