@@ -77,19 +77,19 @@ public final class GraceHashTable {
         var location: Int
     }
     static let slotBytes = MemoryLayout<Slot>.stride
-    private var slots: UnsafeMutablePointer<Slot>
-    private var slotCount = 0
-    private var used = 0
-    public private(set) var stats = Stats()
+    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<Slot>
+    @exclusivity(unchecked) private var slotCount = 0
+    @exclusivity(unchecked) private var used = 0
+    @exclusivity(unchecked) public private(set) var stats = Stats()
 
     // Spill state.
     @exclusivity(unchecked) private var writers = SpillWriterSet()
-    private var writersLevel = 0
-    private var pending: [(file: SpillFile, level: Int)] = []
-    private var finished = false
+    @exclusivity(unchecked) private var writersLevel = 0
+    @exclusivity(unchecked) private var pending: [(file: SpillFile, level: Int)] = []
+    @exclusivity(unchecked) private var finished = false
     /// Output position: an arena page and an offset in it.
-    private var cursorPage = 0
-    private var cursorOffset = 0
+    @exclusivity(unchecked) private var cursorPage = 0
+    @exclusivity(unchecked) private var cursorOffset = 0
     /// Assembles a dedup row's rest in add().
     private let scratch = ByteBuffer(capacity: 256)
     /// Records of a spilled partition, read and probed a batch at a time.
