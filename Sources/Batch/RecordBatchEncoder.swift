@@ -178,7 +178,11 @@ public final class RecordBatchEncoder {
         let bitmap = (selection.count + 7) / 8
         for i in 0..<n {
             mark[i] = pos[i]
-            (buffer + pos[i]).initializeMemory(as: UInt8.self, repeating: 0, count: bitmap)
+            if bitmap == 1 {
+                buffer.storeBytes(of: 0, toByteOffset: pos[i], as: UInt8.self)
+            } else {
+                (buffer + pos[i]).initializeMemory(as: UInt8.self, repeating: 0, count: bitmap)
+            }
             pos[i] += bitmap
         }
         for (k, column) in selection.enumerated() {
@@ -219,7 +223,7 @@ public final class RecordBatchEncoder {
                     c.withString(first + i) { s in
                         let at = pos[i]
                         buffer.storeBytes(of: UInt32(s.count).littleEndian, toByteOffset: at, as: UInt32.self)
-                        if s.count > 0 { (buffer + at + 4).copyMemory(from: s.baseAddress!, byteCount: s.count) }
+                        if let p = s.baseAddress { Bytes.copy(buffer + at + 4, p, s.count) }
                         pos[i] = at + 4 + s.count
                     }
                 }
@@ -318,7 +322,7 @@ extension KeyEncoder {
         var p = to
         if s.count > 0 {
             if memchr(s.baseAddress!, 0, s.count) == nil {
-                p.copyMemory(from: s.baseAddress!, byteCount: s.count)
+                Bytes.copy(p, s.baseAddress!, s.count)
                 p += s.count
             } else {
                 for b in s {

@@ -88,6 +88,34 @@ public enum Bytes {
         x.count == y.count && equal(x.baseAddress, y.baseAddress, x.count)
     }
 
+    /// Copies `n` bytes from `src` to `dst` (not overlapping): up to 32 bytes with a few
+    /// overlapping word loads and stores, inlined (ids, codes, short names); longer runs
+    /// with memcpy.
+    @inlinable @inline(__always)
+    public static func copy(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ n: Int) {
+        if n >= 8 {
+            if n <= 16 {
+                let a = word(src, 0), b = word(src, n - 8)
+                dst.storeBytes(of: a, as: UInt64.self)
+                dst.storeBytes(of: b, toByteOffset: n - 8, as: UInt64.self)
+            } else if n <= 32 {
+                let a = word(src, 0), b = word(src, 8), c = word(src, n - 16), d = word(src, n - 8)
+                dst.storeBytes(of: a, as: UInt64.self)
+                dst.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+                dst.storeBytes(of: c, toByteOffset: n - 16, as: UInt64.self)
+                dst.storeBytes(of: d, toByteOffset: n - 8, as: UInt64.self)
+            } else {
+                memcpy(dst, src, n)
+            }
+        } else if n >= 4 {
+            let a = src.loadUnaligned(as: UInt32.self), b = src.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            dst.storeBytes(of: a, as: UInt32.self)
+            dst.storeBytes(of: b, toByteOffset: n - 4, as: UInt32.self)
+        } else {
+            for i in 0..<n { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        }
+    }
+
     @inlinable @inline(__always)
     static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let m = a.multipliedFullWidth(by: b)

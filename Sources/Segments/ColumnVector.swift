@@ -143,9 +143,7 @@ public final class ColumnVector {
         let start = Int(offset(r))
         let end = start + bytes.count
         if end > heapBytes { growHeap(end, preserving: start) }
-        if let src = bytes.baseAddress, bytes.count > 0 {
-            (heap + start).copyMemory(from: src, byteCount: bytes.count)
-        }
+        if let src = bytes.baseAddress { Bytes.copy(heap + start, src, bytes.count) }
         setOffset(r + 1, UInt32(end))
         markValid(r)
     }

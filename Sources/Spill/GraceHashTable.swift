@@ -93,7 +93,7 @@ public final class GraceHashTable {
     /// Assembles a dedup row's rest in add().
     private let scratch = ByteBuffer(capacity: 256)
     /// Records of a spilled partition, read and probed a batch at a time.
-    static let probeBatch = 32
+    static let probeBatch = 256
     private let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: GraceHashTable.probeBatch)
 
     public init(mode: Mode, budget: MemoryBudget, spill: SpillManager, consumer: String, blockBytes: Int = 64 << 10,
@@ -290,8 +290,8 @@ public final class GraceHashTable {
         at.storeBytes(of: hash, as: UInt64.self)
         at.storeBytes(of: UInt32(key.count), toByteOffset: 8, as: UInt32.self)
         at.storeBytes(of: UInt32(rest.count), toByteOffset: 12, as: UInt32.self)
-        if key.count > 0 { (at + headerBytes).copyMemory(from: key.baseAddress!, byteCount: key.count) }
-        if rest.count > 0 { (at + headerBytes + key.count).copyMemory(from: rest.baseAddress!, byteCount: rest.count) }
+        if let k = key.baseAddress { Bytes.copy(at + headerBytes, k, key.count) }
+        if let r = rest.baseAddress { Bytes.copy(at + headerBytes + key.count, r, rest.count) }
     }
 
     /// Makes room for a record of `need` bytes (and a slot): a new arena page and/or a
@@ -453,29 +453,35 @@ public final class GraceHashTable {
     }
 
     /// Inserts the `n` records of `batch` (spill-file records: header, key, rest). Each
-    /// probe's first slot is a cache miss in a table larger than the cache: the slots of
-    /// the whole batch are prefetched first, so that their misses overlap.
+    /// probe's first slot is a cache miss in a table larger than the cache: the slot of
+    /// the record `slotAhead` places ahead is prefetched, and `recordAhead` places ahead
+    /// (its slot has arrived by then) the record that slot points to, when the hash
+    /// matches: a key seen before is compared with its record (most rows of an
+    /// aggregation). A rolling distance keeps a steady number of misses in flight.
     private func insertBatch(_ n: Int, level: Int) throws(SpillError) {
         let batch = self.batch
-        if slotCount > 0 && !(level == writersLevel && !writers.isEmpty) {
-            let slots = self.slots
-            let mask = slotCount - 1
-            for j in 0..<n {
-                batchrun_prefetch_write(slots + (Int(truncatingIfNeeded: batch[j].loadUnaligned(as: UInt64.self)) & mask))
-            }
-            // Then the records those slots point to, when the hash matches: a key seen
-            // before is compared with its record (most rows of an aggregation).
-            for j in 0..<n {
-                let hash = batch[j].loadUnaligned(as: UInt64.self)
-                let slot = slots[Int(truncatingIfNeeded: hash) & mask]
-                if slot.location != 0 && slot.hash == hash { batchrun_prefetch_write(arena.pointer(slot.location - 1)) }
-            }
+        let prefetching = slotCount > 0 && !(level == writersLevel && !writers.isEmpty)
+        let slots = self.slots
+        let mask = slotCount - 1
+        let slotAhead = 16, recordAhead = 8
+        @inline(__always) func hash(_ j: Int) -> UInt64 { batch[j].loadUnaligned(as: UInt64.self) }
+        @inline(__always) func prefetchRecord(_ j: Int) {
+            let h = hash(j)
+            let slot = slots[Int(truncatingIfNeeded: h) & mask]
+            if slot.location != 0 && slot.hash == h { batchrun_prefetch_write(arena.pointer(slot.location - 1)) }
+        }
+        if prefetching {
+            for j in 0..<Swift.min(slotAhead, n) { batchrun_prefetch_write(slots + (Int(truncatingIfNeeded: hash(j)) & mask)) }
         }
         for j in 0..<n {
+            // Growing the table (in insert) moves the slots: prefetch only while they stay.
+            if prefetching && slotCount - 1 == mask && self.slots == slots {
+                if j + slotAhead < n { batchrun_prefetch_write(slots + (Int(truncatingIfNeeded: hash(j + slotAhead)) & mask)) }
+                if j + recordAhead < n { prefetchRecord(j + recordAhead) }
+            }
             let r = batch[j]
-            let hash = r.loadUnaligned(as: UInt64.self)
             let k = Int(r.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-            try insert(hash: hash, key: UnsafeRawBufferPointer(rebasing: r[Self.headerBytes..<(Self.headerBytes + k)]),
+            try insert(hash: hash(j), key: UnsafeRawBufferPointer(rebasing: r[Self.headerBytes..<(Self.headerBytes + k)]),
                        rest: UnsafeRawBufferPointer(rebasing: r[(Self.headerBytes + k)...]), level: level)
         }
     }

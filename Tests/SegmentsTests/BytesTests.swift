@@ -39,6 +39,18 @@ import Testing
         }
     }
 
+    /// Every length to 80 bytes is copied exactly, and nothing past it is touched.
+    @Test func copyCopiesExactlyTheBytes() {
+        var rng = SeededRNG(11)
+        for n in 0...80 {
+            let src = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var dst = [UInt8](repeating: 0xEE, count: n + 16)
+            src.withUnsafeBytes { s in dst.withUnsafeMutableBytes { d in Bytes.copy(d.baseAddress! + 8, s.baseAddress ?? UnsafeRawPointer(d.baseAddress!), n) } }
+            #expect(Array(dst[8..<(8 + n)]) == src, "length \(n)")
+            #expect(dst[0..<8].allSatisfy { $0 == 0xEE } && dst[(8 + n)...].allSatisfy { $0 == 0xEE }, "length \(n)")
+        }
+    }
+
     /// The 8-byte prefix is the first bytes, big-endian, zero-padded, for every length.
     @Test func prefixIsTheFirstEightBytes() {
         var rng = SeededRNG(9)
