@@ -31,6 +31,9 @@ public final class DatePartitionWriter {
     public var written: [SegmentSummary] { finished.map(\.segment) }
     /// Partitions opened so far.
     public private(set) var partitions = 0
+    /// The partition values of each segment finished so far (writers side by side may
+    /// each write part of one partition).
+    public var partitionValues: [[String]] { finished.map(\.partition) }
     public private(set) var rows = 0
 
     public init(table: TableWriter, granularity: Granularity, options: SegmentWriterOptions, stagesAtOnce: Bool = true) {

@@ -1,9 +1,10 @@
 /// Rows (or bytes) per day over any span of days, in bounded memory: 4096 bins of
 /// 2^shift days each. A day outside the bins' span moves them; when the span of days
-/// seen no longer fits, bins merge pairwise (the shift grows) until it does.
+/// seen no longer fits, bins merge pairwise (the shift grows) until it does. A "day" is
+/// any integer unit of time.
 ///
-/// Silver counts its valid rows per event_date this way in pass 1, to cut its sort into
-/// day ranges that each fit in memory.
+/// Silver counts its valid rows per 15 minutes of event_time this way in pass 1 (its
+/// days are 15-minute slices), to cut its sort into time ranges that each fit in memory.
 struct DayHistogram {
     static let binCount = 4096
     /// Each bin covers 2^shift days.

@@ -62,12 +62,13 @@ public final class SortOperator {
     private let scratch = ByteBuffer(capacity: 256)
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
-                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max, splitters: [[UInt8]] = []) throws {
+                blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max, splitters: [[UInt8]] = [],
+                bucketBlockBytes: Int? = nil) throws {
         self.schema = schema
         rows = SortedRowDecoder(schema: schema, keys: keys)
         encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(rows.payloadColumns))])
         sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax,
-                                    memoryMaxBytes: memoryMaxBytes, splitters: splitters)
+                                    memoryMaxBytes: memoryMaxBytes, splitters: splitters, bucketBlockBytes: bucketBlockBytes)
     }
 
     /// Split keys for the range mode from values of the leading key column (an integer

@@ -247,7 +247,7 @@ public struct Silver {
                         continue
                     }
                     validRows += 1
-                    sizes.rowsPerDay.add(day: CivilTime.floorDiv(times.int64(r), CivilTime.microsPerDay))
+                    sizes.rowsPerSlice.add(day: CivilTime.floorDiv(times.int64(r), SortSizes.sliceMicros))
                     ids.withString(r) { key in out.append(key: key, updatedAt: updated.int64(r), row: row + r) }
                 }
                 row += n
@@ -301,10 +301,10 @@ public struct Silver {
         defer { batchMemory.end() }
         let plan = MemoryPlan(available: budget.availableBytes, operators: 1)
         let keys = [SortKey(10), SortKey(0)]
-        let split = days.splitDays(plan: plan, sortsAtOnce: options.threads >= 2 ? 2 : 1)
-        let splitters = SortOperator.splitKeys(keys, schema: Self.schema, split.days.map { ($0 * CivilTime.microsPerDay) })
-        let sort = try SortOperator(schema: Self.schema, keys: keys, budget: budget, spill: spill,
-                                    blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes, splitters: splitters)
+        let split = days.split(plan: plan, sortsAtOnce: options.threads >= 2 ? 2 : 1)
+        let splitters = SortOperator.splitKeys(keys, schema: Self.schema, split.starts)
+        let sort = try SortOperator(schema: Self.schema, keys: keys, budget: budget, spill: spill, blockBytes: plan.sortBlockBytes,
+                                    memoryMaxBytes: plan.sortEngineBytes, splitters: splitters, bucketBlockBytes: split.bucketBlockBytes)
         let sets = (Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) },
                     Self.schema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) })
         // Stage 1 picks the surviving rows of each row group and builds their silver rows;
@@ -377,9 +377,10 @@ public struct Silver {
         for p in writers {
             p.stageFinished() // in day order; a writer that staged as it went has nothing left
             written += p.written
-            report.partitions += p.partitions
             report.silverRows += p.rows
         }
+        // A day whose rows fall in two ranges is one partition, written in two segments.
+        report.partitions = Set(writers.flatMap(\.partitionValues)).count
         report.sort = sort.stats
         report.phases.lap("sort_write")
     }
@@ -510,10 +511,14 @@ extension String {
     public func rightPadded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
 }
 
-/// How big silver's sort will be, learnt in pass 1: the valid rows of each event_date,
-/// and the bytes a row takes in the sort.
+/// How big silver's sort will be, learnt in pass 1: the valid rows of each 15 minutes of
+/// event_time, and the bytes a row takes in the sort.
 struct SortSizes {
-    var rowsPerDay = DayHistogram()
+    /// The histogram's unit: a range boundary falls on a multiple of it. Finer than a day,
+    /// so that a day with more rows than the sort's memory still splits into ranges that
+    /// fit (100M rows over 91 days is about 1.1M rows a day).
+    static let sliceMicros: Int64 = 15 * 60 * 1_000_000
+    var rowsPerSlice = DayHistogram()
     /// Bronze rows scanned and the bytes of their strings that silver keeps.
     private var rows = 0, stringBytes = 0
 
@@ -528,25 +533,30 @@ struct SortSizes {
     /// strings' bytes.
     var bytesPerRow: Int { 24 + 8 + 9 + 3 + (2 + 7 * 8 + 4 + 3 * 4) + (rows == 0 ? 0 : stringBytes / rows) }
 
-    /// The first days of the second, third, ... day ranges of a sort whose ranges each
-    /// fill at most 80% of the sort's memory (of its share of it, with `sortsAtOnce`
-    /// ranges sorted side by side); none when all rows fit at once. Ranges are few enough
-    /// for their writers' buffers to take at most an eighth of the share (so with a small
-    /// budget and many rows a range may still need runs). `fit` is false when some range
-    /// (a single day, or ranges merged to stay few) is over that memory.
-    func splitDays(plan: MemoryPlan, sortsAtOnce: Int) -> (days: [Int64], fit: Bool) {
+    /// Where the sort's ranges start: the event_times (multiples of `sliceMicros`) that
+    /// begin the second, third, ... range, each range filling at most 80% of the sort's
+    /// memory (of its share of it, with `sortsAtOnce` ranges sorted side by side); none
+    /// when all rows fit at once. The ranges' file writers take at most an eighth of the
+    /// share: with many ranges their blocks shrink (down to 32 KiB), and past that the
+    /// ranges grow (so with a small budget and many rows a range may still need runs).
+    /// `fit` is false when some range is over that memory.
+    func split(plan: MemoryPlan, sortsAtOnce: Int) -> (starts: [Int64], fit: Bool, bucketBlockBytes: Int) {
         let perRow = bytesPerRow
-        guard rowsPerDay.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return ([], true) }
+        guard rowsPerSlice.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return ([], true, plan.sortBlockBytes) }
         let fitting = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
         var limit = fitting
-        let maxRanges = max(2, plan.shareBytes / 8 / SpillWriter.memoryBytes(blockBytes: plan.sortBlockBytes, compresses: false))
-        var splits = rowsPerDay.splitDays(limit: limit)
+        let writersBytes = plan.shareBytes / 8
+        let smallestBlock = min(32 << 10, plan.sortBlockBytes)
+        let maxRanges = max(2, writersBytes / SpillWriter.memoryBytes(blockBytes: smallestBlock, compresses: false))
+        var splits = rowsPerSlice.splitDays(limit: limit)
         while splits.count >= maxRanges {
             limit += limit / 4 + 1
-            splits = rowsPerDay.splitDays(limit: limit)
+            splits = rowsPerSlice.splitDays(limit: limit)
         }
-        let fit = limit == fitting && rowsPerDay.ranges.allSatisfy { $0.count <= fitting }
-        return (splits, fit)
+        var block = plan.sortBlockBytes
+        while block > smallestBlock && (splits.count + 1) * SpillWriter.memoryBytes(blockBytes: block, compresses: false) > writersBytes { block /= 2 }
+        let fit = limit == fitting && rowsPerSlice.ranges.allSatisfy { $0.count <= fitting }
+        return (splits.map { $0 * Self.sliceMicros }, fit, max(block, smallestBlock))
     }
 }
 

@@ -57,6 +57,9 @@ public final class ExternalSorter {
     let spill: SpillManager
     let consumer: String
     let blockBytes: Int
+    /// Range mode: the block size of the bucket files, written and read back whole
+    /// (smaller than `blockBytes` when there are many buckets, so their writers fit).
+    let bucketBlockBytes: Int
     /// Merge fan-in cap (tests lower it to force multi-pass merges).
     let fanInMax: Int
     /// The most this sorter's run buffer may hold, so that other consumers of the same
@@ -104,13 +107,14 @@ public final class ExternalSorter {
     /// each with a writer of `blockBytes` (reserved here, all of them).
     public init(budget: MemoryBudget, spill: SpillManager, consumer: String = "external sort",
                 blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max,
-                splitters: [[UInt8]] = []) throws(SpillError) {
+                splitters: [[UInt8]] = [], bucketBlockBytes: Int? = nil) throws(SpillError) {
         precondition(fanInMax >= 2, "a merge needs a fan-in of at least 2")
         precondition(zip(splitters, splitters.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) }, "split keys must be ascending and distinct")
         self.budget = budget
         self.spill = spill
         self.consumer = consumer
         self.blockBytes = blockBytes
+        self.bucketBlockBytes = bucketBlockBytes ?? blockBytes
         self.fanInMax = fanInMax
         self.memoryMaxBytes = memoryMaxBytes
         rangeMode = !splitters.isEmpty
@@ -126,14 +130,14 @@ public final class ExternalSorter {
         splitStarts = starts
         writerReservation = splitters.isEmpty
             ? try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes), for: consumer + " run writer")
-            : try budget.reserve((splitters.count + 1) * SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket writers")
+            : try budget.reserve((splitters.count + 1) * SpillWriter.memoryBytes(blockBytes: self.bucketBlockBytes, compresses: false), for: consumer + " bucket writers")
         reservation = try budget.reserve(0, for: consumer)
         arena = RecordArena(shareBytes: min(budget.limitBytes, memoryMaxBytes))
         entries = UnsafeMutablePointer<Entry>.allocate(capacity: 0)
         if rangeMode {
             var opened: [SpillWriter] = []
             for _ in 0...splitCount {
-                opened.append(try spill.newWriter(label: "sort-bucket", consumer: consumer, blockBytes: blockBytes, compresses: false))
+                opened.append(try spill.newWriter(label: "sort-bucket", consumer: consumer, blockBytes: self.bucketBlockBytes, compresses: false))
             }
             bucketWriters = SpillWriterSet(opened)
         }
@@ -421,8 +425,8 @@ extension ExternalSorter {
         // From here the file is this call's: the reader's close deletes it, on any path.
         let readerMemory: Reservation, reader: SpillReader
         do throws(SpillError) {
-            readerMemory = try budget.reserve(SpillWriter.memoryBytes(blockBytes: blockBytes, compresses: false), for: consumer + " bucket reader")
-            do throws(SpillError) { reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: blockBytes) } catch {
+            readerMemory = try budget.reserve(SpillWriter.memoryBytes(blockBytes: bucketBlockBytes, compresses: false), for: consumer + " bucket reader")
+            do throws(SpillError) { reader = try SpillReader(file: file, manager: spill, consumer: consumer, blockBytes: bucketBlockBytes) } catch {
                 readerMemory.end()
                 throw error
             }

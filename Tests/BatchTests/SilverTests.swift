@@ -233,3 +233,31 @@ struct HandZone {
         #expect(h.splitDays(limit: 10).isEmpty)
     }
 }
+
+@Suite struct SortSizesTests {
+    /// One day with more rows than half the sort's memory (the 100M case: about 1.1M rows
+    /// a day) still splits into ranges that each fit, at 15-minute boundaries inside the
+    /// day, and the ranges' writers stay within an eighth of the memory.
+    @Test func aDayBiggerThanTheSortSplitsInsideTheDay() {
+        var sizes = SortSizes()
+        let day: Int64 = 19_500
+        let dayStart = day * CivilTime.microsPerDay
+        let rows = 200_000
+        for i in 0..<rows {
+            sizes.rowsPerSlice.add(day: CivilTime.floorDiv(dayStart + Int64(i) * (CivilTime.microsPerDay / Int64(rows)), SortSizes.sliceMicros))
+        }
+        let plan = MemoryPlan(available: 8 << 20, operators: 1)
+        let perHalf = plan.sortEngineBytes / 2 * 4 / 5 / sizes.bytesPerRow
+        #expect(perHalf < rows / 2, "the day must be bigger than half the sort for this test")
+        let split = sizes.split(plan: plan, sortsAtOnce: 2)
+        #expect(split.fit)
+        #expect(split.starts.count + 1 >= rows / perHalf)
+        #expect(split.starts == split.starts.sorted() && Set(split.starts).count == split.starts.count)
+        #expect(split.starts.allSatisfy { $0 % SortSizes.sliceMicros == 0 && $0 > dayStart && $0 < dayStart + CivilTime.microsPerDay })
+        #expect((split.starts.count + 1) * SpillWriter.memoryBytes(blockBytes: split.bucketBlockBytes, compresses: false) <= plan.shareBytes / 8)
+        // Rows that fit at once: no ranges.
+        var few = SortSizes()
+        for i in 0..<1000 { few.rowsPerSlice.add(day: CivilTime.floorDiv(dayStart + Int64(i), SortSizes.sliceMicros)) }
+        #expect(few.split(plan: plan, sortsAtOnce: 2).starts.isEmpty)
+    }
+}
