@@ -518,6 +518,8 @@ struct SortSizes {
     /// so that a day with more rows than the sort's memory still splits into ranges that
     /// fit (100M rows over 91 days is about 1.1M rows a day).
     static let sliceMicros: Int64 = 15 * 60 * 1_000_000
+    /// Rows that fit in the sort at once are sorted in ranges side by side from this size.
+    static let rangesWorthBytes = 64 << 20
     var rowsPerSlice = DayHistogram()
     /// Bronze rows scanned and the bytes of their strings that silver keeps.
     private var rows = 0, stringBytes = 0
@@ -536,15 +538,21 @@ struct SortSizes {
     /// Where the sort's ranges start: the event_times (multiples of `sliceMicros`) that
     /// begin the second, third, ... range, each range filling at most 80% of the sort's
     /// memory (of its share of it, with `sortsAtOnce` ranges sorted side by side); none
-    /// when all rows fit at once. The ranges' file writers take at most an eighth of the
+    /// when all rows fit at once and are fewer than `rangesWorthBytes` (or one thread
+    /// sorts them); about `2 x sortsAtOnce` ranges when they fit but are more. The ranges' file writers take at most an eighth of the
     /// share: with many ranges their blocks shrink (down to 32 KiB), and past that the
     /// ranges grow (so with a small budget and many rows a range may still need runs).
     /// `fit` is false when some range is over that memory.
     func split(plan: MemoryPlan, sortsAtOnce: Int) -> (starts: [Int64], fit: Bool, bucketBlockBytes: Int) {
         let perRow = bytesPerRow
-        guard rowsPerSlice.total > max(1, plan.sortEngineBytes * 4 / 5 / perRow) else { return ([], true, plan.sortBlockBytes) }
+        let total = rowsPerSlice.total
+        let fitsAtOnce = total <= max(1, plan.sortEngineBytes * 4 / 5 / perRow)
+        // Rows that fit at once are still cut in ranges when there are two threads and
+        // enough rows for the second to pay: their sorting and writing then run side by
+        // side (at 1M rows that halves silver's last phase).
+        guard !fitsAtOnce || (sortsAtOnce >= 2 && total * perRow >= Self.rangesWorthBytes) else { return ([], true, plan.sortBlockBytes) }
         let fitting = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
-        var limit = fitting
+        var limit = fitsAtOnce ? min(fitting, total / (2 * sortsAtOnce) + 1) : fitting
         let writersBytes = plan.shareBytes / 8
         let smallestBlock = min(32 << 10, plan.sortBlockBytes)
         let maxRanges = max(2, writersBytes / SpillWriter.memoryBytes(blockBytes: smallestBlock, compresses: false))
@@ -555,7 +563,7 @@ struct SortSizes {
         }
         var block = plan.sortBlockBytes
         while block > smallestBlock && (splits.count + 1) * SpillWriter.memoryBytes(blockBytes: block, compresses: false) > writersBytes { block /= 2 }
-        let fit = limit == fitting && rowsPerSlice.ranges.allSatisfy { $0.count <= fitting }
+        let fit = limit <= fitting && rowsPerSlice.ranges.allSatisfy { $0.count <= fitting }
         return (splits.map { $0 * Self.sliceMicros }, fit, max(block, smallestBlock))
     }
 }

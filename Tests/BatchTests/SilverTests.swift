@@ -260,4 +260,18 @@ struct HandZone {
         for i in 0..<1000 { few.rowsPerSlice.add(day: CivilTime.floorDiv(dayStart + Int64(i), SortSizes.sliceMicros)) }
         #expect(few.split(plan: plan, sortsAtOnce: 2).starts.isEmpty)
     }
+
+    /// Rows that fit in the sort at once but are many are cut in about four ranges for two
+    /// threads, so that both sort and write; one thread sorts them in one piece.
+    @Test func manyRowsThatFitAreCutForTwoThreads() {
+        var sizes = SortSizes()
+        let start: Int64 = 19_500 * CivilTime.microsPerDay
+        let rows = 700_000 // 700,000 x 118 bytes: over SortSizes.rangesWorthBytes
+        for i in 0..<rows { sizes.rowsPerSlice.add(day: CivilTime.floorDiv(start + Int64(i) * 3_000_000, SortSizes.sliceMicros)) }
+        let plan = MemoryPlan(available: 4 << 30, operators: 1)
+        #expect(rows * sizes.bytesPerRow >= SortSizes.rangesWorthBytes && rows * sizes.bytesPerRow < plan.sortEngineBytes / 2)
+        let two = sizes.split(plan: plan, sortsAtOnce: 2)
+        #expect(two.fit && (3...5).contains(two.starts.count + 1), "\(two.starts.count + 1) ranges")
+        #expect(sizes.split(plan: plan, sortsAtOnce: 1).starts.isEmpty)
+    }
 }
