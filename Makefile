@@ -12,7 +12,7 @@ deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null; then \
 		echo "installing libzstd-dev and liblz4-dev with apt-get"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config || exit 1; \
 	fi
 
 build: deps
