@@ -6,13 +6,13 @@ SWIFT ?= swift
 DEMO_RECORDS ?= 1000000
 BIN_RELEASE := .build/release/batchrun
 
-.PHONY: deps build release demo test bench-smoke bench bench-thresholds clean
+.PHONY: deps build release demo test oracle bench-smoke bench bench-thresholds clean
 
 deps:
-	@if ! pkg-config --exists libzstd liblz4 2>/dev/null; then \
-		echo "installing libzstd-dev and liblz4-dev with apt-get"; \
+	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null; then \
+		echo "installing libzstd-dev, liblz4-dev, zstd and python3 with apt-get"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config || exit 1; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config zstd python3 || exit 1; \
 	fi
 
 build: deps
@@ -31,7 +31,13 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --filter 'SpillTests|OperatorTests'
+	$(MAKE) oracle
 	$(MAKE) bench-smoke
+
+# Every table against Tests/Oracle/oracle.py, an independent reading of PIPELINE.md, on a
+# hand-written landing zone of edge cases and a generated one, under several settings.
+oracle: build
+	python3 Tests/Oracle/compare.py --batchrun .build/debug/batchrun
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
 # package-benchmark reports a benchmark whose self-check threw ("failed with ...") but
