@@ -244,7 +244,8 @@ public struct Ingest: Sendable {
         let hashes = SharedSlots<(UInt64, Int)>(count: jobs.count)
         let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / blockBytes))
         try Parallel.run(workers: workers) { _, next in
-            let reservation = try budget.reserve(blockBytes, for: "file checksums")
+            let reservation = try budget.reserve(blockBytes, for: "file checksums",
+                                                 remedy: "a raw file is checksummed in blocks of \(ByteSize.format(blockBytes)), whatever the batch size; raise --memory-limit")
             defer { reservation.end() }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
             defer { buffer.deallocate() }

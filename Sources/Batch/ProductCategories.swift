@@ -17,7 +17,8 @@ public final class ProductCategories {
         var distinct: [[UInt8]: Int32] = [:]
         var ids: [Int64] = []
         var categoryOf: [Int32] = []
-        reservation = try budget.reserve(Int64Map.bytes(count: count) + count * 12, for: "gold product lookup")
+        reservation = try budget.reserve(Int64Map.bytes(count: count) + count * 12, for: "gold product lookup",
+                                         remedy: "the \(count) products stay in memory for the broadcast join, whatever the batch size; raise --memory-limit")
         do {
             ids.reserveCapacity(count)
             categoryOf.reserveCapacity(count)

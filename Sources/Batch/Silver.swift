@@ -111,8 +111,10 @@ public struct Silver {
             return out
         }
         let customerTable = try open("customers"), productTable = try open("products")
+        let referenceIds = customerTable.snapshot.rowCount + productTable.snapshot.rowCount
         let memory = try budget.reserve(Int64Map.bytes(count: customerTable.snapshot.rowCount) + Int64Map.bytes(count: productTable.snapshot.rowCount),
-                                        for: "silver reference ids")
+                                        for: "silver reference ids",
+                                        remedy: "the \(referenceIds) customer and product ids stay in memory for rules 10 and 11, whatever the batch size; raise --memory-limit")
         let customers = try ids(customerTable)
         let products = try ids(productTable)
         let fx = TableScan(try open("fx_rates"))

@@ -33,17 +33,22 @@ public final class MemoryBudget: @unchecked Sendable {
         return Reservation(budget: self, bytes: bytes, consumer: consumer)
     }
 
-    /// A reservation of `bytes`, or `SpillError.outOfMemoryBudget` saying which flag to raise.
-    public func reserve(_ bytes: Int, for consumer: String) throws(SpillError) -> Reservation {
+    /// What to change when a reservation for batches or buffers cannot be had.
+    public static let defaultRemedy = "raise --memory-limit or lower --batch-rows"
+
+    /// A reservation of `bytes`, or `SpillError.outOfMemoryBudget` saying which flag to
+    /// change: `remedy`, for a consumer whose size the flags do not set (a table that
+    /// must stay in memory, a fixed buffer), says what does.
+    public func reserve(_ bytes: Int, for consumer: String, remedy: String = MemoryBudget.defaultRemedy) throws(SpillError) -> Reservation {
         guard let r = tryReserve(bytes, for: consumer) else {
-            throw exhausted(consumer, bytes)
+            throw exhausted(consumer, bytes, remedy: remedy)
         }
         return r
     }
 
-    func exhausted(_ consumer: String, _ bytes: Int) -> SpillError {
+    func exhausted(_ consumer: String, _ bytes: Int, remedy: String = MemoryBudget.defaultRemedy) -> SpillError {
         SpillError(.outOfMemoryBudget, consumer: consumer, requestedBytes: bytes,
-                   "needs \(ByteSize.format(bytes)) more but the memory budget of \(ByteSize.format(limitBytes)) has \(ByteSize.format(availableBytes)) left; raise --memory-limit or lower --batch-rows")
+                   "needs \(ByteSize.format(bytes)) more but the memory budget of \(ByteSize.format(limitBytes)) has \(ByteSize.format(availableBytes)) left; \(remedy)")
     }
 
     func grow(by bytes: Int) -> Bool {

@@ -34,6 +34,14 @@ import Testing
                 && (e?.description.contains("--memory-limit") ?? false) && e?.requestedBytes == 4096
         }
         #expect { try held.resize(to: 2 << 20) } throws: { ($0 as? SpillError)?.requestedBytes == 1 << 20 }
+        // A consumer whose size --batch-rows does not set says what does instead.
+        #expect { try budget.reserve(4096, for: "lookup", remedy: "the ids stay in memory; raise --memory-limit") } throws: {
+            let text = ($0 as? SpillError)?.description ?? ""
+            return text.contains("the ids stay in memory; raise --memory-limit") && !text.contains("--batch-rows")
+        }
+        #expect { try budget.reserve(4096, for: "batches") } throws: {
+            (($0 as? SpillError)?.description ?? "").contains("raise --memory-limit or lower --batch-rows")
+        }
         held.end()
         #expect(budget.usedBytes == 0)
     }
