@@ -160,6 +160,10 @@ public final class SpillManager: @unchecked Sendable {
     nonisolated(unsafe) private static var registry: Set<String> = []
     nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
 
+    /// Held while a spill file is made (`SpillFile`); the signal handler takes it
+    /// before it clears the folders and never gives it back.
+    static let creationLock = NSLock()
+
     static func register(_ folder: String) { registryLock.withLock { _ = registry.insert(folder) } }
     static func unregister(_ folder: String) { registryLock.withLock { _ = registry.remove(folder) } }
 
@@ -172,6 +176,10 @@ public final class SpillManager: @unchecked Sendable {
                 signal(sig, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 source.setEventHandler {
+                    // Taken for good: a thread about to make a spill file waits here
+                    // until the exit, so no file appears behind the clean-up (and no
+                    // thread fails on a folder that is gone).
+                    creationLock.lock()
                     let folders = registryLock.withLock { registry }
                     for f in folders { removeTree(f) }
                     exit(128 + sig)
