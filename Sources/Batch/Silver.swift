@@ -139,7 +139,7 @@ public struct Silver {
                              "the lake has no reference table '\(f.name)'; ingest a landing zone with customers.csv, products.csv and fx_rates.csv first")
         }
         let inputs = try Self.inputs(lake: options.lake)
-        let (lookups, lookupMemory) = try loadLookups(inputs)
+        var (lookups, lookupMemory) = try loadLookups(inputs)
         defer { lookupMemory.end() }
         let bronze = try TableReader(path: bronzePath, version: Int(inputs["bronze_version"] ?? ""))
         var report = Report()
@@ -157,6 +157,11 @@ public struct Silver {
             var days = SortSizes()
             let validRows = try classifyAndDedup(bronze, lookups, survivors: survivors, quarantine: quarantineWriter,
                                                  counts: &counts, days: &days, written: &written, report: &report)
+            // Pass 2 needs only the rates: the id maps are freed and their memory goes to
+            // the sort (96 MiB for the 3M ids of a 100M-record landing zone).
+            lookups.customers = Int64Map(count: 0)
+            lookups.products = Int64Map(count: 0)
+            lookupMemory.end()
             try writeSilver(bronze, lookups, survivors: survivors, days: days, to: silverWriter, written: &written, report: &report)
             for (k, name) in Self.reasons.enumerated() { report.quarantined[name] = counts[k] }
             report.duplicatesRemoved = validRows - report.silverRows
