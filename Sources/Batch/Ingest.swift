@@ -245,7 +245,7 @@ public struct Ingest: Sendable {
         let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / blockBytes))
         try Parallel.run(workers: workers) { _, next in
             let reservation = try budget.reserve(blockBytes, for: "file checksums",
-                                                 remedy: "a raw file is checksummed in blocks of \(ByteSize.format(blockBytes)), whatever the batch size; raise --memory-limit")
+                                                 remedy: MemoryBudget.fixedSizeRemedy("a raw file is checksummed in blocks of \(ByteSize.format(blockBytes))"))
             defer { reservation.end() }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
             defer { buffer.deallocate() }

@@ -18,7 +18,7 @@ public final class ProductCategories {
         var ids: [Int64] = []
         var categoryOf: [Int32] = []
         reservation = try budget.reserve(Int64Map.bytes(count: count) + count * 12, for: "gold product lookup",
-                                         remedy: "the \(count) products stay in memory for the broadcast join, whatever the batch size; raise --memory-limit")
+                                         remedy: MemoryBudget.fixedSizeRemedy("the \(count) products stay in memory for the broadcast join"))
         do {
             ids.reserveCapacity(count)
             categoryOf.reserveCapacity(count)

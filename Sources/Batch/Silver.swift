@@ -114,7 +114,7 @@ public struct Silver {
         let referenceIds = customerTable.snapshot.rowCount + productTable.snapshot.rowCount
         let memory = try budget.reserve(Int64Map.bytes(count: customerTable.snapshot.rowCount) + Int64Map.bytes(count: productTable.snapshot.rowCount),
                                         for: "silver reference ids",
-                                        remedy: "the \(referenceIds) customer and product ids stay in memory for rules 10 and 11, whatever the batch size; raise --memory-limit")
+                                        remedy: MemoryBudget.fixedSizeRemedy("the \(referenceIds) customer and product ids stay in memory for rules 10 and 11"))
         let customers = try ids(customerTable)
         let products = try ids(productTable)
         let fx = TableScan(try open("fx_rates"))

@@ -36,6 +36,12 @@ public final class MemoryBudget: @unchecked Sendable {
     /// What to change when a reservation for batches or buffers cannot be had.
     public static let defaultRemedy = "raise --memory-limit or lower --batch-rows"
 
+    /// The remedy for a consumer whose size the batch size does not set, `why` saying
+    /// what it holds.
+    public static func fixedSizeRemedy(_ why: String) -> String {
+        "\(why), whatever the batch size; raise --memory-limit"
+    }
+
     /// A reservation of `bytes`, or `SpillError.outOfMemoryBudget` saying which flag to
     /// change: `remedy`, for a consumer whose size the flags do not set (a table that
     /// must stay in memory, a fixed buffer), says what does.

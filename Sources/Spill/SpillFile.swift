@@ -51,11 +51,8 @@ public final class SpillWriter {
         self.manager = manager
         self.consumer = consumer
         self.blockBytes = blockBytes
-        SpillManager.creationLock.lock()
-        defer { SpillManager.creationLock.unlock() }
-        path = manager.newPath(label)
         do {
-            fd = try SystemIO.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            (path, fd) = try manager.createFile(label)
         } catch {
             throw SpillError.from(error, consumer: consumer)
         }

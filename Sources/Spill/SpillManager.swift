@@ -102,13 +102,18 @@ public final class SpillManager: @unchecked Sendable {
         lock.withLock { onDisk -= bytes }
     }
 
-    func newPath(_ label: String) -> String {
+    /// A new spill file, open for writing. It is made under `creationLock`, so the
+    /// signal handler's clean-up can neither miss it nor remove the folder under it.
+    func createFile(_ label: String) throws(SegmentError) -> (path: String, fd: Int32) {
+        Self.creationLock.lock()
+        defer { Self.creationLock.unlock() }
         let n = lock.withLock { () -> Int in
             nextNumber += 1
             fileCount += 1
             return nextNumber
         }
-        return folder + "/\(label)-\(n).spill"
+        let path = folder + "/\(label)-\(n).spill"
+        return (path, try SystemIO.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600))
     }
 
     /// Files in the folder now (for tests and clean-up checks).
@@ -160,9 +165,9 @@ public final class SpillManager: @unchecked Sendable {
     nonisolated(unsafe) private static var registry: Set<String> = []
     nonisolated(unsafe) private static var signalSources: [DispatchSourceSignal] = []
 
-    /// Held while a spill file is made (`SpillFile`); the signal handler takes it
+    /// Held while a spill file is made (`createFile`); the signal handler takes it
     /// before it clears the folders and never gives it back.
-    static let creationLock = NSLock()
+    private static let creationLock = NSLock()
 
     static func register(_ folder: String) { registryLock.withLock { _ = registry.insert(folder) } }
     static func unregister(_ folder: String) { registryLock.withLock { _ = registry.remove(folder) } }
