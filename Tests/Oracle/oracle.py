@@ -72,9 +72,7 @@ def parse_csv(data):
                 i += 1
                 continue
             # end of record: LF or EOF
-            if val.endswith(b"\r") and i < n:
-                val = val[:-1]
-            elif val.endswith(b"\r") and i >= n:
+            if val.endswith(b"\r"):  # a CR just before the line end (or the file's end) belongs to it
                 val = val[:-1]
             fields.append(val)
             end = i
