@@ -47,7 +47,8 @@ public struct Inspection {
                                     partitionColumns: snap.partitionColumns, partitions: [], segments: [],
                                     columns: columnSummaries(snap.schema))
             var byPartition: [[String: String]: (rows: Int, files: Int)] = [:]
-            for (file, seg) in zip(snap.files, reader.segments) {
+            for (k, file) in snap.files.enumerated() {
+                let seg = try reader.segment(k)
                 result.segments.append(SegmentSummaryRow(path: file.path, rows: file.rows, bytes: file.bytes,
                                                          rowGroups: seg.rowGroups.count, partition: file.partition))
                 byPartition[file.partition, default: (0, 0)].rows += file.rows

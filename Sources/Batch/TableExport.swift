@@ -34,7 +34,8 @@ public enum TableExport {
             bytes += out.count
             out.removeAll()
         }
-        for segment in reader.segments {
+        for k in 0..<reader.segmentCount {
+            let segment = try reader.segment(k)
             let vectors = (0..<schema.count).map { segment.makeVector(column: $0) }
             for g in segment.rowGroups.indices {
                 for c in 0..<schema.count { try segment.read(column: c, rowGroup: g, into: vectors[c]) }

@@ -11,13 +11,15 @@ public final class TableScan {
     public let vectors: [ColumnVector]
     private var segment = 0
     private var group = 0
+    /// The file being read (its footer lives as long as this does).
+    private var current: SegmentReader?
     public private(set) var rowsRead = 0
 
     public init(_ reader: TableReader, columns: [Int]? = nil) {
         self.reader = reader
         let wanted = columns ?? Array(0..<reader.snapshot.schema.count)
         self.columns = wanted
-        let capacity = max(1, reader.segments.map(\.rowGroupRowsMax).max() ?? 1)
+        let capacity = reader.rowGroupRowsMax
         vectors = wanted.map { ColumnVector(type: reader.snapshot.schema.fields[$0].type, capacity: capacity) }
     }
 
@@ -32,8 +34,9 @@ public final class TableScan {
     /// Loads the next row group into `vectors` (one per requested column, like
     /// `makeVectors()` gives): a scan can fill several sets in turn.
     public func next(into vectors: [ColumnVector]) throws -> Int {
-        while segment < reader.segments.count {
-            let s = reader.segments[segment]
+        while segment < reader.segmentCount {
+            let s: SegmentReader
+            if let c = current { s = c } else { s = try reader.segment(segment); current = s }
             if group < s.rowGroups.count {
                 for (k, c) in columns.enumerated() { try s.read(column: c, rowGroup: group, into: vectors[k]) }
                 let n = s.rowGroups[group].rowCount
@@ -41,7 +44,7 @@ public final class TableScan {
                 rowsRead += n
                 return n
             }
-            s.releaseBuffers()
+            current = nil
             segment += 1
             group = 0
         }

@@ -61,7 +61,7 @@ public enum Verify {
     static func checkTable(_ check: inout TableCheck) throws(SegmentError) -> TableSnapshot {
         let reader = try TableReader(path: check.path)
         check.version = reader.snapshot.version
-        check.files = reader.segments.count
+        check.files = reader.segmentCount
         check.rows = reader.snapshot.rowCount
         check.bytes = reader.snapshot.bytes
         for (k, file) in reader.snapshot.files.enumerated() {
@@ -69,7 +69,13 @@ public enum Verify {
             if !folder.isEmpty && !file.path.hasPrefix(folder + "/") {
                 check.problems.append("\(file.path) is logged in partition \(folder) but lies elsewhere")
             }
-            let segment = reader.segments[k]
+            let segment: SegmentReader
+            do {
+                segment = try reader.segment(k)
+            } catch {
+                check.problems.append(error.description)
+                continue
+            }
             let vectors = (0..<segment.schema.count).map { segment.makeVector(column: $0) }
             for g in segment.rowGroups.indices {
                 for c in vectors.indices {
@@ -80,7 +86,6 @@ public enum Verify {
                     }
                 }
             }
-            segment.releaseBuffers()
         }
         return reader.snapshot
     }

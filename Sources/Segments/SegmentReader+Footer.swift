@@ -4,6 +4,8 @@ struct Footer {
     var rowCount: Int
     var rowGroups: [RowGroupInfo]
     var metadata: [String: String]
+    /// Where the footer begins in the file.
+    var footerOffset: Int
 
     static func parse(_ file: UnsafeRawBufferPointer, path: String) throws(SegmentError) -> Footer {
         let size = file.count
@@ -87,7 +89,7 @@ struct Footer {
             metadata[k] = v
         }
         guard r.remaining == 0 else { throw r.fail("\(r.remaining) unexpected bytes at the end of the footer") }
-        return Footer(schema: schema, rowCount: rowCount, rowGroups: groups, metadata: metadata)
+        return Footer(schema: schema, rowCount: rowCount, rowGroups: groups, metadata: metadata, footerOffset: footerStart)
     }
 
     private static func parseChunk(_ r: inout ByteReader, field: Field, rows: Int) throws(SegmentError) -> ChunkInfo {

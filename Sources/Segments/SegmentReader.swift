@@ -36,7 +36,11 @@ public final class SegmentReader {
 
     let file: MappedFile
     private let codecs = Codecs()
-    private let scratch = ByteBuffer(capacity: 1 << 16)
+    /// Decompression buffer: allocated by the first compressed chunk read, given back by
+    /// `releaseBuffers()`.
+    private let scratch = ByteBuffer(capacity: 0)
+    /// Where the footer and trailer begin: the bytes `releaseFooterPages()` gives back.
+    private let footerOffset: Int
 
     public convenience init(path: String) throws(SegmentError) {
         let fd = try SystemIO.open(path, O_RDONLY)
@@ -44,11 +48,18 @@ public final class SegmentReader {
     }
 
     /// Takes ownership of the open file `fd` (closed once mapped).
-    public init(fd: Int32, path: String) throws(SegmentError) {
-        self.path = path
-        file = try MappedFile(fd: fd, path: path)
+    public convenience init(fd: Int32, path: String) throws(SegmentError) {
+        try self.init(file: try MappedFile(fd: fd, path: path))
+    }
+
+    /// Reads a file already mapped (a `TableReader`'s): the mapping is shared, the parsed
+    /// footer is this reader's own.
+    init(file: MappedFile) throws(SegmentError) {
+        self.path = file.path
+        self.file = file
         fileBytes = file.size
-        let parsed = try file.withBytes { (bytes) throws(SegmentError) in try Footer.parse(bytes, path: path) }
+        let parsed = try file.withBytes { (bytes) throws(SegmentError) in try Footer.parse(bytes, path: file.path) }
+        footerOffset = parsed.footerOffset
         schema = parsed.schema
         rowCount = parsed.rowCount
         rowGroups = parsed.rowGroups
@@ -63,7 +74,14 @@ public final class SegmentReader {
     /// that has finished with this file calls it, so reading a table of many files does
     /// not hold one such buffer per file.
     public func releaseBuffers() {
-        scratch.shrink(toCapacity: 1 << 16)
+        scratch.shrink(toCapacity: 0)
+    }
+
+    /// Takes the footer's pages out of the resident set (once it is parsed, only chunks
+    /// are read).
+    func releaseFooterPages() {
+        guard releasesPages else { return }
+        file.release(footerOffset..<fileBytes)
     }
 
     /// A vector sized for any chunk of column `column`.

@@ -81,7 +81,7 @@ import Testing
         let expected = SampleTable.makeColumns(capacity: 70_000)
         SampleTable(seed: 42).fill(expected, first: 0, count: 70_000)
         var row = 0
-        for seg in reader.segments {
+        for seg in try (0..<reader.segmentCount).map({ try reader.segment($0) }) {
             let v = seg.makeVector(column: 0)
             for g in seg.rowGroups.indices {
                 try seg.read(column: 0, rowGroup: g, into: v)

@@ -95,7 +95,7 @@ func ingest(_ raw: String, _ lake: String, mode: Ingest.Mode = .append, threads:
         // Source lines count every LF, quoted ones too.
         let reader = try TableReader(path: s.path + "/two/bronze")
         var lines: [Int64] = []
-        for seg in reader.segments where seg.metadata["source_file"] == "transactions/quoted.csv" {
+        for seg in try (0..<reader.segmentCount).map({ try reader.segment($0) }) where seg.metadata["source_file"] == "transactions/quoted.csv" {
             let v = seg.makeVector(column: 11)
             for g in seg.rowGroups.indices {
                 try seg.read(column: 11, rowGroup: g, into: v)

@@ -80,7 +80,7 @@ import Testing
             if k % 3 == 0 { expected = [k] } else { expected.append(k) }
         }
         var found: [Int] = []
-        for seg in reader.segments {
+        for seg in try (0..<reader.segmentCount).map({ try reader.segment($0) }) {
             guard let k = seg.metadata["k"].flatMap(Int.init) else {
                 Issue.record("\(context): segment without its commit number")
                 continue

@@ -20,7 +20,7 @@ import Testing
 
     static func ids(_ reader: TableReader) throws -> [Int64] {
         var out: [Int64] = []
-        for seg in reader.segments {
+        for seg in try (0..<reader.segmentCount).map({ try reader.segment($0) }) {
             let v = seg.makeVector(column: 0)
             for g in seg.rowGroups.indices {
                 try seg.read(column: 0, rowGroup: g, into: v)
