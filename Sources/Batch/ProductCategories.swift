@@ -17,14 +17,19 @@ public final class ProductCategories {
         var distinct: [[UInt8]: Int32] = [:]
         var ids: [Int64] = []
         var categoryOf: [Int32] = []
-        reservation = try budget.reserve(Int64Map.bytes(count: count) + count * 12, for: "gold product lookup",
-                                         remedy: MemoryBudget.fixedSizeRemedy("the \(count) products stay in memory for the broadcast join"))
+        var (low, high) = (Int64.max, Int64.min)
+        var range: ClosedRange<Int64>? { low <= high ? low...high : nil }
+        // The map's layout depends on the ids' range: it is reserved once they are read.
+        let remedy = MemoryBudget.fixedSizeRemedy("the \(count) products stay in memory for the broadcast join")
+        reservation = try budget.reserve(count * 12, for: "gold product lookup", remedy: remedy)
         do {
             ids.reserveCapacity(count)
             categoryOf.reserveCapacity(count)
             while case let n = try scan.next(), n > 0 {
                 for r in 0..<n {
-                    ids.append(scan.vectors[0].int64(r))
+                    let id = scan.vectors[0].int64(r)
+                    ids.append(id)
+                    (low, high) = (min(low, id), max(high, id))
                     if scan.vectors[1].isNull(r) {
                         categoryOf.append(-1)
                         continue
@@ -40,7 +45,7 @@ public final class ProductCategories {
                     }
                 }
             }
-            try reservation.resize(to: Int64Map.bytes(count: count) + count * 12 + nameBytes * 2 + distinct.count * 64)
+            try reservation.resize(to: Int64Map.bytes(count: count, range: range) + count * 12 + nameBytes * 2 + distinct.count * 64, remedy: remedy)
         } catch {
             reservation.end()
             throw error
@@ -53,10 +58,14 @@ public final class ProductCategories {
             entry.key.withUnsafeBytes { names.appendString($0) }
         }
         self.names = names
-        map = Int64Map(count: count)
+        map = Int64Map(count: count, range: range)
         for (i, id) in ids.enumerated() {
             map.set(id, categoryOf[i] < 0 ? 0 : rankOf[Int(categoryOf[i])])
         }
+        // The ids and their categories are in the map now: their 12 bytes a product go back.
+        ids = []
+        categoryOf = []
+        _ = reservation.tryResize(to: map.layout.bytes + nameBytes * 2 + distinct.count * 64)
     }
 
     /// The category rank of a product; silver's rule 11 guarantees it exists (0 if not).

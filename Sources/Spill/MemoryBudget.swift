@@ -105,9 +105,10 @@ public final class Reservation {
         return true
     }
 
-    /// Grows to `newBytes` or throws `outOfMemoryBudget`, for consumers that cannot spill.
-    public func resize(to newBytes: Int) throws(SpillError) {
-        guard tryResize(to: newBytes) else { throw budget.exhausted(consumer, newBytes - bytes) }
+    /// Grows to `newBytes` or throws `outOfMemoryBudget` (saying `remedy`, as
+    /// `MemoryBudget.reserve` does), for consumers that cannot spill.
+    public func resize(to newBytes: Int, remedy: String = MemoryBudget.defaultRemedy) throws(SpillError) {
+        guard tryResize(to: newBytes) else { throw budget.exhausted(consumer, newBytes - bytes, remedy: remedy) }
     }
 
     /// Gives every byte back; later calls do nothing.
