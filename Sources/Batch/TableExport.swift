@@ -49,7 +49,6 @@ public enum TableExport {
                 }
                 rows += n
             }
-            segment.releaseBuffers()
         }
         try drain()
         try SystemIO.fsync(fd, path: temp)

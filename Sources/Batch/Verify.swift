@@ -69,13 +69,7 @@ public enum Verify {
             if !folder.isEmpty && !file.path.hasPrefix(folder + "/") {
                 check.problems.append("\(file.path) is logged in partition \(folder) but lies elsewhere")
             }
-            let segment: SegmentReader
-            do {
-                segment = try reader.segment(k)
-            } catch {
-                check.problems.append(error.description)
-                continue
-            }
+            let segment = try reader.segment(k)
             let vectors = (0..<segment.schema.count).map { segment.makeVector(column: $0) }
             for g in segment.rowGroups.indices {
                 for c in vectors.indices {

@@ -36,8 +36,8 @@ public final class SegmentReader {
 
     let file: MappedFile
     private let codecs = Codecs()
-    /// Decompression buffer: allocated by the first compressed chunk read, given back by
-    /// `releaseBuffers()`.
+    /// Decompression buffer: allocated by the first compressed chunk read, freed with this
+    /// reader (a table scan keeps one reader at a time).
     private let scratch = ByteBuffer(capacity: 0)
     /// Where the footer and trailer begin: the bytes `releaseFooterPages()` gives back.
     private let footerOffset: Int
@@ -69,13 +69,6 @@ public final class SegmentReader {
 
     /// The most rows in any row group: the capacity a vector needs to receive a chunk.
     public var rowGroupRowsMax: Int { rowGroups.map(\.rowCount).max() ?? 1 }
-
-    /// Gives back the decompression buffer (it grows to the largest chunk read): a scan
-    /// that has finished with this file calls it, so reading a table of many files does
-    /// not hold one such buffer per file.
-    public func releaseBuffers() {
-        scratch.shrink(toCapacity: 0)
-    }
 
     /// Takes the footer's pages out of the resident set (once it is parsed, only chunks
     /// are read).
