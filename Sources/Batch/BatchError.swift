@@ -23,6 +23,13 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidArgument
         /// Layer counts do not add up, or differ from the landing zone's `_expected.json`.
         case reconciliation
+        /// An input of a stage is out of date against another (silver built from reference
+        /// tables that were replaced since): the earlier stage must run first.
+        case staleInput
+        /// A stored table is damaged and cannot be rebuilt by this command.
+        case damagedTable
+        /// A raw record is larger than the memory budget lets a record be.
+        case recordTooLarge
     }
 
     public var code: Code

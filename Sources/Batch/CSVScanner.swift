@@ -10,7 +10,12 @@ import Spill
 /// ```
 /// When a record runs past `filled`, the bytes from `cursor` on are moved to the front
 /// and more are read; a record longer than the whole buffer doubles it (the growth is
-/// reserved from the memory budget), so any record parses whatever the chunk size.
+/// reserved from the memory budget), up to `recordBytesMax`: a record longer than that is
+/// refused (`recordTooLarge`), naming the line where it starts, or where the quote that
+/// swallowed the rest of the file opened. A record takes several times its size on its
+/// way into a table (the window, the row's copy, `_rescued` escapes, the encoded and
+/// compressed chunk), so the most a record may have follows from the memory limit:
+/// `recordBytesMax(for:)`.
 ///
 /// Dialect, and the choices where RFC 4180 is silent:
 /// - a field is quoted when its first byte after optional spaces/tabs is `"`; inside,
@@ -37,6 +42,20 @@ public final class CSVScanner {
     private let reservation: Reservation?
     /// A record may grow the buffer up to this; beyond it is an error naming the line.
     public let recordBytesMax: Int
+    /// Set when the last record ended at the end of the stream inside a quoted field
+    /// that never closed: the line and stream offset of that opening quote. The record
+    /// then holds the rest of the input, which a user must hear about.
+    public private(set) var unclosedQuote: (line: Int, offset: Int)?
+    /// While a record is being scanned: the open quote the window ended in (LFs of the
+    /// record before it, stream offset), for the error when the record grows too large.
+    private var openQuote: (lineFeeds: Int, offset: Int)?
+
+    /// The most bytes a record may have at a memory limit: 1/64 of it, at least 1 MiB
+    /// (at most 1 GiB). A record of that size peaks at roughly 16 times it while it is
+    /// parsed, escaped, encoded and compressed, and two may be in flight on two threads.
+    public static func recordBytesMax(for limitBytes: Int) -> Int {
+        min(1 << 30, max(1 << 20, limitBytes / 64))
+    }
 
     // The current record. Field i is buffer[starts[i] ..< ends[i]]; flags[i] says how
     // to read it (see `FieldKind`).
@@ -67,11 +86,12 @@ public final class CSVScanner {
     ///   - startLine: the line number of the source's first byte.
     ///   - startOffset: the stream offset of the source's first byte.
     public init(source: RawSource, chunkBytes: Int = 4 << 20, startLine: Int = 1, startOffset: Int = 0,
-                budget: MemoryBudget? = nil, recordBytesMax: Int = 1 << 30) throws {
+                budget: MemoryBudget? = nil, recordBytesMax: Int? = nil) throws {
         precondition(chunkBytes >= 16, "chunkBytes must be at least 16")
         self.source = source
         capacityBytes = chunkBytes
-        self.recordBytesMax = max(recordBytesMax, chunkBytes)
+        let most = recordBytesMax ?? budget.map { Self.recordBytesMax(for: $0.limitBytes) } ?? (1 << 30)
+        self.recordBytesMax = most
         if let budget {
             reservation = try budget.reserve(chunkBytes, for: "CSV reader of \(source.displayPath)")
         } else {
@@ -117,15 +137,9 @@ public final class CSVScanner {
         }
         if filled == capacityBytes {
             let grown = min(capacityBytes * 2, recordBytesMax + 1)
-            guard grown > capacityBytes else {
-                throw BatchError(.invalidArgument, path: source.displayPath, line: line, offset: origin,
-                                 "a record is longer than \(recordBytesMax) bytes (an unclosed quote?); fix the file")
-            }
+            guard grown > capacityBytes else { throw tooLarge(nil) }
             if let reservation {
-                do { try reservation.resize(to: grown) } catch {
-                    throw BatchError(.invalidArgument, path: source.displayPath, line: line, offset: origin,
-                                     "a record longer than \(capacityBytes) bytes does not fit the memory budget: \(error.message)")
-                }
+                do { try reservation.resize(to: grown) } catch { throw tooLarge(error.message) }
             }
             let fresh = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 16)
             fresh.copyMemory(from: buffer, byteCount: filled)
@@ -147,6 +161,20 @@ public final class CSVScanner {
         }
         filled += n
         return true
+    }
+
+    /// The error for a record that outgrew the window: where it starts, or where the quote
+    /// that never closes opened, and what to change.
+    private func tooLarge(_ budgetMessage: String?) -> BatchError {
+        let size = budgetMessage == nil ? "longer than \(ByteSize.format(recordBytesMax)), the most a record may have at this --memory-limit (1/64 of it, at least 1 MiB)"
+                                        : "longer than \(ByteSize.format(capacityBytes)) and the memory budget cannot hold more (\(budgetMessage ?? ""))"
+        if let q = openQuote {
+            let within = budgetMessage == nil ? ByteSize.format(recordBytesMax) : ByteSize.format(capacityBytes)
+            return BatchError(.recordTooLarge, path: source.displayPath, line: line + q.lineFeeds, offset: q.offset,
+                              "a quoted field starts here and does not end within \(within), the most a record may have \(budgetMessage.map { "in the memory budget (\($0))" } ?? "at this --memory-limit (1/64 of it, at least 1 MiB)"): if its quote is never closed, the rest of the file reads as one record; close the quote (a quote inside a quoted field is written \"\"), or raise --memory-limit if the field is meant to be this long")
+        }
+        return BatchError(.recordTooLarge, path: source.displayPath, line: line, offset: origin + cursor,
+                          "a record starts here that is \(size); fix the file, or raise --memory-limit to at least 64 times the record's size")
     }
 
     /// Skips to just after the next LF (for a reader that starts in the middle of a file
@@ -185,6 +213,7 @@ public final class CSVScanner {
                 if !(try refill()) && cursor >= filled { return false }
                 continue
             }
+            if after - cursor > recordBytesMax { throw tooLarge(nil) } // it fit the read window, but not the rest of the way
             recordStart = cursor
             recordLine = line
             cursor = after
@@ -230,6 +259,7 @@ public final class CSVScanner {
         var lineFeeds = 0
         var high: UInt8 = 0
         fieldCount = 0
+        openQuote = nil
         while true {
             let fieldStart = p
             var q = p
@@ -237,6 +267,7 @@ public final class CSVScanner {
             var end: Int   // where the field's text ends (before any CR of a CRLF)
             var k: Int     // the separator, the LF, or n
             if q < n && b[q] == quote {
+                let quoteLineFeeds = lineFeeds
                 k = q + 1
                 var escaped = false
                 var closed = false
@@ -244,7 +275,10 @@ public final class CSVScanner {
                     let c = b[k]
                     if c == quote {
                         if k + 1 >= n {
-                            if !eof { return nil }
+                            if !eof {
+                                openQuote = (quoteLineFeeds, origin + q)
+                                return nil
+                            }
                             k += 1
                             closed = true
                             break
@@ -262,7 +296,11 @@ public final class CSVScanner {
                     high |= c
                     k += 1
                 }
-                if !closed && !eof { return nil }
+                if !closed && !eof {
+                    openQuote = (quoteLineFeeds, origin + q)
+                    return nil
+                }
+                if !closed { unclosedQuote = (line + quoteLineFeeds, origin + q) }
                 let closeAt = closed ? k - 1 : n
                 var trailing = false
                 while k < n {

@@ -80,6 +80,8 @@ public struct Gold {
         public var customerSort = OperatorStats()
         /// Overflows of the monthly daily-sales aggregations, added up.
         public var dailySpills = 0
+        /// Where damaged gold tables were moved before they were rebuilt.
+        public var setAside: [String] = []
     }
 
     public let options: Options
@@ -94,18 +96,26 @@ public struct Gold {
 
     public static func path(lake: String, _ table: String) -> String { lake + "/gold/" + table }
 
-    /// The versions gold is built from, as recorded in each gold commit.
-    static func inputs(lake: String) throws -> [String: String] {
-        try Lake.inputVersions([("silver", Silver.path(lake: lake)),
-                                ("customers", Reference.tablePath(lake: lake, "customers")),
-                                ("products", Reference.tablePath(lake: lake, "products"))])
+    /// The tables gold is built from, by the names its commits record them under.
+    static func inputTables(lake: String) -> [(name: String, path: String)] {
+        [("silver", Silver.path(lake: lake)), ("customers", Reference.tablePath(lake: lake, "customers")),
+         ("products", Reference.tablePath(lake: lake, "products"))]
     }
 
-    /// True when every gold table was built from the current silver and reference tables.
-    public static func isUpToDate(lake: String) -> Bool {
-        guard let inputs = try? inputs(lake: lake) else { return false } // missing inputs: not up to date, the run says why
-        return tables.allSatisfy { Lake.isBuilt(from: inputs, table: path(lake: lake, $0)) }
+    /// Why the gold tables must be built again, or nil when every one was built from the
+    /// current silver and reference tables (by identity) and its files are whole.
+    public static func staleness(lake: String) -> String? {
+        let lineage: [String: String]
+        do { lineage = try Lake.currentLineage(inputTables(lake: lake)) } catch {
+            return "its inputs cannot be read (\(error))" // the run says what is missing when gold opens them
+        }
+        for name in tables {
+            if let why = Lake.staleness(of: path(lake: lake, name), builtFrom: lineage) { return name + " " + why }
+        }
+        return nil
     }
+
+    public static func isUpToDate(lake: String) -> Bool { staleness(lake: lake) == nil }
 
     // MARK: the run
 
@@ -119,10 +129,19 @@ public struct Gold {
             throw BatchError(.missingInput, path: Reference.tablePath(lake: lake, name),
                              "the lake has no reference table '\(name)'; ingest a landing zone with its reference files first")
         }
-        let inputs = try Self.inputs(lake: lake)
-        let silver = try TableReader(path: silverPath, version: Int(inputs["silver_version"] ?? ""))
-        let customers = try TableReader(path: Reference.tablePath(lake: lake, "customers"), version: Int(inputs["customers_version"] ?? ""))
-        let products = try TableReader(path: Reference.tablePath(lake: lake, "products"), version: Int(inputs["products_version"] ?? ""))
+        Lake.removeNeverCommitted(lake: lake)
+        let inputs = try Lake.pin(Self.inputTables(lake: lake))
+        let silver = inputs.reader("silver"), customers = inputs.reader("customers"), products = inputs.reader("products")
+        // Gold joins silver with the reference tables silver was checked against: if they
+        // were replaced since (another landing zone ingested), silver is out of date.
+        let silverInfo = silver.snapshot.commitInfos.last ?? [:]
+        for name in ["customers", "products"] {
+            let key = name + "_table", version = name + "_version"
+            if silverInfo[key] != inputs.lineage[key] || silverInfo[version] != inputs.lineage[version] {
+                throw BatchError(.staleInput, path: Reference.tablePath(lake: lake, name),
+                                 "silver was built from \(name) version \(silverInfo[version] ?? "?"), but \(name) is now at version \(inputs.lineage[version] ?? "?")\(silverInfo[key] == inputs.lineage[key] ? "" : " of a table made anew"); run batchrun silver first (batchrun run does both)")
+            }
+        }
         let categories = try ProductCategories(products, budget: budget)
         defer { categories.release() }
 
@@ -135,7 +154,8 @@ public struct Gold {
                                            ("dim_product", Reference.products.schema, []),
                                            ("fact_transactions", Self.factSchema, ["year", "month"]),
                                            ("daily_sales", Self.dailySalesSchema, []), ("customer_monthly", Self.customerMonthlySchema, [])] {
-            writers[name] = try TableWriter(path: Self.path(lake: lake, name), schema: schema, partitionColumns: partitions)
+            writers[name] = try Lake.derivedWriter(lake: lake, path: Self.path(lake: lake, name), schema: schema,
+                                                   partitionColumns: partitions, setAside: &report.setAside)
         }
         func writer(_ name: String) -> TableWriter {
             guard let w = writers[name] else { preconditionFailure("no writer for gold table \(name)") }
@@ -182,7 +202,7 @@ public struct Gold {
             for s in written { try? SystemIO.unlink(s.path) } // never committed
             throw error
         }
-        var info = inputs
+        var info = inputs.lineage
         info["silver_rows"] = String(report.silverRows)
         for name in Self.tables {
             info["rows"] = String(report.rows[name] ?? 0)

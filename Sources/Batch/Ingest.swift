@@ -58,6 +58,9 @@ public struct Ingest: Sendable {
         public var rows = 0
         public var rescued = 0
         public var malformed = 0
+        /// The line of a quote that never closes: the file's last record runs from there
+        /// to its end (and is most likely malformed).
+        public var unclosedQuoteLine: Int?
     }
 
     public struct Report: Sendable {
@@ -74,6 +77,8 @@ public struct Ingest: Sendable {
         public var peakReservedBytes = 0
         /// The reference tables replaced (empty when RAW has no reference files).
         public var reference: [Reference.Report] = []
+        /// Where a damaged bronze went before an overwrite rebuilt it.
+        public var setAside: [String] = []
     }
 
     public static func bronzePath(lake: String) -> String { lake + "/bronze" }
@@ -115,7 +120,8 @@ public struct Ingest: Sendable {
             throw BatchError(.missingInput, path: options.raw + "/transactions", "holds no *.csv or *.csv.zst file; nothing to ingest")
         }
         let table = Self.bronzePath(lake: options.lake)
-        let writer = try TableWriter(path: table, schema: Bronze.schema)
+        var report = Report()
+        let writer = try openBronze(table, report: &report)
         defer { writer.close() }
         let prints = try fingerprint(files)
 
@@ -129,7 +135,6 @@ public struct Ingest: Sendable {
                 if let s = info["ingest_seq"].flatMap(Int.init) { lastSeq = s }
             }
         }
-        var report = Report()
         var chosen: [(file: RawFile, print: Fingerprint, report: Int)] = []
         for (file, p) in zip(files, prints) {
             var fr = FileReport(path: file.relativePath, checksum: p.checksum, bytes: file.sizeBytes)
@@ -189,6 +194,7 @@ public struct Ingest: Sendable {
             report.files[at].rows += r.rows
             report.files[at].rescued += r.rescued
             report.files[at].malformed += r.malformed
+            if let q = r.unclosedQuoteLine { report.files[at].unclosedQuoteLine = q }
             addedRows += r.rows
             report.bytesRead += r.bytesRead
             for s in r.segments { writer.stage(s); written.append(s) }
@@ -228,6 +234,32 @@ public struct Ingest: Sendable {
         return report
     }
 
+    /// The bronze writer. Bronze is never rebuilt silently (its raw files may be gone): a
+    /// damaged bronze (a log that does not replay, a committed file missing or cut short)
+    /// stops an append with what to do; an overwrite sets a damaged log aside and starts
+    /// the table anew from RAW.
+    func openBronze(_ table: String, report: inout Report) throws -> TableWriter {
+        Lake.removeNeverCommitted(lake: options.lake)
+        let remedy = "bronze cannot be rebuilt without its raw files: run again with --mode overwrite to rebuild it from the landing zone (the damaged table is set aside), or restore the lake from a copy"
+        let writer: TableWriter
+        do {
+            writer = try TableWriter(path: table, schema: Bronze.schema)
+        } catch {
+            let code = error.code
+            guard code == .badLog || code == .corrupt else { throw error }
+            guard options.mode == .overwrite else {
+                throw BatchError(.damagedTable, path: table, "bronze is damaged (\(error)); " + remedy)
+            }
+            report.setAside.append(try Lake.moveAside(lake: options.lake, path: table))
+            return try TableWriter(path: table, schema: Bronze.schema)
+        }
+        if options.mode == .append, let problem = writer.base?.firstMissingOrShortFile() {
+            writer.close()
+            throw BatchError(.damagedTable, path: table, "bronze is damaged: \(problem); " + remedy)
+        }
+        return writer
+    }
+
     // MARK: fingerprints
 
     struct Fingerprint {
@@ -235,27 +267,43 @@ public struct Ingest: Sendable {
         var blockLineFeeds: [Int]
     }
 
+    /// Bytes read at a time while checksumming: the checksum of a 16 MiB block is
+    /// streamed through this buffer, so the budget a run needs does not depend on the
+    /// block size (which is fixed: it defines the checksums bronze records).
+    static let checksumReadBytes = 1 << 20
+
     /// Checksums every file and counts the LFs of each block, blocks in parallel.
     func fingerprint(_ files: [RawFile]) throws -> [Fingerprint] {
         let blockBytes = options.checksumBlockBytes
+        let readBytes = min(blockBytes, Self.checksumReadBytes)
         let jobs: [(file: Int, block: Int)] = files.enumerated().flatMap { f, file in
             (0..<max(1, (file.sizeBytes + blockBytes - 1) / blockBytes)).map { (f, $0) }
         }
         let hashes = SharedSlots<(UInt64, Int)>(count: jobs.count)
-        let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / blockBytes))
+        let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / readBytes))
         try Parallel.run(workers: workers) { _, next in
-            let reservation = try budget.reserve(blockBytes, for: "file checksums",
-                                                 remedy: MemoryBudget.fixedSizeRemedy("a raw file is checksummed in blocks of \(ByteSize.format(blockBytes))"))
+            let reservation = try budget.reserve(readBytes, for: "file checksums",
+                                                 remedy: MemoryBudget.fixedSizeRemedy("a raw file is checksummed through a buffer of \(ByteSize.format(readBytes))"))
             defer { reservation.end() }
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readBytes, alignment: 16)
             defer { buffer.deallocate() }
             while let j = next(jobs.count) {
                 let file = files[jobs[j].file]
                 let source = try RawSource(path: file.fullPath, displayPath: file.relativePath, offset: 0)
-                let n = try source.readFileBytes(at: jobs[j].block * blockBytes, into: buffer)
-                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                let lineFeeds = file.isCompressed ? 0 : RawFiles.countLineFeeds(bytes)
-                hashes.set(j, (Checksum.xxh64(bytes), lineFeeds))
+                let start = jobs[j].block * blockBytes
+                var stream = Checksum.Stream()
+                var lineFeeds = 0
+                var at = start
+                while at < start + blockBytes {
+                    let piece = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<min(readBytes, start + blockBytes - at)])
+                    let n = try source.readFileBytes(at: at, into: piece)
+                    let bytes = UnsafeRawBufferPointer(rebasing: piece[0..<n])
+                    stream.update(bytes)
+                    if !file.isCompressed { lineFeeds += RawFiles.countLineFeeds(bytes) }
+                    at += n
+                    if n < piece.count { break }
+                }
+                hashes.set(j, (stream.digest(), lineFeeds))
             }
         }
         var out: [Fingerprint] = []
@@ -305,6 +353,7 @@ public struct Ingest: Sendable {
         var malformed: Int
         var bytesRead: Int
         var segments: [SegmentSummary]
+        var unclosedQuoteLine: Int?
 
         func discard() {
             for s in segments { try? SystemIO.unlink(s.path) } // never committed
@@ -354,7 +403,7 @@ public struct Ingest: Sendable {
             scanner = try CSVScanner(source: source, chunkBytes: options.chunkBytes, startLine: lineGuess, startOffset: from, budget: budget)
             guard let skipped = try scanner.skipPastNextLineFeed() else {
                 return RangeResult(start: file.sizeBytes, end: file.sizeBytes, endLine: lineGuess, rows: 0, rescued: 0, malformed: 0,
-                                   bytesRead: source.fileBytesRead, segments: [])
+                                   bytesRead: source.fileBytesRead, segments: [], unclosedQuoteLine: nil)
             }
             start = from + skipped
             scanner.setLine(1 + task.lineFeedsBefore + (skipped >= 2 ? 1 : 0))
@@ -395,7 +444,7 @@ public struct Ingest: Sendable {
         }
         return RangeResult(start: start, end: scanner.nextRecordOffset, endLine: scanner.nextLine, rows: rows,
                            rescued: builder.rescuedRows, malformed: builder.malformedRows,
-                           bytesRead: scanner.source.fileBytesRead, segments: segments)
+                           bytesRead: scanner.source.fileBytesRead, segments: segments, unclosedQuoteLine: scanner.unclosedQuote?.line)
     }
 
     // MARK: the files list in the commit log

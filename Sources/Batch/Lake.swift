@@ -1,8 +1,9 @@
+import Foundation
 import Segments
 
 /// The folders of a lake: `bronze`, `silver` and `quarantine` at the top, the gold
 /// tables under `gold/`, the reference data (customers, products, fx_rates) under
-/// `reference/`.
+/// `reference/`. Damaged tables that a stage rebuilt are moved to `_set_aside/`.
 public enum Lake {
     public static let topTables = ["bronze", "silver", "quarantine"]
     /// Rows per row group of every lake table: a reader decodes one row group of a column
@@ -11,6 +12,8 @@ public enum Lake {
     public static let rowGroupRows = 16_384
     public static let referenceTables = ["customers", "products", "fx_rates"]
     public static let goldTables = ["dim_date", "dim_customer", "dim_product", "fact_transactions", "daily_sales", "customer_monthly"]
+    /// Where damaged tables go when a stage rebuilds them: never deleted, only moved.
+    public static let setAsideFolder = "_set_aside"
 
     /// The folder of table `name`, or a `missingInput` error listing the tables there are.
     public static func tablePath(lake: String, name: String) throws -> String {
@@ -22,20 +25,151 @@ public enum Lake {
         throw BatchError(.missingInput, path: lake, "has no table '\(name)'; tables present: \(present.isEmpty ? "none (run batchrun run first)" : present.joined(separator: ", "))")
     }
 
-    /// The current version of each input table, keyed `<name>_version`: what a derived
-    /// table records in its commit to say what it was built from.
-    public static func inputVersions(_ inputs: [(name: String, path: String)]) throws -> [String: String] {
+    /// Every table a lake may hold: display name (`gold/dim_date`) and folder.
+    public static func allTables(lake: String) -> [(name: String, path: String)] {
+        topTables.map { ($0, lake + "/" + $0) }
+            + referenceTables.map { ("reference/" + $0, lake + "/reference/" + $0) }
+            + goldTables.map { ("gold/" + $0, lake + "/gold/" + $0) }
+    }
+
+    // MARK: lineage
+
+    /// What a derived table records of each input it was built from, in its commit info:
+    /// `<name>_version` and `<name>_table` (the input's table id).
+    static func lineage(_ inputs: [(name: String, snapshot: TableSnapshot)]) -> [String: String] {
         var out: [String: String] = [:]
-        for (name, path) in inputs {
-            out[name + "_version"] = String(try Table.versions(at: path).last ?? 0)
+        for (name, s) in inputs {
+            out[name + "_version"] = String(s.version)
+            out[name + "_table"] = s.tableId
         }
         return out
     }
 
-    /// True when `table`'s latest commit records exactly these input versions.
-    public static func isBuilt(from inputs: [String: String], table: String) -> Bool {
-        guard Table.exists(at: table), let info = (try? Table.snapshot(at: table))?.commitInfos.last else { return false } // unreadable: rebuild
-        return inputs.allSatisfy { info[$0.key] == $0.value }
+    /// The lineage the inputs have now (their logs only; no file is opened).
+    static func currentLineage(_ inputs: [(name: String, path: String)]) throws -> [String: String] {
+        lineage(try inputs.map { ($0.name, try Table.snapshot(at: $0.path)) })
+    }
+
+    /// A stage's inputs, each opened at its latest version when the stage starts: the
+    /// stage reads exactly these snapshots (their files stay mapped), whatever another
+    /// writer commits meanwhile, and records their lineage.
+    public struct PinnedInputs {
+        public let readers: [String: TableReader]
+        public let lineage: [String: String]
+
+        public func reader(_ name: String) -> TableReader {
+            guard let r = readers[name] else { preconditionFailure("input \(name) was not pinned") }
+            return r
+        }
+    }
+
+    static func pin(_ inputs: [(name: String, path: String)]) throws -> PinnedInputs {
+        var readers: [String: TableReader] = [:]
+        for (name, path) in inputs { readers[name] = try TableReader(path: path) }
+        return PinnedInputs(readers: readers, lineage: lineage(inputs.compactMap { i in readers[i.name].map { (i.name, $0.snapshot) } }))
+    }
+
+    /// Why `table` must be built again from inputs of `lineage`, or nil when its latest
+    /// commit records exactly that lineage and its committed files are all there, whole:
+    /// each file has its recorded size and a footer that passes its checksum (no chunk is
+    /// read; `verify` does that).
+    static func staleness(of table: String, builtFrom lineage: [String: String]) -> String? {
+        guard Table.exists(at: table) else { return "was never built" }
+        let reader: TableReader
+        do { reader = try TableReader(path: table) } catch {
+            if error.code == .badLog && isNeverCommitted(table) {
+                return "was never committed"
+            }
+            return "is damaged: \(error)"
+        }
+        let s = reader.snapshot
+        if let problem = s.firstMissingOrShortFile() { return "is damaged: \(problem)" }
+        let info = s.commitInfos.last ?? [:]
+        for key in lineage.keys.sorted() where key.hasSuffix("_table") {
+            let name = String(key.dropLast("_table".count))
+            let version = lineage[name + "_version"] ?? "?"
+            guard let built = info[key] else { return "was built before table identities were recorded" }
+            if built != lineage[key] {
+                return "was built from another \(name) table (\(name) was made anew since; it is at version \(version))"
+            }
+            if info[name + "_version"] != version {
+                return "was built from \(name) version \(info[name + "_version"] ?? "?"); \(name) is at version \(version)"
+            }
+        }
+        return nil
+    }
+
+    // MARK: writers of derived tables
+
+    /// A writer of a table that a stage can rebuild from its inputs (silver, quarantine,
+    /// gold). A table whose log is damaged, or a file in the way of its folder, is moved
+    /// to `LAKE/_set_aside/` (never deleted) and the table starts anew; the place it went
+    /// is appended to `setAside`.
+    static func derivedWriter(lake: String, path: String, schema: Schema, partitionColumns: [String] = [],
+                              setAside: inout [String]) throws -> TableWriter {
+        if SystemIO.exists(path) && !SystemIO.isDirectory(path) {
+            setAside.append(try moveAside(lake: lake, path: path))
+            return try TableWriter(path: path, schema: schema, partitionColumns: partitionColumns)
+        }
+        do {
+            return try TableWriter(path: path, schema: schema, partitionColumns: partitionColumns)
+        } catch {
+            let code = error.code
+            guard code == .badLog || code == .corrupt || code == .notASegment || code == .truncated else { throw error }
+        }
+        setAside.append(try moveAside(lake: lake, path: path))
+        return try TableWriter(path: path, schema: schema, partitionColumns: partitionColumns)
+    }
+
+    /// Moves a damaged table (or whatever is in its place) to `LAKE/_set_aside/<name>-<UTC time>`.
+    static func moveAside(lake: String, path: String) throws -> String {
+        let relative = path.hasPrefix(lake + "/") ? String(path.dropFirst(lake.count + 1)) : String(path.split(separator: "/").last ?? "table")
+        let stamp = Self.stamp(Date())
+        var destination = lake + "/" + setAsideFolder + "/" + relative.replacingOccurrences(of: "/", with: "-") + "-" + stamp
+        var n = 1
+        while SystemIO.exists(destination) {
+            n += 1
+            destination = lake + "/" + setAsideFolder + "/" + relative.replacingOccurrences(of: "/", with: "-") + "-" + stamp + "-\(n)"
+        }
+        if SystemIO.isDirectory(path) {
+            try TableWriter.setAside(path, to: destination)
+        } else {
+            try SystemIO.makeDirectories(SystemIO.parentDirectory(destination))
+            try SystemIO.rename(path, destination)
+        }
+        return destination
+    }
+
+    static func stamp(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: date)
+    }
+
+    /// True when `path` is a table folder whose first commit never happened: only `_log/`
+    /// with the writer's lock (and perhaps uncommitted files), left by a stage that failed
+    /// or was killed before it committed.
+    public static func isNeverCommitted(_ path: String) -> Bool {
+        Table.exists(at: path) && (try? Table.versions(at: path))?.isEmpty == true // unreadable _log: not this case
+    }
+
+    /// Removes the never-committed table folders of the lake (see `isNeverCommitted`)
+    /// that no writer holds: what every stage does before it writes.
+    static func removeNeverCommitted(lake: String) {
+        for (_, path) in allTables(lake: lake) where isNeverCommitted(path) {
+            let lockPath = path + "/_log/_lock"
+            let fd = open(lockPath, O_RDWR)
+            if fd >= 0 {
+                defer { close(fd) }
+                guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { continue } // a writer is inside: its commit is coming
+            }
+            guard isNeverCommitted(path) else { continue } // a writer committed before the lock was taken
+            try? FileManager.default.removeItem(atPath: path) // best effort: a leftover that stays is only reported as never committed
+            let parent = SystemIO.parentDirectory(path)
+            if parent != lake { SystemIO.removeDirectoryIfEmpty(parent) } // gold/ or reference/, never the lake
+        }
     }
 }
 

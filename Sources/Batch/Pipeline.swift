@@ -36,7 +36,14 @@ public struct Pipeline {
         public var silverTable = TableSize()
         public var quarantine = TableSize()
         public var goldTables: [String: TableSize] = [:]
+        /// Why silver or gold ran (an input changed, a table was damaged or never built,
+        /// --rebuild); absent for a stage that was up to date.
+        public var reasons: [Stage: String] = [:]
         public var totalSeconds: Double { seconds.values.reduce(0, +) }
+        /// Where damaged tables went before this run rebuilt them.
+        public var setAside: [String] {
+            ingest.setAside + ingest.reference.compactMap(\.setAside) + (silver?.setAside ?? []) + (gold?.setAside ?? [])
+        }
     }
 
     public struct TableSize: Sendable {
@@ -53,6 +60,30 @@ public struct Pipeline {
         }
     }
 
+    /// A run that stopped: the stage it stopped in, the error, and what it had committed
+    /// by then, so a user knows which stages need not run again.
+    public struct Failure: Error, CustomStringConvertible {
+        public var stage: Stage
+        public var underlying: Error
+        /// Each table that got a new committed version in this run, as `name version N`.
+        public var committed: [String]
+
+        public var description: String {
+            (committed.isEmpty ? "nothing was committed by this run"
+                               : "committed by this run before it stopped: " + committed.joined(separator: ", "))
+                + "; the \(stage.rawValue) stage did not finish, and every table it had not committed keeps its last committed version"
+        }
+    }
+
+    /// The identity of every table of the lake now (nil: absent or unreadable).
+    static func identities(lake: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for (name, path) in Lake.allTables(lake: lake) where Table.exists(at: path) {
+            if let s = try? Table.snapshot(at: path) { out[name] = s.identity } // unreadable: not committed by this run
+        }
+        return out
+    }
+
     public let options: Options
     public let budget: MemoryBudget
     public let spill: SpillManager
@@ -65,6 +96,21 @@ public struct Pipeline {
 
     /// Runs the stages; `starting` is called as each stage begins, `finished` as it ends.
     public func run(starting: (Stage) -> Void = { _ in }, finished: (Stage, Report) -> Void = { _, _ in }) throws -> Report {
+        let before = Self.identities(lake: options.ingest.lake)
+        var current = Stage.ingest
+        do {
+            return try runStages(starting: { current = $0; starting($0) }, finished: finished)
+        } catch {
+            let after = Self.identities(lake: options.ingest.lake)
+            let committed = Lake.allTables(lake: options.ingest.lake).compactMap { t -> String? in
+                guard let now = after[t.name], now != before[t.name], let v = now.split(separator: "@").last else { return nil }
+                return "\(t.name) version \(v)"
+            }
+            throw Failure(stage: current, underlying: error, committed: committed)
+        }
+    }
+
+    private func runStages(starting: (Stage) -> Void, finished: (Stage, Report) -> Void) throws -> Report {
         let lake = options.ingest.lake
         var report = Report()
         let clock = ContinuousClock()
@@ -87,13 +133,27 @@ public struct Pipeline {
         stage.batchRows = options.batchRows
         stage.compression = options.compression
         stage.threads = options.ingest.threads
-        report.silver = try timed(.silver) {
-            options.rebuild || !Silver.isUpToDate(lake: lake) ? try Silver(options: stage, budget: budget, spill: spill).run() : nil
-        }
-        finished(.silver, report)
-
-        report.gold = try timed(.gold) {
-            options.rebuild || !Gold.isUpToDate(lake: lake) ? try Gold(options: stage, budget: budget, spill: spill).run() : nil
+        // Gold refuses a silver whose reference tables were replaced after silver began
+        // (an ingest of another landing zone meanwhile): silver is then built again.
+        var attempts = 0
+        while true {
+            attempts += 1
+            let silverStale = options.rebuild ? "--rebuild asked for it" : Silver.staleness(lake: lake)
+            report.silver = try timed(.silver) {
+                silverStale != nil ? try Silver(options: stage, budget: budget, spill: spill).run() : nil
+            }
+            if let why = silverStale { report.reasons[.silver] = why }
+            finished(.silver, report)
+            do {
+                let goldStale = options.rebuild ? "--rebuild asked for it" : Gold.staleness(lake: lake)
+                report.gold = try timed(.gold) {
+                    goldStale != nil ? try Gold(options: stage, budget: budget, spill: spill).run() : nil
+                }
+                if let why = goldStale { report.reasons[.gold] = why }
+                break
+            } catch let error as BatchError where error.code == .staleInput && attempts < 3 {
+                continue
+            }
         }
         report.bronze = .of(Ingest.bronzePath(lake: lake))
         report.silverTable = .of(Silver.path(lake: lake))

@@ -40,6 +40,8 @@ public enum Reference {
         public var rows: Int
         /// True when the file's bytes were those the table was built from: it was kept.
         public var unchanged = false
+        /// Where a damaged table went before it was built again.
+        public var setAside: String?
     }
 
     /// Parses `RAW/<name>.csv` for each reference file and replaces its table.
@@ -60,7 +62,7 @@ public enum Reference {
         let checksum = try RawFiles.smallFileChecksum(path: raw + "/" + display, displayPath: display)
         let path = tablePath(lake: lake, file.name)
         if Table.exists(at: path), let last = try? Table.snapshot(at: path), // an unreadable table is rebuilt
-           last.schema == file.schema, last.commitInfos.last?["checksum"] == checksum {
+           last.schema == file.schema, last.commitInfos.last?["checksum"] == checksum, last.firstMissingOrShortFile() == nil {
             return Report(name: file.name, rowsRead: Int(last.commitInfos.last?["rows_read"] ?? "") ?? last.rowCount, rows: last.rowCount, unchanged: true)
         }
         let source = try RawSource(path: raw + "/" + display, displayPath: display)
@@ -104,7 +106,9 @@ public enum Reference {
             try sort.push(batch, rows: 0..<n)
         }
         try sort.finish()
-        let writer = try TableWriter(path: path, schema: file.schema)
+        // The file is at hand, so a damaged table is set aside and built again from it.
+        var setAside: [String] = []
+        let writer = try Lake.derivedWriter(lake: lake, path: path, schema: file.schema, setAside: &setAside)
         defer { writer.close() }
         let segment = try writer.newSegment(options: SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows))
         var rows = 0
@@ -116,7 +120,7 @@ public enum Reference {
         }
         writer.stage(try segment.finish())
         try writer.commit(operation: "reference", replaceAll: true, info: ["source": display, "rows_read": String(read), "checksum": checksum])
-        return Report(name: file.name, rowsRead: read, rows: rows)
+        return Report(name: file.name, rowsRead: read, rows: rows, setAside: setAside.first)
     }
 
     /// Appends one field's value; `upper` is reused to upper-case text.

@@ -57,6 +57,8 @@ public struct Silver {
         /// Wall time of pass 1 (scan_classify), the dedup's partitions (dedup), pass 2
         /// (route) and the sort and write (sort_write).
         public var phases = PhaseTimes()
+        /// Where damaged silver or quarantine tables were moved before they were rebuilt.
+        public var setAside: [String] = []
         public var quarantinedTotal: Int { quarantined.values.reduce(0, +) }
     }
 
@@ -72,17 +74,24 @@ public struct Silver {
 
     public static func path(lake: String) -> String { lake + "/silver" }
 
-    /// The versions silver is built from, as recorded in its commit (and quarantine's).
-    static func inputs(lake: String) throws -> [String: String] {
-        try Lake.inputVersions([("bronze", Ingest.bronzePath(lake: lake))]
-                               + Reference.all.map { ($0.name, Reference.tablePath(lake: lake, $0.name)) })
+    /// The tables silver is built from, by the names its commits record them under.
+    static func inputTables(lake: String) -> [(name: String, path: String)] {
+        [("bronze", Ingest.bronzePath(lake: lake))] + Reference.all.map { ($0.name, Reference.tablePath(lake: lake, $0.name)) }
     }
 
-    /// True when silver and quarantine were built from the current bronze and reference tables.
-    public static func isUpToDate(lake: String) -> Bool {
-        guard let inputs = try? inputs(lake: lake) else { return false } // missing inputs: not up to date, the run says why
-        return Lake.isBuilt(from: inputs, table: path(lake: lake)) && Lake.isBuilt(from: inputs, table: quarantinePath(lake: lake))
+    /// Why silver and quarantine must be built again, or nil when both were built from
+    /// the current bronze and reference tables (by identity) and their files are whole.
+    public static func staleness(lake: String) -> String? {
+        let lineage: [String: String]
+        do { lineage = try Lake.currentLineage(inputTables(lake: lake)) } catch {
+            return "its inputs cannot be read (\(error))" // the run says what is missing when silver opens them
+        }
+        if let why = Lake.staleness(of: path(lake: lake), builtFrom: lineage) { return "silver " + why }
+        if let why = Lake.staleness(of: quarantinePath(lake: lake), builtFrom: lineage) { return "quarantine " + why }
+        return nil
     }
+
+    public static func isUpToDate(lake: String) -> Bool { staleness(lake: lake) == nil }
     public static func quarantinePath(lake: String) -> String { lake + "/quarantine" }
 
     // MARK: reference data
@@ -97,11 +106,9 @@ public struct Silver {
         func rate(_ code: UnsafeRawBufferPointer) -> Int64? { rates.value(code) }
     }
 
-    /// The reference tables at the versions silver records as its inputs.
-    func loadLookups(_ inputs: [String: String]) throws -> (Lookups, Reservation) {
-        func open(_ name: String) throws -> TableReader {
-            try TableReader(path: Reference.tablePath(lake: options.lake, name), version: Int(inputs[name + "_version"] ?? ""))
-        }
+    /// The reference tables as silver pinned them when it started.
+    func loadLookups(_ inputs: Lake.PinnedInputs) throws -> (Lookups, Reservation) {
+        func open(_ name: String) -> TableReader { inputs.reader(name) }
         /// A reference table's ids (never null: its ingest refuses an empty key), read
         /// twice: first their range, which sets the map's layout, then into the map.
         func idRange(_ reader: TableReader) throws -> ClosedRange<Int64>? {
@@ -123,7 +130,7 @@ public struct Silver {
             }
             return out
         }
-        let customerTable = try open("customers"), productTable = try open("products")
+        let customerTable = open("customers"), productTable = open("products")
         let customerRange = try idRange(customerTable), productRange = try idRange(productTable)
         let referenceIds = customerTable.snapshot.rowCount + productTable.snapshot.rowCount
         let memory = try budget.reserve(Int64Map.bytes(count: customerTable.snapshot.rowCount, range: customerRange)
@@ -132,7 +139,7 @@ public struct Silver {
                                         remedy: MemoryBudget.fixedSizeRemedy("the \(referenceIds) customer and product ids stay in memory for rules 10 and 11"))
         let customers = try ids(customerTable, range: customerRange)
         let products = try ids(productTable, range: productRange)
-        let fx = TableScan(try open("fx_rates"))
+        let fx = TableScan(open("fx_rates"))
         var rates: [(key: [UInt8], value: Int64)] = []
         while case let n = try fx.next(), n > 0 {
             for r in 0..<n where !fx.vectors[1].isNull(r) {
@@ -153,16 +160,19 @@ public struct Silver {
             throw BatchError(.missingInput, path: Reference.tablePath(lake: options.lake, f.name),
                              "the lake has no reference table '\(f.name)'; ingest a landing zone with customers.csv, products.csv and fx_rates.csv first")
         }
-        let inputs = try Self.inputs(lake: options.lake)
+        Lake.removeNeverCommitted(lake: options.lake)
+        let inputs = try Lake.pin(Self.inputTables(lake: options.lake))
         var (lookups, lookupMemory) = try loadLookups(inputs)
         defer { lookupMemory.end() }
-        let bronze = try TableReader(path: bronzePath, version: Int(inputs["bronze_version"] ?? ""))
+        let bronze = inputs.reader("bronze")
         var report = Report()
         report.bronzeRows = bronze.snapshot.rowCount
 
-        let quarantineWriter = try TableWriter(path: Self.quarantinePath(lake: options.lake), schema: Self.quarantineSchema)
+        let quarantineWriter = try Lake.derivedWriter(lake: options.lake, path: Self.quarantinePath(lake: options.lake),
+                                                      schema: Self.quarantineSchema, setAside: &report.setAside)
         defer { quarantineWriter.close() }
-        let silverWriter = try TableWriter(path: Self.path(lake: options.lake), schema: Self.schema, partitionColumns: ["event_date"])
+        let silverWriter = try Lake.derivedWriter(lake: options.lake, path: Self.path(lake: options.lake), schema: Self.schema,
+                                                  partitionColumns: ["event_date"], setAside: &report.setAside)
         defer { silverWriter.close() }
         var written: [SegmentSummary] = []
         do {
@@ -201,7 +211,7 @@ public struct Silver {
             for s in written { try? SystemIO.unlink(s.path) } // never committed
             throw error
         }
-        var info = inputs
+        var info = inputs.lineage
         info["bronze_rows"] = String(report.bronzeRows)
         info["quarantined"] = String(report.quarantinedTotal)
         info["duplicates_removed"] = String(report.duplicatesRemoved)

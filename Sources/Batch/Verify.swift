@@ -27,33 +27,65 @@ public enum Verify {
         public var allProblems: [String] { tables.flatMap { t in t.problems.map { "\(t.name): \($0)" } } + problems }
     }
 
-    /// Every table of the lake, by display name and folder.
-    static func tables(lake: String) -> [(String, String)] {
-        Lake.topTables.map { ($0, lake + "/" + $0) }
-            + Lake.referenceTables.map { ("reference/" + $0, Reference.tablePath(lake: lake, $0)) }
-            + Lake.goldTables.map { ("gold/" + $0, Gold.path(lake: lake, $0)) }
+    /// Which tables a lake must hold given the ones it holds: gold needs silver, quarantine,
+    /// its reference tables and every other gold table; silver and quarantine need each
+    /// other, bronze and the reference tables. Bronze alone is a lake.
+    static func required(by present: Set<String>) -> [(table: String, because: String)] {
+        var out: [(String, String)] = []
+        let gold = Lake.goldTables.map { "gold/" + $0 }
+        if let g = gold.first(where: present.contains) {
+            for t in ["silver", "quarantine", "reference/customers", "reference/products"] + gold { out.append((t, g)) }
+        }
+        if let s = ["silver", "quarantine"].first(where: present.contains) {
+            for t in ["bronze", "silver", "quarantine"] + Lake.referenceTables.map({ "reference/" + $0 }) { out.append((t, s)) }
+        }
+        return out.filter { !present.contains($0.0) }
     }
 
     public static func run(lake: String) throws -> Report {
-        guard SystemIO.isDirectory(lake) else {
+        guard SystemIO.exists(lake) else {
             throw BatchError(.missingInput, path: lake, "the lake folder does not exist; give the folder batchrun ingest or run wrote")
+        }
+        guard SystemIO.isDirectory(lake) else {
+            throw BatchError(.invalidArgument, path: lake, "is a file, not a lake folder; give the folder batchrun ingest or run wrote")
         }
         var report = Report()
         var snapshots: [String: TableSnapshot] = [:]
-        for (name, path) in tables(lake: lake) where SystemIO.isDirectory(path) {
+        var present = Set<String>()
+        for (name, path) in Lake.allTables(lake: lake) where SystemIO.exists(path) {
             var check = TableCheck(name: name, path: path)
-            do {
-                snapshots[name] = try checkTable(&check)
-            } catch {
-                check.problems.append(error.description)
+            if !SystemIO.isDirectory(path) {
+                check.problems.append("\(path) is a file, not a table folder; move it away and run batchrun run")
+            } else if Lake.isNeverCommitted(path) {
+                report.notes.append("\(name) was never committed (a stage failed or was stopped before its first commit); the next batchrun ingest, silver, gold or run removes the folder")
+                continue
+            } else {
+                do {
+                    snapshots[name] = try checkTable(&check)
+                } catch {
+                    check.problems.append(error.description)
+                }
             }
-            if check.problems.isEmpty && check.version == 0 {
-                check.problems.append("has no committed version")
-            }
+            present.insert(name)
             report.tables.append(check)
+        }
+        var missing = Set<String>()
+        for (table, because) in required(by: present) where missing.insert(table).inserted {
+            report.problems.append("\(table) is missing, but \(because) exists and is built from it: run batchrun run (with --rebuild if the inputs are unchanged)")
         }
         reconcile(lake: lake, snapshots, into: &report)
         return report
+    }
+
+    /// True when a derived table's commit `info` says it was built from `input` as it is
+    /// now: the same version of the same table (the id when the commit records one).
+    static func isBuilt(_ info: [String: String], from name: String, _ input: TableSnapshot) -> Bool {
+        info[name + "_version"] == String(input.version) && (info[name + "_table"].map { $0 == input.tableId } ?? true)
+    }
+
+    /// The same, between two derived tables that both record `name`.
+    static func sameInput(_ a: [String: String], _ b: [String: String], _ name: String) -> Bool {
+        a[name + "_version"] == b[name + "_version"] && a[name + "_table"] == b[name + "_table"]
     }
 
     /// Replays the log, opens every file and decodes every chunk; a chunk that fails is
@@ -107,38 +139,44 @@ public enum Verify {
                 if q.rowCount != quarantined {
                     report.problems.append("quarantine holds \(q.rowCount) rows, silver's commit recorded \(quarantined)")
                 }
-                if q.commitInfos.last?["bronze_version"] != info["bronze_version"] {
-                    report.problems.append("silver and quarantine come from different bronze versions (\(info["bronze_version"] ?? "?") and \(q.commitInfos.last?["bronze_version"] ?? "?")): run batchrun silver")
+                let qInfo = q.commitInfos.last ?? [:]
+                if (["bronze"] + Lake.referenceTables).contains(where: { !sameInput(qInfo, info, $0) }) {
+                    report.problems.append("silver and quarantine come from different inputs (bronze versions \(info["bronze_version"] ?? "?") and \(qInfo["bronze_version"] ?? "?")): run batchrun silver")
                 }
-            } else {
-                report.problems.append("silver exists but quarantine does not: run batchrun silver")
             }
-            if let bronze = s["bronze"], let v = info["bronze_version"] {
-                if String(bronze.version) == v {
+            if let bronze = s["bronze"] {
+                if isBuilt(info, from: "bronze", bronze) {
                     if bronze.rowCount != bronzeRows {
                         report.problems.append("bronze holds \(bronze.rowCount) rows, silver's commit recorded \(bronzeRows) for the same version")
                     }
                     checkExpected(lake: lake, bronze: bronze.rowCount, silver: silver.rowCount, quarantined: quarantined, duplicates: duplicates, into: &report)
                 } else {
-                    report.notes.append("silver was built from bronze version \(v); bronze is at version \(bronze.version): run batchrun silver (or run) to bring it up to date")
+                    report.notes.append("silver was built from bronze version \(info["bronze_version"] ?? "?")\(info["bronze_table"] == bronze.tableId ? "" : " of another bronze table"); bronze is at version \(bronze.version): run batchrun silver (or run) to bring it up to date")
+                }
+            }
+            for name in Lake.referenceTables {
+                if let r = s["reference/" + name], !isBuilt(info, from: name, r) {
+                    report.notes.append("silver was built from an earlier \(name) table (version \(info[name + "_version"] ?? "?")); it is at version \(r.version): run batchrun silver (or run) to bring it up to date")
                 }
             }
         }
         let gold = Lake.goldTables.compactMap { name in s["gold/" + name].map { (name, $0) } }
         guard !gold.isEmpty else { return }
-        if gold.count < Lake.goldTables.count {
-            let missing = Lake.goldTables.filter { s["gold/" + $0] == nil }
-            report.problems.append("gold is incomplete, missing \(missing.joined(separator: ", ")): run batchrun gold")
-        }
-        let versions = Set(gold.map { $0.1.commitInfos.last?["silver_version"] ?? "?" })
-        if versions.count > 1 {
-            report.problems.append("gold tables come from different silver versions (\(versions.sorted().joined(separator: ", "))): a gold run did not finish; run batchrun gold")
-        }
-        if let silver = s["silver"], let v = versions.first, versions.count == 1 {
-            if String(silver.version) != v {
-                report.notes.append("gold was built from silver version \(v); silver is at version \(silver.version): run batchrun gold (or run) to bring it up to date")
-            } else if let fact = s["gold/fact_transactions"], fact.rowCount != silver.rowCount {
-                report.problems.append("fact_transactions holds \(fact.rowCount) rows, silver \(silver.rowCount)")
+        let infos = gold.map { $0.1.commitInfos.last ?? [:] }
+        if infos.contains(where: { i in ["silver", "customers", "products"].contains { !sameInput(i, infos[0], $0) } }) {
+            let versions = Set(infos.map { $0["silver_version"] ?? "?" })
+            report.problems.append("gold tables come from different inputs (silver versions \(versions.sorted().joined(separator: ", "))): a gold run did not finish; run batchrun gold")
+        } else if let silver = s["silver"], let goldInfo = infos.first {
+            let silverInfo = silver.commitInfos.last ?? [:]
+            if !isBuilt(goldInfo, from: "silver", silver) {
+                report.notes.append("gold was built from silver version \(goldInfo["silver_version"] ?? "?")\(goldInfo["silver_table"] == silver.tableId ? "" : " of another silver table"); silver is at version \(silver.version): run batchrun gold (or run) to bring it up to date")
+            } else {
+                if ["customers", "products"].contains(where: { !sameInput(goldInfo, silverInfo, $0) }) {
+                    report.problems.append("gold was built from other reference tables than silver (products version \(goldInfo["products_version"] ?? "?") against silver's \(silverInfo["products_version"] ?? "?")): run batchrun run")
+                }
+                if let fact = s["gold/fact_transactions"], fact.rowCount != silver.rowCount {
+                    report.problems.append("fact_transactions holds \(fact.rowCount) rows, silver \(silver.rowCount)")
+                }
             }
         }
         for (name, t) in gold {

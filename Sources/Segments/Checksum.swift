@@ -49,23 +49,99 @@ public enum Checksum {
         } else {
             h = seed &+ p5
         }
-        h = h &+ UInt64(n)
+        return finish(h &+ UInt64(n), base + i, n - i)
+    }
+
+    /// The last steps: the bytes after the last whole 32-byte stripe (fewer than 32),
+    /// then the avalanche.
+    @inline(__always)
+    static func finish(_ acc: UInt64, _ tail: UnsafeRawPointer, _ n: Int) -> UInt64 {
+        var h = acc
+        var i = 0
         while i + 8 <= n {
-            h ^= round(0, base.loadLE64(i))
+            h ^= round(0, tail.loadLE64(i))
             h = rotl(h, 27) &* p1 &+ p4
             i += 8
         }
         if i + 4 <= n {
-            h ^= UInt64(base.loadLE32(i)) &* p1
+            h ^= UInt64(tail.loadLE32(i)) &* p1
             h = rotl(h, 23) &* p2 &+ p3
             i += 4
         }
         while i < n {
-            h ^= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) &* p5
+            h ^= UInt64(tail.load(fromByteOffset: i, as: UInt8.self)) &* p5
             h = rotl(h, 11) &* p1
             i += 1
         }
         return avalanche(h)
+    }
+
+    /// XXH64 fed in pieces: the same value as `xxh64` of the pieces joined, with a state
+    /// of 80 bytes whatever their total length, so a file is hashed through a small buffer.
+    public struct Stream {
+        private let seed: UInt64
+        private var v1, v2, v3, v4: UInt64
+        private var total = 0
+        /// Bytes of a stripe not yet whole, and how many.
+        private var pending: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        private var pendingCount = 0
+
+        public init(seed: UInt64 = 0) {
+            self.seed = seed
+            v1 = seed &+ p1 &+ p2
+            v2 = seed &+ p2
+            v3 = seed
+            v4 = seed &- p1
+        }
+
+        @inline(__always)
+        private mutating func stripe(_ p: UnsafeRawPointer) {
+            v1 = round(v1, p.loadLE64(0))
+            v2 = round(v2, p.loadLE64(8))
+            v3 = round(v3, p.loadLE64(16))
+            v4 = round(v4, p.loadLE64(24))
+        }
+
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+            let n = bytes.count
+            total += n
+            var i = 0
+            if pendingCount > 0 {
+                let take = min(32 - pendingCount, n)
+                withUnsafeMutablePointer(to: &pending) { UnsafeMutableRawPointer($0).advanced(by: pendingCount).copyMemory(from: base, byteCount: take) }
+                pendingCount += take
+                i = take
+                guard pendingCount == 32 else { return }
+                var full = pending
+                withUnsafePointer(to: &full) { stripe(UnsafeRawPointer($0)) }
+                pendingCount = 0
+            }
+            while i + 32 <= n {
+                stripe(base + i)
+                i += 32
+            }
+            if i < n {
+                withUnsafeMutablePointer(to: &pending) { UnsafeMutableRawPointer($0).copyMemory(from: base + i, byteCount: n - i) }
+                pendingCount = n - i
+            }
+        }
+
+        public func digest() -> UInt64 {
+            var h: UInt64
+            if total >= 32 {
+                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+                h = merge(h, v1)
+                h = merge(h, v2)
+                h = merge(h, v3)
+                h = merge(h, v4)
+            } else {
+                h = seed &+ p5
+            }
+            var tail = pending
+            let count = pendingCount
+            return withUnsafePointer(to: &tail) { finish(h &+ UInt64(total), UnsafeRawPointer($0), count) }
+        }
     }
 
     public static func xxh64(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {

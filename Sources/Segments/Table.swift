@@ -10,6 +10,24 @@ public struct TableSnapshot: Sendable {
     public var files: [TableFile]
     /// The `info` of every commit, oldest first.
     public var commitInfos: [[String: String]]
+    /// The table's identity (see `LogEntry.tableId`): the same for every version of one
+    /// table, different for a table made again in the same folder.
+    public var tableId: String
+
+    /// `tableId@version`: what a table built from this one records of it.
+    public var identity: String { tableId + "@" + String(version) }
+
+    /// The first committed file that is missing or whose size differs from the log's
+    /// record, as a sentence; nil when every file is there with its size. Cheap: one
+    /// stat per file, no read.
+    public func firstMissingOrShortFile() -> String? {
+        for f in files {
+            let full = path + "/" + f.path
+            guard let size = try? SystemIO.fileSize(full) else { return "committed file \(f.path) is missing" } // any stat failure: not readable as committed
+            if size != f.bytes { return "committed file \(f.path) is \(size) bytes, its commit recorded \(f.bytes)" }
+        }
+        return nil
+    }
 
     public var rowCount: Int { files.reduce(0) { $0 + $1.rows } }
     public var bytes: Int { files.reduce(0) { $0 + $1.bytes } }
@@ -54,6 +72,7 @@ public enum Table {
         var partitionColumns: [String] = []
         var files: [TableFile] = []
         var infos: [[String: String]] = []
+        var tableId: String?
         for v in 1...target {
             guard versions.contains(v) else {
                 throw SegmentError(.badLog, path: path + "/" + LogEntry.folder, "commit \(v) is missing from the log: the log is damaged")
@@ -75,9 +94,12 @@ public enum Table {
             if !removed.isEmpty { files.removeAll { removed.contains($0.path) } }
             files.append(contentsOf: entry.add)
             infos.append(entry.info)
+            // A log older than table ids: the first commit's time stands for one.
+            if tableId == nil { tableId = entry.tableId ?? "v1-\(entry.timestampMs)" }
         }
-        guard let schema else { throw SegmentError(.badLog, path: path, "the log never records a schema") }
-        return TableSnapshot(path: path, version: target, schema: schema, partitionColumns: partitionColumns, files: files, commitInfos: infos)
+        guard let schema, let tableId else { throw SegmentError(.badLog, path: path, "the log never records a schema") }
+        return TableSnapshot(path: path, version: target, schema: schema, partitionColumns: partitionColumns, files: files,
+                             commitInfos: infos, tableId: tableId)
     }
 }
 
@@ -105,7 +127,13 @@ public final class TableReader {
             do {
                 file = try MappedFile(fd: try SystemIO.open(full, O_RDONLY), path: full)
             } catch where error.code == .io && error.errno == ENOENT {
-                throw SegmentError(.io, path: full, errno: ENOENT, "a committed file is gone; another writer replaced the table while it was being opened, open it again")
+                // Either a writer replaced the table (and deleted the file) after the log
+                // was read, or the file was lost while the log still holds it.
+                if let latest = try? Table.versions(at: path).last, latest != snapshot.version {
+                    throw SegmentError(.io, path: full, errno: ENOENT, "a committed file is gone; another writer replaced the table while it was being opened, open it again")
+                }
+                throw SegmentError(.corrupt, path: full, errno: ENOENT,
+                                   "a file of the table's committed version \(snapshot.version) is missing: the table is damaged; rebuild it (batchrun run --rebuild for silver and gold, --mode overwrite for bronze) or restore it from a copy")
             }
             let reader = try SegmentReader(file: file)
             guard reader.schema == snapshot.schema, reader.rowCount == f.rows else {

@@ -66,6 +66,11 @@ struct LogEntry: Codable, Hashable {
     var remove: [String]
     /// Free-form facts of the commit (for example the checksums of ingested raw files).
     var info: [String: String]
+    /// The table's identity: made at random when the table's first version is committed
+    /// and carried by every later commit, so a table deleted and made again (or replaced
+    /// by another folder) never passes for its predecessor. Absent in logs written before
+    /// it existed; `TableSnapshot.tableId` then derives one from the first commit.
+    var tableId: String?
 
     static let folder = "_log"
 

@@ -120,7 +120,7 @@ public final class TableWriter {
         let entry = LogEntry(version: version, timestampMs: Int64(Date().timeIntervalSince1970 * 1000), operation: operation,
                              schema: (base == nil || schemaChanged) ? schema.fields.map(LogField.init) : nil,
                              partitionColumns: (base == nil || schemaChanged) ? partitionColumns : nil,
-                             add: staged, remove: removing, info: info)
+                             add: staged, remove: removing, info: info, tableId: base?.tableId ?? Self.newTableId())
         let bytes: [UInt8]
         do { bytes = try entry.serialized() } catch {
             throw SegmentError(.badLog, path: path, "could not encode the commit: \(error)")
@@ -136,6 +136,29 @@ public final class TableWriter {
         schemaChanged = false
         base = try Table.snapshot(at: path, version: version)
         return version
+    }
+
+    /// A fresh table identity: 128 random bits in hex.
+    static func newTableId() -> String {
+        (0..<2).map { _ in
+            let hex = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+
+    /// Moves the table folder at `path` to `destination` (a path that does not exist, on
+    /// the same file system) under the table's lock, so no writer is inside it: how a
+    /// damaged table that can be rebuilt is set aside rather than deleted.
+    public static func setAside(_ path: String, to destination: String) throws(SegmentError) {
+        let lockPath = path + "/" + LogEntry.folder + "/_lock"
+        let fd = SystemIO.isDirectory(path + "/" + LogEntry.folder) ? try SystemIO.open(lockPath, O_RDWR | O_CREAT) : -1
+        defer { if fd >= 0 { _ = flock(fd, LOCK_UN); SystemIO.close(fd) } }
+        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            throw SegmentError(.locked, path: path, errno: errno, "another batchrun process is writing this table; wait for it to finish, then run again")
+        }
+        try SystemIO.makeDirectories(SystemIO.parentDirectory(destination))
+        try SystemIO.rename(path, destination)
+        try SystemIO.fsyncDirectory(SystemIO.parentDirectory(path))
     }
 
     /// Removes every file under the table that the latest version does not reference

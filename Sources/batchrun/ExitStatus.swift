@@ -41,7 +41,8 @@ enum ExitStatus {
     static func code(for error: BatchError) -> Int32 {
         switch error.code {
         case .missingInput: return noInput
-        case .noHeader, .missingColumn, .badReference, .reconciliation: return dataError
+        case .noHeader, .missingColumn, .badReference, .reconciliation, .damagedTable, .recordTooLarge: return dataError
+        case .staleInput: return noInput
         case .invalidArgument: return usage
         case .unreadable:
             switch error.errno {
@@ -65,6 +66,11 @@ enum ExitStatus {
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
+    } catch let failure as Pipeline.Failure {
+        do { try reportingErrors { throw failure.underlying } } catch {
+            printErr("batchrun: \(failure)")
+            throw error
+        }
     } catch let error as SegmentError {
         printErr("batchrun: error: \(error)")
         throw ExitCode(ExitStatus.code(for: error))

@@ -83,10 +83,12 @@ enum IngestReporting {
                     ("status", .string(f.skipped == nil ? "ingested" : "skipped")),
                     ("skip_reason", f.skipped.map { .string($0) } ?? .null),
                     ("rows", .int(f.rows)), ("rescued", .int(f.rescued)), ("malformed", .int(f.malformed)),
+                    ("unclosed_quote_line", f.unclosedQuoteLine.map { .int($0) } ?? .null),
                 ])
             })),
             ("reference", .array(r.reference.map { .object([("table", .string($0.name)), ("rows_read", .int($0.rowsRead)), ("rows", .int($0.rows)),
                                                          ("status", .string($0.unchanged ? "unchanged" : "replaced"))]) })),
+            ("set_aside", .array(r.setAside.map { .string($0) })),
             ("bytes_read", .int(r.bytesRead)),
             ("bytes_written", .int(r.bytesWritten)),
             ("segments_written", .int(r.segmentsWritten)),
@@ -94,6 +96,14 @@ enum IngestReporting {
             ("seconds", .double(seconds)),
             ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())),
         ])
+    }
+
+    /// What a user must hear about the files ingested: a quote that never closes (the
+    /// rest of the file became one record), a damaged table set aside.
+    static func warnings(_ r: Ingest.Report) -> [String] {
+        r.files.compactMap { f in
+            f.unclosedQuoteLine.map { "warning: \(f.path), line \($0): a quote opens there and never closes, so the rest of the file became one record (see _rescued of that row); close the quote and ingest the fixed file" }
+        } + r.setAside.map { "bronze was damaged; it was set aside (not deleted) and rebuilt from the landing zone: \($0)" }
     }
 
     static func text(_ r: Ingest.Report, seconds: Double) -> String {
@@ -105,6 +115,7 @@ enum IngestReporting {
             lines.append(f.path.rightPadded(width) + "  " + (f.skipped == nil ? String(f.rows) : "-").leftPadded(11) + "  "
                          + (f.skipped == nil ? String(f.rescued) : "-").leftPadded(9) + "  " + status)
         }
+        lines += warnings(r)
         for ref in r.reference {
             lines.append(ref.unchanged ? "reference \(ref.name): \(ref.rows) rows, unchanged (same file as last time)"
                                        : "reference \(ref.name): \(ref.rows) rows (\(ref.rowsRead) read; a repeated key keeps its later row)")

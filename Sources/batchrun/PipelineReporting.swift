@@ -27,6 +27,7 @@ enum PipelineReporting {
             ("tables", .object(Gold.tables.map { ($0, .int(r.rows[$0] ?? 0)) })),
             ("months", .int(r.months)), ("completed_rows", .int(r.completed)), ("refunded_rows", .int(r.refunded)),
             ("bytes_written", .int(r.bytesWritten)),
+            ("set_aside", .array(r.setAside.map { .string($0) })),
             ("spill", .object([("customer_aggregate_spills", .int(r.customerAggregate.spills)), ("customer_sort_runs", .int(r.customerSort.spills)),
                                ("daily_aggregate_spills", .int(r.dailySpills))])),
         ]
@@ -41,6 +42,7 @@ enum PipelineReporting {
         var lines = [String(format: "gold: %@ silver rows -> %@ fact rows in %d month partition(s), %@ written (%.2f s)",
                             count(r.silverRows), count(r.rows["fact_transactions"] ?? 0), r.months, ByteSize.format(r.bytesWritten), seconds)]
         for name in Gold.tables { lines.append("  " + name.rightPadded(18) + count(r.rows[name] ?? 0).leftPadded(13) + " rows") }
+        for place in r.setAside { lines.append("  a damaged table was set aside (not deleted) and rebuilt: \(place)") }
         return lines.joined(separator: "\n")
     }
 
@@ -96,7 +98,8 @@ enum PipelineReporting {
             ]
             // A stage that was up to date did not run and has only its check's time.
             func stage(_ stage: Pipeline.Stage, _ fields: [(String, JSON)]?) -> (String, JSON) {
-                (stage.rawValue, .object([("ran", .bool(fields != nil))] + (fields ?? []) + [("seconds", .double(r.seconds[stage] ?? 0))]))
+                (stage.rawValue, .object([("ran", .bool(fields != nil)), ("reason", r.reasons[stage].map { .string($0) } ?? .null)]
+                                         + (fields ?? []) + [("seconds", .double(r.seconds[stage] ?? 0))]))
             }
             stages.append(stage(.silver, r.silver.map(SilverReporting.fields)))
             stages.append(stage(.gold, r.gold.map(PipelineReporting.goldFields)))
@@ -151,6 +154,13 @@ enum PipelineReporting {
                 row("gold", g.silverRows, g.rows["fact_transactions"] ?? 0, .gold, "6 tables, fact in \(g.months) year/month partition(s)")
             } else {
                 row("gold", nil, nil, .gold, "up to date (silver and reference unchanged)")
+            }
+            for w in IngestReporting.warnings(r.ingest) { lines.append("  " + w) }
+            for stage in [Pipeline.Stage.silver, .gold] {
+                if let why = r.reasons[stage] { lines.append("  \(stage.rawValue) ran: \(why)") }
+            }
+            for place in r.setAside where !r.ingest.setAside.contains(place) {
+                lines.append("  a damaged table was set aside (not deleted) and rebuilt: \(place)")
             }
             if let s = r.silver, s.quarantinedTotal > 0 {
                 lines.append("")

@@ -68,6 +68,7 @@ enum SilverReporting {
             ("partitions", .int(r.partitions)),
             ("bytes_written", .int(r.bytesWritten)),
             ("checked_against_expected", .bool(r.expected != nil)),
+            ("set_aside", .array(r.setAside.map { .string($0) })),
             ("phase_seconds", .object(r.phases.phases.map { ($0.name, .double($0.seconds)) })),
         ]
     }
@@ -90,6 +91,7 @@ enum SilverReporting {
         if spill.bytesWritten > 0 {
             lines.append("  spilled \(ByteSize.format(spill.bytesWritten)) (dedup overflowed \(r.dedup.spills) time(s), sort wrote \(r.sort.spills) run(s))")
         }
+        for place in r.setAside { lines.append("  a damaged table was set aside (not deleted) and rebuilt: \(place)") }
         lines.append(r.expected == nil ? "  counts reconcile (no _expected.json to check against)" : "  counts reconcile and match _expected.json")
         lines.append("  phases: " + r.phases.phases.map { String(format: "%@ %.2f s", $0.name, $0.seconds) }.joined(separator: ", "))
         return lines.joined(separator: "\n")

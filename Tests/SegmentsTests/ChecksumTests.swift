@@ -12,3 +12,43 @@ import Testing
         #expect(Checksum.xxh64((0..<100).map { UInt8($0) }, seed: 7) == 0x8065_3E7E_9B88_7CDD)
     }
 }
+
+@Suite struct ChecksumStreamTests {
+    /// Fed in pieces of any sizes, the stream gives the one-shot value, for lengths around
+    /// the 32-byte stripe and the 8- and 4-byte tails.
+    @Test func piecesGiveTheOneShotValue() {
+        var rng = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0...UInt64.max, using: &rng)
+        var gen = SeededBytes(seed: seed)
+        for length in [0, 1, 3, 4, 7, 8, 31, 32, 33, 63, 64, 65, 100, 1000, 4099, 70_001] {
+            let bytes = gen.bytes(length)
+            for hashSeed: UInt64 in [0, 12345] {
+                let whole = Checksum.xxh64(bytes, seed: hashSeed)
+                for _ in 0..<4 {
+                    var stream = Checksum.Stream(seed: hashSeed)
+                    var at = 0
+                    while at < length {
+                        let piece = min(length - at, 1 + Int(gen.next() % 70))
+                        bytes.withUnsafeBytes { stream.update(UnsafeRawBufferPointer(rebasing: $0[at..<(at + piece)])) }
+                        at += piece
+                    }
+                    #expect(stream.digest() == whole, "length \(length), seed \(seed)")
+                }
+            }
+        }
+    }
+}
+
+/// Bytes from a seed, for tests that print the seed on failure.
+struct SeededBytes {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+}

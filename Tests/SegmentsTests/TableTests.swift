@@ -155,4 +155,52 @@ import Testing
         }
         #expect { try Table.snapshot(at: dir.path) } throws: { ($0 as? SegmentError)?.code == .badLog }
     }
+
+    /// A committed file that is gone while the log still holds it is damage, not a
+    /// writer's replacement; `firstMissingOrShortFile` sees it, and a short file, cheaply.
+    @Test func aMissingCommittedFileIsDamage() throws {
+        let dir = TempDir("missing")
+        defer { dir.cleanup() }
+        let path = dir.path + "/t"
+        let w = try TableWriter(path: path, schema: Self.schema)
+        try Self.addSegment(w, 0..<3, partition: [])
+        try Self.addSegment(w, 3..<6, partition: [])
+        try w.commit(operation: "v1")
+        w.close()
+        let snap = try Table.snapshot(at: path)
+        #expect(snap.firstMissingOrShortFile() == nil)
+        #expect(truncate(path + "/" + snap.files[1].path, 10) == 0)
+        #expect(snap.firstMissingOrShortFile()?.contains("is 10 bytes, its commit recorded \(snap.files[1].bytes)") == true)
+        try SystemIO.unlink(path + "/" + snap.files[0].path)
+        #expect(snap.firstMissingOrShortFile() == "committed file \(snap.files[0].path) is missing")
+        #expect { try TableReader(path: path) } throws: {
+            let e = $0 as? SegmentError
+            return e?.code == .corrupt && e?.message.contains("is missing: the table is damaged") == true && e?.message.contains("another writer") == false
+        }
+    }
+
+    /// Every commit of a table carries the id its first commit made; a table made again
+    /// in the same folder gets another.
+    @Test func tableIdsSurviveCommitsAndDifferForANewTable() throws {
+        let dir = TempDir("ids")
+        defer { dir.cleanup() }
+        let path = dir.path + "/t"
+        func commitOnce(replace: Bool) throws -> TableSnapshot {
+            let w = try TableWriter(path: path, schema: Self.schema)
+            defer { w.close() }
+            try Self.addSegment(w, 0..<3, partition: [])
+            try w.commit(operation: "c", replaceAll: replace)
+            return try Table.snapshot(at: path)
+        }
+        let first = try commitOnce(replace: false)
+        let second = try commitOnce(replace: true)
+        #expect(first.tableId.count == 32 && second.tableId == first.tableId && second.identity == first.tableId + "@2")
+        try FileManager.default.removeItem(atPath: path)
+        let anew = try commitOnce(replace: false)
+        #expect(anew.version == 1 && anew.tableId != first.tableId)
+        // Set aside under the lock: the folder moves whole.
+        try TableWriter.setAside(path, to: dir.path + "/aside/t")
+        let moved = try Table.snapshot(at: dir.path + "/aside/t")
+        #expect(!SystemIO.exists(path) && moved.tableId == anew.tableId)
+    }
 }
