@@ -62,7 +62,10 @@ struct RunCommand: ParsableCommand {
         abstract: "raw -> bronze -> silver -> gold: ingest, silver and gold in one run.",
         discussion: """
         Exactly-once: raw files already in bronze are skipped, and silver and gold are rebuilt \
-        only when their inputs changed, so running twice changes no table.
+        only when their inputs changed (by table identity and version) or their committed \
+        files are missing or damaged, so running twice changes no table. A damaged silver, \
+        quarantine or gold table is moved to LAKE/_set_aside/ and rebuilt; a damaged bronze \
+        needs --mode overwrite.
         """
     )
 
@@ -98,7 +101,7 @@ struct RunCommand: ParsableCommand {
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check a lake: commit logs, every chunk's checksum, partitions, and that the layers' counts reconcile.",
+        abstract: "Check a lake: commit logs, every chunk's checksum, partitions, the tables it must hold, and that the layers' counts reconcile.",
         discussion: "Exit 0 when the lake is sound, 65 when something is wrong (each problem is named with its table and file)."
     )
 
