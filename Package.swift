@@ -23,6 +23,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Pipeline files are YAML; Yams (libyaml inside) gives each node its line and column.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // zstd and LZ4 are Debian's system libraries (libzstd-dev, liblz4-dev); no C source is vendored.
@@ -32,7 +34,8 @@ let package = Package(
         // Tiny C helpers Swift cannot express (a cache prefetch), as static inline functions.
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Spill", dependencies: ["Segments", "CShims"]),
-        .target(name: "Batch", dependencies: ["Spill", "Segments", "CShims"], swiftSettings: engineSettings),
+        .target(name: "Batch", dependencies: ["Spill", "Segments", "CShims", .product(name: "Yams", package: "Yams")],
+                swiftSettings: engineSettings),
         .executableTarget(
             name: "batchrun",
             dependencies: ["Batch", "Spill", "Segments", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -30,6 +30,9 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
         case damagedTable
         /// A raw record is larger than the memory budget lets a record be.
         case recordTooLarge
+        /// A pipeline file is not valid: bad YAML, an unknown key or column, a type
+        /// mismatch. `line` and `columnNumber` say where.
+        case badPipeline
     }
 
     public var code: Code
@@ -37,6 +40,8 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
     public var line: Int?
     public var offset: Int?
     public var column: String?
+    /// The 1-based column (character) of `line` where a pipeline file's mistake is.
+    public var columnNumber: Int?
     public var errno: Int32?
     public var message: String
 
@@ -50,7 +55,17 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
         self.message = message
     }
 
+    /// A mistake at `line:column` of a pipeline file, as compilers write it.
+    public static func pipeline(_ path: String, _ at: PipelineFile.Position, _ message: String) -> BatchError {
+        var e = BatchError(.badPipeline, path: path, line: at.line, message)
+        e.columnNumber = at.column
+        return e
+    }
+
     public var description: String {
+        if code == .badPipeline, let line {
+            return "\(path):\(line):\(columnNumber ?? 1): \(message)"
+        }
         var parts = [path]
         if let line { parts.append("line \(line)") }
         if let offset { parts.append("byte offset \(offset)") }

@@ -7,7 +7,7 @@ struct Batchrun: ParsableCommand {
         commandName: "batchrun",
         abstract: "An out-of-core batch engine for medallion pipelines: raw CSV -> bronze -> silver -> gold.",
         discussion: ExitStatus.documentation,
-        subcommands: [GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
+        subcommands: [CheckCommand.self, GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
                       ExportCommand.self, Inspect.self, VerifyCommand.self]
     )
 }

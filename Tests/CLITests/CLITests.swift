@@ -161,6 +161,33 @@ struct CLI {
     }
 }
 
+@Suite struct CheckCLITests {
+    let dir = NSTemporaryDirectory() + "batchrun-check-\(UUID().uuidString.prefix(8))"
+
+    /// check prints the tables of the built-in pipeline and of a file; a wrong file is
+    /// exit 64 with file:line:column.
+    @Test func checkValidAndWrongFiles() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (s, out, err) = try CLI.run(["check", "--json"])
+        #expect(s == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let tables = (report["tables"] as? [[String: Any]] ?? []).compactMap { $0["table"] as? String }
+        #expect(tables == ["bronze", "reference/customers", "reference/products", "reference/fx_rates", "silver", "quarantine",
+                           "gold/dim_date", "gold/dim_customer", "gold/dim_product", "gold/fact_transactions", "gold/daily_sales", "gold/customer_monthly"])
+        let (s2, _, err2) = try CLI.run(["check"])
+        #expect(s2 == 0 && err2.contains("pipeline 'transactions' is valid") && err2.contains("amount_usd      decimal(18,2) not null"), "\(err2)")
+
+        let file = dir + "/p.yaml"
+        try "name: p\nlanding:\n  facts:\n    name: f\n    files: f/*.csv\n    columns:\n      - {name: a, type: int64}\nsilver:\n  columns: [a, b: a +]\n  partition: a\n  order: [a]\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let (bad, _, badErr) = try CLI.run(["check", file])
+        #expect(bad == 64 && badErr.contains(file + ":9:") && badErr.contains("expected a value"), "\(badErr)")
+        let (missing, _, missingErr) = try CLI.run(["check", dir + "/none.yaml"])
+        #expect(missing == 66 && missingErr.contains("none.yaml"), "\(missingErr)")
+    }
+}
+
 @Suite struct IngestCLITests {
     let dir = NSTemporaryDirectory() + "batchrun-ingest-\(UUID().uuidString.prefix(8))"
 

@@ -1,0 +1,130 @@
+/// A pipeline file as written: the landing zone's feeds, silver's expectations, dedup,
+/// lookups and columns, and the gold tables. docs/PIPELINES.md describes every key.
+///
+/// `PipelineLoader` reads it from YAML (every node keeps its line and column), and
+/// `TypeChecker` then checks every name and expression and gives each table its typed
+/// columns (`CheckedPipeline`), all before any data is read.
+public struct PipelineFile: Sendable {
+    /// The file's path as the user gave it (or `<built-in transactions>`), for messages.
+    public var path: String
+    public var text: String
+    public var name: String
+    public var facts: Feed
+    public var references: [Feed]
+    public var silver: Silver
+    public var gold: [GoldTable]
+
+    /// A place in the file: 1-based line and column.
+    public struct Position: Sendable, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var column: Int
+        public var description: String { "\(line):\(column)" }
+    }
+
+    public enum TextCase: String, Sendable { case asIs = "as-is", upper, lower }
+
+    /// A typed column of a landing-zone file.
+    public struct Column: Sendable {
+        public var name: String
+        public var type: ValueType
+        /// Upper- or lower-case the (trimmed) text before it is parsed.
+        public var textCase: TextCase
+        /// A file whose header lacks a required column is rejected whole; a column that is
+        /// not required is null when its file lacks it.
+        public var required: Bool
+        public var at: Position
+    }
+
+    /// A CSV feed: the fact feed (`files`, a glob under RAW) or a reference file (`file`
+    /// and its `key`, the later row of a repeated key winning).
+    public struct Feed: Sendable {
+        public var name: String
+        public var files: String
+        public var key: String?
+        public var columns: [Column]
+        public var at: Position
+    }
+
+    /// An expression's text with where it sits in the file.
+    public struct Source: Sendable {
+        public var text: String
+        public var at: Position
+        /// How far into the file each byte offset of `text` is: for an expression on one
+        /// line, its first character's column; block scalars map line by line.
+        public var lineStarts: [(offset: Int, position: Position)]
+
+        /// The file position of byte offset `offset` of the text.
+        public func position(of offset: Int) -> Position {
+            guard let start = lineStarts.last(where: { $0.offset <= offset }) else { return at }
+            return Position(line: start.position.line, column: start.position.column + offset - start.offset)
+        }
+    }
+
+    /// `name: expression`, or a bare column name (`name` alone: the column as it is).
+    public struct Named: Sendable {
+        public var name: String
+        public var source: Source
+        public var expr: Expr
+        public var at: Position
+    }
+
+    /// `{reference: R, on: expression}`: the row of R whose key equals the expression;
+    /// its columns are then `R.column` (or `as.column`) in expressions.
+    public struct Lookup: Sendable {
+        public var reference: String
+        public var alias: String
+        public var on: Source
+        public var onExpr: Expr
+        public var at: Position
+    }
+
+    public enum Keep: String, Sendable { case greatest, least }
+
+    public struct Dedup: Sendable {
+        public var key: [(name: String, at: Position)]
+        public var keep: Keep
+        public var by: [(name: String, at: Position)]
+        public var at: Position
+    }
+
+    public struct Silver: Sendable {
+        public var expectations: [Named]
+        public var dedup: Dedup?
+        public var lookups: [Lookup]
+        public var columns: [Named]
+        public var partition: (name: String, at: Position)
+        public var order: [(name: String, at: Position)]
+        public var at: Position
+    }
+
+    /// How a gold table's folders are cut: by a date column's day (`event_date=...`)
+    /// or month (`year=YYYY/month=MM`).
+    public enum Partition: Sendable {
+        case day(String)
+        case month(String)
+    }
+
+    public struct GoldTable: Sendable {
+        public enum Kind: Sendable {
+            /// A copy of a reference table, in key order.
+            case reference(String)
+            /// Every date from the least to the greatest of a date column; its columns are
+            /// expressions over `date`.
+            case calendar(table: String, column: String)
+            /// One row per row of `from`, with derived columns.
+            case projection
+            /// One row per group of `from`'s rows that pass `where`.
+            case aggregate(filter: Named?, groupBy: [Named], measures: [Named])
+        }
+
+        public var name: String
+        public var kind: Kind
+        /// `silver` or an earlier gold table.
+        public var from: String
+        public var lookups: [Lookup]
+        public var columns: [Named]
+        public var partition: (Partition, at: Position)?
+        public var order: [(name: String, at: Position)]
+        public var at: Position
+    }
+}
