@@ -50,5 +50,16 @@ let package = Package(
             path: "Benchmarks/OperatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ExpressionBenchmarks",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Segments", package: "batchrun"),
+                .product(name: "Batch", package: "batchrun"),
+            ],
+            path: "Benchmarks/ExpressionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -260,6 +260,12 @@ public struct CheckedPipeline: Sendable {
         public var name: String
         public var type: ValueType
         public var nullable: Bool
+
+        public init(name: String, type: ValueType, nullable: Bool) {
+            self.name = name
+            self.type = type
+            self.nullable = nullable
+        }
     }
 
     public struct Table: Sendable {
@@ -305,4 +311,26 @@ public struct CheckedPipeline: Sendable {
 
     /// Quarantine reasons, in the order they are checked.
     public var reasons: [String] { ["malformed_row"] + expectations.map(\.name) }
+}
+
+extension TypeChecker {
+    /// Types one expression over named columns (slot k is `columns[k]`), as a pipeline's
+    /// expressions are typed: for tests, benchmarks and tools that evaluate an expression
+    /// on its own. `references` are the tables `x in R` may test.
+    public static func expression(_ text: String, columns: [CheckedPipeline.Column], references: [PipelineFile.Feed] = []) throws -> TypedExpr {
+        let origin = PipelineFile.Position(line: 1, column: 1)
+        let source = PipelineFile.Source(text: text, at: origin, lineStarts: [(0, origin)])
+        let stub = PipelineFile(path: "<expression>", text: text, name: "expression",
+                                facts: .init(name: "input", files: "", key: nil, columns: [], at: origin), references: references,
+                                silver: .init(expectations: [], dedup: nil, lookups: [], columns: [], partition: ("", origin), order: [], at: origin),
+                                gold: [])
+        var scope = Scope()
+        for (k, c) in columns.enumerated() { scope.slots.append(.init(qualifier: nil, name: c.name, type: c.type, nullable: c.nullable, source: .input(k))) }
+        let expr: Expr
+        do { expr = try ExpressionParser.parse(text) } catch {
+            throw BatchError.pipeline("<expression>", source.position(of: error.offset), error.message)
+        }
+        var ctx = Context(checker: TypeChecker(file: stub), scope: scope, lookups: [], source: source, what: "the expression")
+        return try ctx.check(expr)
+    }
 }
