@@ -42,6 +42,8 @@ public struct Ingest: Sendable {
         public var segmentRowsMax = 4 << 20
         /// Timestamp of this ingestion (`_ingested_at`); default: now.
         public var ingestedAt: Int64?
+        /// The landing zone's feeds: which files, their columns and grammars.
+        public var landing: Landing = .transactions
 
         public init(raw: String, lake: String) {
             self.raw = raw
@@ -102,22 +104,25 @@ public struct Ingest: Sendable {
     /// Replaces the reference tables from RAW when its reference files are there: all
     /// three, or none (a landing zone of transactions only).
     func ingestReference() throws -> [Reference.Report] {
-        let present = Reference.all.filter { SystemIO.exists(options.raw + "/" + $0.name + ".csv") }
+        let references = options.landing.references
+        let present = references.filter { SystemIO.exists(options.raw + "/" + $0.feed.files) }
         if present.isEmpty { return [] }
-        if present.count < Reference.all.count {
-            let missing = Reference.all.filter { f in !present.contains { $0.name == f.name } }.map { $0.name + ".csv" }
-            throw BatchError(.missingInput, path: options.raw, "has some reference files but not \(missing.joined(separator: ", ")); a landing zone has all three or none")
+        if present.count < references.count {
+            let missing = references.filter { f in !present.contains { $0.name == f.name } }.map(\.feed.files)
+            throw BatchError(.missingInput, path: options.raw, "has some reference files but not \(missing.joined(separator: ", ")); a landing zone has all \(references.count) or none")
         }
-        return try Reference.ingest(raw: options.raw, lake: options.lake, budget: budget, spill: spill,
+        return try Reference.ingest(references, raw: options.raw, lake: options.lake, budget: budget, spill: spill,
                                     batchRows: min(options.batchRows, 16_384), compression: options.compression)
     }
 
     // MARK: the run
 
     public func run() throws -> Report {
-        let files = try RawFiles.transactions(raw: options.raw)
+        let facts = options.landing.facts
+        let files = try RawFiles.list(raw: options.raw, pattern: facts.feed.files)
         guard !files.isEmpty else {
-            throw BatchError(.missingInput, path: options.raw + "/transactions", "holds no *.csv or *.csv.zst file; nothing to ingest")
+            throw BatchError(.missingInput, path: options.raw + "/" + RawFiles.fixedPrefix(facts.feed.files),
+                             "holds no file matching \(facts.feed.files) (or its .csv.zst); nothing to ingest")
         }
         let table = Self.bronzePath(lake: options.lake)
         var report = Report()
@@ -200,6 +205,7 @@ public struct Ingest: Sendable {
             for s in r.segments { writer.stage(s); written.append(s) }
         }
         let info: [String: String] = [
+            "pipeline": options.landing.pipeline,
             "mode": options.mode.rawValue,
             "ingest_seq": String(seq),
             "ingested_at": String(ingestedAt),
@@ -243,7 +249,7 @@ public struct Ingest: Sendable {
         let remedy = "bronze cannot be rebuilt without its raw files: run again with --mode overwrite to rebuild it from the landing zone (the damaged table is set aside), or restore the lake from a copy"
         let writer: TableWriter
         do {
-            writer = try TableWriter(path: table, schema: Bronze.schema)
+            writer = try TableWriter(path: table, schema: options.landing.facts.schema)
         } catch {
             let code = error.code
             guard code == .badLog || code == .corrupt else { throw error }
@@ -251,7 +257,7 @@ public struct Ingest: Sendable {
                 throw BatchError(.damagedTable, path: table, "bronze is damaged (\(error)); " + remedy)
             }
             report.setAside.append(try Lake.moveAside(lake: options.lake, path: table))
-            return try TableWriter(path: table, schema: Bronze.schema)
+            return try TableWriter(path: table, schema: options.landing.facts.schema)
         }
         if options.mode == .append, let problem = writer.base?.firstMissingOrShortFile() {
             writer.close()
@@ -322,10 +328,11 @@ public struct Ingest: Sendable {
         return out
     }
 
-    func readHeader(_ file: RawFile) throws -> TransactionsHeader {
+    func readHeader(_ file: RawFile) throws -> FeedHeader {
         let source = try RawSource(path: file.fullPath, displayPath: file.relativePath)
         let scanner = try CSVScanner(source: source, chunkBytes: 64 << 10, budget: budget)
-        return try TransactionsHeader.parse(scanner, path: file.relativePath)
+        return try FeedHeader.parse(scanner, feed: options.landing.facts.feed, path: file.relativePath,
+                                    advice: "nothing was ingested, fix the file and run again")
     }
 
     // MARK: ranges
@@ -333,7 +340,7 @@ public struct Ingest: Sendable {
     struct RangeTask: Sendable {
         var chosen: Int
         var file: RawFile
-        var header: TransactionsHeader
+        var header: FeedHeader
         var index: Int
         var nominalStart: Int
         var nominalEnd: Int
@@ -364,7 +371,7 @@ public struct Ingest: Sendable {
         let results = SharedSlots<RangeResult>(count: tasks.count)
         // A worker holds a read buffer, a batch and a segment writer's row group; start
         // no more workers than the budget holds.
-        let perWorker = options.chunkBytes + (options.batchRows + SegmentFormat.rowGroupRowsDefault) * Bronze.rowBytesEstimate
+        let perWorker = options.chunkBytes + (options.batchRows + SegmentFormat.rowGroupRowsDefault) * options.landing.facts.rowBytesEstimate
         let workers = min(options.threads, tasks.count, max(1, budget.availableBytes / perWorker))
         // Only newSegment(), which is thread-safe, is called on the shared writer.
         nonisolated(unsafe) let shared = writer
@@ -393,7 +400,8 @@ public struct Ingest: Sendable {
         } else if task.index == 0 {
             let source = try RawSource(path: file.fullPath, displayPath: file.relativePath)
             scanner = try CSVScanner(source: source, chunkBytes: options.chunkBytes, budget: budget)
-            _ = try TransactionsHeader.parse(scanner, path: file.relativePath)
+            _ = try FeedHeader.parse(scanner, feed: options.landing.facts.feed, path: file.relativePath,
+                                     advice: "nothing was ingested, fix the file and run again")
             start = scanner.nextRecordOffset
         } else {
             // Guess: the range starts just after the first LF at or after its nominal start.
@@ -408,9 +416,9 @@ public struct Ingest: Sendable {
             start = from + skipped
             scanner.setLine(1 + task.lineFeedsBefore + (skipped >= 2 ? 1 : 0))
         }
-        let builderReservation = try budget.reserve(options.batchRows * Bronze.rowBytesEstimate, for: "bronze batch")
+        let builderReservation = try budget.reserve(options.batchRows * options.landing.facts.rowBytesEstimate, for: "bronze batch")
         defer { builderReservation.end() }
-        let builder = BronzeBuilder(capacity: options.batchRows, header: task.header, sourceFile: file.relativePath,
+        let builder = BronzeBuilder(capacity: options.batchRows, layout: options.landing.facts, header: task.header, sourceFile: file.relativePath,
                                     ingestSeq: task.seq, ingestedAt: task.ingestedAt)
         var segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
         segmentOptions.metadata = ["source_file": file.relativePath]

@@ -14,29 +14,41 @@ public struct RawFile: Sendable {
 
 /// Finding and fingerprinting the raw files of a landing zone.
 public enum RawFiles {
-    /// Every `*.csv` and `*.csv.zst` under `RAW/transactions`, at any depth, in
-    /// lexicographic (bytewise) order of their paths relative to RAW.
-    public static func transactions(raw: String) throws -> [RawFile] {
+    /// The leading folders of a glob that hold no wildcard: `transactions` of
+    /// `transactions/**/*.csv`; "" when the first segment has one.
+    public static func fixedPrefix(_ pattern: String) -> String {
+        let segments = pattern.split(separator: "/").map(String.init)
+        let fixed = segments.dropLast().prefix { !$0.contains("*") && !$0.contains("?") }
+        return fixed.joined(separator: "/")
+    }
+
+    /// Every file under RAW that `pattern` matches (`*` and `?` within a name, `**` any
+    /// folders), with the `.csv.zst` twin of each `.csv` pattern, in lexicographic
+    /// (bytewise) order of their paths relative to RAW. Names starting with `.` are skipped.
+    public static func list(raw: String, pattern: String) throws -> [RawFile] {
+        let prefix = fixedPrefix(pattern)
         guard SystemIO.isDirectory(raw) else {
-            throw BatchError(.missingInput, path: raw, "the landing zone folder does not exist; give --raw the folder that holds transactions/ and the reference files")
+            throw BatchError(.missingInput, path: raw, "the landing zone folder does not exist; give --raw the folder that holds \(prefix.isEmpty ? "the files" : prefix + "/") and the reference files")
         }
-        let root = raw + "/transactions"
+        let root = prefix.isEmpty ? raw : raw + "/" + prefix
         guard SystemIO.isDirectory(root) else {
-            throw BatchError(.missingInput, path: root, "the landing zone has no transactions/ folder; put the transaction files in RAW/transactions/")
+            throw BatchError(.missingInput, path: root, "the landing zone has no \(prefix)/ folder; put the files matching \(pattern) in RAW/\(prefix)/")
         }
+        let rest = pattern.split(separator: "/").map(String.init).dropFirst(prefix.isEmpty ? 0 : prefix.split(separator: "/").count)
         var found: [RawFile] = []
-        func walk(_ relative: String) throws {
-            let dir = raw + "/" + relative
+        func walk(_ relative: String, _ depth: [String]) throws {
+            let dir = relative.isEmpty ? raw : raw + "/" + relative
             let names: [String]
             do { names = try SystemIO.listDirectory(dir) } catch {
                 throw RawSource.readError(relative, error, "cannot list the folder")
             }
             for name in names where !name.hasPrefix(".") {
-                let rel = relative + "/" + name
+                let rel = relative.isEmpty ? name : relative + "/" + name
                 let full = raw + "/" + rel
+                let path = depth + [name]
                 if SystemIO.isDirectory(full) {
-                    try walk(rel)
-                } else if name.hasSuffix(".csv") || name.hasSuffix(".csv.zst") {
+                    if Glob.mayMatchBelow(path, Array(rest)) { try walk(rel, path) }
+                } else if Glob.matches(path, Array(rest)) || (name.hasSuffix(".csv.zst") && Glob.matches(depth + [String(name.dropLast(4))], Array(rest))) {
                     let size: Int
                     do { size = try SystemIO.fileSize(full) } catch {
                         throw RawSource.readError(rel, error, "cannot read the file's size")
@@ -45,7 +57,7 @@ public enum RawFiles {
                 }
             }
         }
-        try walk("transactions")
+        try walk(prefix, [])
         found.sort { Array($0.relativePath.utf8).lexicographicallyPrecedes(Array($1.relativePath.utf8)) }
         return found
     }
@@ -109,5 +121,39 @@ public enum RawFiles {
             i += 1
         }
         return count
+    }
+}
+
+/// Glob matching of relative paths, segment by segment: `*` any characters of a name,
+/// `?` one character, a `**` segment any number of folders (none included).
+public enum Glob {
+    public static func matches(_ path: [String], _ pattern: [String]) -> Bool {
+        guard let p = pattern.first else { return path.isEmpty }
+        if p == "**" {
+            let rest = Array(pattern.dropFirst())
+            for k in 0...path.count where matches(Array(path.dropFirst(k)), rest) { return true }
+            return false
+        }
+        guard let name = path.first, segment(Array(name.utf8)[...], Array(p.utf8)[...]) else { return false }
+        return matches(Array(path.dropFirst()), Array(pattern.dropFirst()))
+    }
+
+    /// True when a folder at `path` may hold a match: some prefix of the pattern takes it.
+    public static func mayMatchBelow(_ path: [String], _ pattern: [String]) -> Bool {
+        guard let name = path.first else { return true }
+        guard let p = pattern.first else { return false }
+        if p == "**" { return true }
+        guard segment(Array(name.utf8)[...], Array(p.utf8)[...]) else { return false }
+        return mayMatchBelow(Array(path.dropFirst()), Array(pattern.dropFirst()))
+    }
+
+    static func segment(_ name: ArraySlice<UInt8>, _ pattern: ArraySlice<UInt8>) -> Bool {
+        guard let c = pattern.first else { return name.isEmpty }
+        if c == UInt8(ascii: "*") {
+            for k in name.startIndex...name.endIndex where segment(name[k...], pattern.dropFirst()) { return true }
+            return false
+        }
+        guard let n = name.first, c == UInt8(ascii: "?") || c == n else { return false }
+        return segment(name.dropFirst(), pattern.dropFirst())
     }
 }

@@ -19,7 +19,7 @@ landing:
       - {name: customer_id, type: int64}
       - {name: product_id, type: int64}
       - {name: quantity, type: int64}
-      - {name: unit_price, type: 'decimal(18,2)'}
+      - {name: unit_price, type: 'decimal(17,2)'}         # up to 15 digits before the point
       - {name: currency, type: string, case: upper}
       - {name: status, type: string, case: lower}
       - {name: channel, type: string, case: lower}
@@ -42,13 +42,13 @@ landing:
         - {name: product_id, type: int64}
         - {name: name, type: string}
         - {name: category, type: string}
-        - {name: list_price, type: 'decimal(18,2)'}
+        - {name: list_price, type: 'decimal(17,2)'}
     - name: fx_rates
       file: fx_rates.csv
       key: currency
       columns:
         - {name: currency, type: string, case: upper}
-        - {name: usd_per_unit, type: 'decimal(18,6)'}
+        - {name: usd_per_unit, type: 'decimal(18,6)', unsigned: true}
 
 silver:
   # In order; the first that fails sends the row to quarantine with its name as the

@@ -32,6 +32,8 @@ public struct PipelineFile: Sendable {
         /// A file whose header lacks a required column is rejected whole; a column that is
         /// not required is null when its file lacks it.
         public var required: Bool
+        /// False (`unsigned: true`) when a number's text may not carry a sign.
+        public var signed: Bool = true
         public var at: Position
     }
 

@@ -227,7 +227,7 @@ public struct PipelineLoader {
         }
         var columns: [PipelineFile.Column] = []
         for item in try sequence(try req(m, "columns"), "\(name)'s columns") {
-            let c = try mapping(item, "a column of \(name)", keys: ["name", "type", "case", "required"], required: ["name", "type"])
+            let c = try mapping(item, "a column of \(name)", keys: ["name", "type", "case", "required", "unsigned"], required: ["name", "type"])
             let cname = try self.name(try req(c, "name"), "a column name")
             let typeText = try scalar(try req(c, "type"), "type")
             guard let type = ValueType.parse(typeText), type != .null else {
@@ -242,8 +242,13 @@ public struct PipelineLoader {
             guard !columns.contains(where: { $0.name.lowercased() == cname.lowercased() }) else {
                 throw fail(position(try req(c, "name")), "\(name) has two columns named '\(cname)' (header names are matched case-insensitively)")
             }
-            columns.append(.init(name: cname, type: type, textCase: textCase, required: try c["required"].map { try bool($0, "required") } ?? true,
-                                 at: position(item)))
+            var column = PipelineFile.Column(name: cname, type: type, textCase: textCase, required: try c["required"].map { try bool($0, "required") } ?? true,
+                                             at: position(item))
+            if let u = c["unsigned"] {
+                guard type.isNumeric else { throw fail(position(u), "unsigned applies to number columns; \(cname) is \(type)") }
+                column.signed = !(try bool(u, "unsigned"))
+            }
+            columns.append(column)
         }
         guard !columns.isEmpty else { throw fail(position(try req(m, "columns")), "\(name) needs at least one column") }
         var key: String?

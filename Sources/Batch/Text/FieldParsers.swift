@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Parsers for the raw field grammars of PIPELINE.md section 1. Each takes the bytes of
 /// one field, already unquoted and trimmed, and returns nil when they do not match the
 /// grammar exactly. They read bytes only: no String is made.
@@ -64,6 +68,91 @@ public enum FieldParsers {
         }
         let v = whole * 100 + frac
         return negative ? -v : v
+    }
+
+    /// A decimal(p, s) field, `[+-]?[0-9]{1,p-s}(\.[0-9]{1,s})?` (no sign when not
+    /// `signed`; no fraction when s is 0), as a count of 10^-s units. decimal(17,2) is
+    /// the contract's unit_price grammar (`decimal2`).
+    public static func decimal(_ s: UnsafeRawBufferPointer, wholeDigits: Int, scale: Int, signed: Bool = true) -> Int64? {
+        let n = s.count
+        let (negative, start) = signed ? sign(s) : (false, 0)
+        var i = start
+        var whole: Int64 = 0
+        var digitsSeen = 0
+        while i < n, let d = digit(s[i]) {
+            whole = whole * 10 + d
+            digitsSeen += 1
+            i += 1
+            if digitsSeen > wholeDigits { return nil }
+        }
+        guard digitsSeen >= 1 else { return nil }
+        var frac: Int64 = 0
+        var fracDigits = 0
+        if i < n {
+            guard scale > 0, s[i] == UInt8(ascii: ".") else { return nil }
+            i += 1
+            while i < n, let d = digit(s[i]) {
+                frac = frac * 10 + d
+                fracDigits += 1
+                i += 1
+            }
+            guard i == n, fracDigits >= 1, fracDigits <= scale else { return nil }
+        }
+        for _ in fracDigits..<scale { frac *= 10 }
+        // wholeDigits + scale <= 18, so this fits an int64.
+        var unit: Int64 = 1
+        for _ in 0..<scale { unit *= 10 }
+        let v = whole * unit + frac
+        return negative ? -v : v
+    }
+
+    /// `[+-]?[0-9]+` in int32 range.
+    public static func int32(_ s: UnsafeRawBufferPointer) -> Int32? {
+        int64(s).flatMap { Int32(exactly: $0) }
+    }
+
+    /// `true` or `false`, any letter case.
+    public static func bool(_ s: UnsafeRawBufferPointer) -> Bool? {
+        func isWord(_ w: StaticString) -> Bool {
+            guard s.count == w.utf8CodeUnitCount else { return false }
+            for k in 0..<s.count where s[k] | 0x20 != w.utf8Start[k] { return false }
+            return true
+        }
+        if isWord("true") { return true }
+        if isWord("false") { return false }
+        return nil
+    }
+
+    /// `[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?`: a finite float64 (no inf,
+    /// nan or hex forms).
+    public static func float64(_ s: UnsafeRawBufferPointer) -> Double? {
+        let n = s.count
+        guard n > 0, n < 64 else { return nil }
+        var i = 0
+        if s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") { i += 1 }
+        var mantissa = 0
+        while i < n, digit(s[i]) != nil { i += 1; mantissa += 1 }
+        if i < n && s[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < n, digit(s[i]) != nil { i += 1; mantissa += 1 }
+        }
+        guard mantissa > 0 else { return nil }
+        if i < n && (s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E")) {
+            i += 1
+            if i < n && (s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-")) { i += 1 }
+            var exponent = 0
+            while i < n, digit(s[i]) != nil { i += 1; exponent += 1 }
+            guard exponent > 0 else { return nil }
+        }
+        guard i == n else { return nil }
+        // strtod on a terminated copy: exact rounding, no String made.
+        return withUnsafeTemporaryAllocation(byteCount: n + 1, alignment: 1) { buffer -> Double? in
+            guard let base = buffer.baseAddress else { return nil }
+            for k in 0..<n { buffer[k] = s[k] }
+            buffer[n] = 0
+            let v = strtod(base.assumingMemoryBound(to: CChar.self), nil)
+            return v.isFinite ? v : nil
+        }
     }
 
     /// `[0-9]+(\.[0-9]{1,6})?` as a count of millionths (fx rates).

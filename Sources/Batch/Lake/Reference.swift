@@ -1,37 +1,11 @@
 import Segments
 import Spill
 
-/// The reference files of a landing zone (customers.csv, products.csv, fx_rates.csv) as
-/// tables of the lake, `LAKE/reference/<name>`, one row per key (the later row of a
-/// repeated key wins), ordered by key. They are trusted: a row that does not parse is an
-/// error naming the file and line, and nothing is committed.
+/// The reference files of a landing zone (a pipeline's `landing.references`) as tables
+/// of the lake, `LAKE/reference/<name>`, one row per key (the later row of a repeated key
+/// wins), ordered by key. They are trusted: a row that does not parse is an error naming
+/// the file and line, and nothing is committed.
 public enum Reference {
-    public struct File: Sendable {
-        public var name: String
-        public var schema: Schema
-        /// How each column's raw text parses.
-        public var kinds: [Kind]
-        public var keyColumn: Int { 0 }
-    }
-
-    public enum Kind: Sendable { case int64, string, upperString, date, decimal2, micros6 }
-
-    public static let customers = File(name: "customers", schema: Schema([
-        Field("customer_id", .int64, nullable: false), Field("name", .string), Field("country", .string),
-        Field("segment", .string), Field("signup_date", .date),
-    ]), kinds: [.int64, .string, .string, .string, .date])
-
-    public static let products = File(name: "products", schema: Schema([
-        Field("product_id", .int64, nullable: false), Field("name", .string), Field("category", .string),
-        Field("list_price", .decimal(scale: 2)),
-    ]), kinds: [.int64, .string, .string, .decimal2])
-
-    public static let fxRates = File(name: "fx_rates", schema: Schema([
-        Field("currency", .string, nullable: false), Field("usd_per_unit", .decimal(scale: 6)),
-    ]), kinds: [.upperString, .micros6])
-
-    public static let all = [customers, products, fxRates]
-
     public static func tablePath(lake: String, _ name: String) -> String { lake + "/reference/" + name }
 
     public struct Report: Sendable {
@@ -44,19 +18,19 @@ public enum Reference {
         public var setAside: String?
     }
 
-    /// Parses `RAW/<name>.csv` for each reference file and replaces its table.
-    public static func ingest(raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
+    /// Parses `RAW/<file>` of each reference feed and replaces its table.
+    public static func ingest(_ feeds: [FeedLayout], raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
                               compression: Compression) throws -> [Report] {
         var reports: [Report] = []
-        for file in all {
+        for file in feeds {
             reports.append(try ingest(file, raw: raw, lake: lake, budget: budget, spill: spill, batchRows: batchRows, compression: compression))
         }
         return reports
     }
 
-    static func ingest(_ file: File, raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
+    static func ingest(_ file: FeedLayout, raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
                        compression: Compression) throws -> Report {
-        let display = file.name + ".csv"
+        let display = file.feed.files
         // The same bytes as last time: the table stands (and keeps its version, which
         // silver and gold record to know they are up to date).
         let checksum = try RawFiles.smallFileChecksum(path: raw + "/" + display, displayPath: display)
@@ -67,14 +41,15 @@ public enum Reference {
         }
         let source = try RawSource(path: raw + "/" + display, displayPath: display)
         let scanner = try CSVScanner(source: source, chunkBytes: 1 << 20, budget: budget)
-        let positions = try scanner.readHeader(requiring: file.schema.fields.map(\.name), path: display, advice: "fix the file")
+        let positions = try scanner.readHeader(columns: file.feed.columns.map { ($0.name.lowercased(), $0.required) }, path: display, advice: "fix the file")
+        let key = file.keyColumn
         let headerFields = scanner.fieldCount
         // Later rows win: dedup by key, ordered by line number; then sort by key.
         let scratch = ByteScratch()
-        let upper = ByteScratch(capacity: 16)
+        let fold = ByteScratch(capacity: 16)
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
         let plan = MemoryPlan(available: budget.availableBytes, operators: 2)
-        let dedup = try DedupOperator(schema: withLine, keyColumns: [0], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
+        let dedup = try DedupOperator(schema: withLine, keyColumns: [key], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
                                       blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
         let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
         var read = 0
@@ -83,10 +58,10 @@ public enum Reference {
                 throw BatchError(.badReference, path: display, line: scanner.recordLine,
                                  "has \(scanner.fieldCount) fields where the header has \(headerFields); reference rows must parse, fix the file")
             }
-            for (k, kind) in file.kinds.enumerated() {
+            for k in 0..<file.columnCount {
+                guard positions[k] >= 0 else { batch[k].appendNull(); continue }
                 try scanner.withField(positions[k], scratch: scratch) { v throws in
-                    try append(v, kind: kind, to: batch[k], isKey: k == 0, upper: upper, file: display, line: scanner.recordLine,
-                               column: file.schema.fields[k].name)
+                    try append(v, layout: file, column: k, to: batch[k], isKey: k == key, fold: fold, file: display, line: scanner.recordLine)
                 }
             }
             batch[file.schema.count].appendInt64(Int64(scanner.recordLine))
@@ -98,7 +73,7 @@ public enum Reference {
         }
         if batch[0].count > 0 { try dedup.push(batch, rows: 0..<batch[0].count) }
         try dedup.finish()
-        let sort = try SortOperator(schema: withLine, keys: [SortKey(0)], budget: budget, spill: spill,
+        let sort = try SortOperator(schema: withLine, keys: [SortKey(key)], budget: budget, spill: spill,
                                     blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
         while true {
             let n = try dedup.pull(into: batch)
@@ -123,36 +98,18 @@ public enum Reference {
         return Report(name: file.name, rowsRead: read, rows: rows, setAside: setAside.first)
     }
 
-    /// Appends one field's value; `upper` is reused to upper-case text.
-    static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to c: ColumnVector, isKey: Bool, upper: ByteScratch,
-                       file: String, line: Int, column: String) throws {
+    /// Appends one field's value; `fold` is reused to case-fold text.
+    static func append(_ v: UnsafeRawBufferPointer, layout: FeedLayout, column k: Int, to c: ColumnVector, isKey: Bool, fold: ByteScratch,
+                       file: String, line: Int) throws {
+        let column = layout.feed.columns[k].name
         if v.isEmpty {
             if isKey { throw BatchError(.badReference, path: file, line: line, column: column, "the key is empty; every reference row needs one") }
             c.appendNull()
             return
         }
-        func bad(_ grammar: String) -> BatchError {
-            BatchError(.badReference, path: file, line: line, column: column,
-                       "'\(String(decoding: v, as: UTF8.self))' is not \(grammar); reference rows must parse, fix the file")
-        }
-        switch kind {
-        case .string: c.appendString(v)
-        case .upperString:
-            upper.reset(minimumCapacity: v.count)
-            for b in v { upper.append(b &- 0x61 < 26 ? b &- 0x20 : b) }
-            c.appendString(upper.bytes)
-        case .int64:
-            guard let x = FieldParsers.int64(v) else { throw bad("an integer") }
-            c.appendInt64(x)
-        case .date:
-            guard let d = FieldParsers.date(v) else { throw bad("a date YYYY-MM-DD") }
-            c.appendInt32(d)
-        case .decimal2:
-            guard let x = FieldParsers.decimal2(v) else { throw bad("a decimal with up to 2 places") }
-            c.appendInt64(x)
-        case .micros6:
-            guard let x = FieldParsers.micros6(v) else { throw bad("a rate like 1.083400 (up to 6 places)") }
-            c.appendInt64(x)
+        guard layout.append(v, column: k, to: c, fold: fold) else {
+            throw BatchError(.badReference, path: file, line: line, column: column,
+                             "'\(String(decoding: v, as: UTF8.self))' is not \(FeedLayout.grammar(layout.kinds[k])); reference rows must parse, fix the file")
         }
     }
 }

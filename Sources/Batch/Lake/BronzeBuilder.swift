@@ -1,14 +1,17 @@
 import Segments
 
-/// Turns CSV records of one transactions file into bronze rows in a batch of column
-/// vectors: parses each field by its grammar, keeps what does not parse in `_rescued`,
-/// and adds the lineage columns. Nothing is allocated per row.
+/// Turns CSV records of one file of the fact feed into bronze rows in a batch of column
+/// vectors: parses each field by its column's grammar, keeps what does not parse in
+/// `_rescued`, and adds the lineage columns. Nothing is allocated per row.
 public final class BronzeBuilder {
     public let columns: [ColumnVector]
-    let header: TransactionsHeader
+    let layout: FeedLayout
+    let header: FeedHeader
     let sourceFile: [UInt8]
     let ingestSeq: Int64
     let ingestedAt: Int64
+    /// Column k's name as a JSON string with its colon: `"quantity":`, for `_rescued`.
+    private let rescuedKeys: [[UInt8]]
     private let scratch = ByteScratch()
     private let folded = ByteScratch(capacity: 64)
     private let rescued = ByteScratch(capacity: 256)
@@ -18,12 +21,21 @@ public final class BronzeBuilder {
     /// Ragged or non-UTF-8 records.
     public private(set) var malformedRows = 0
 
-    public init(capacity: Int, header: TransactionsHeader, sourceFile: String, ingestSeq: Int, ingestedAt: Int64) {
-        columns = Bronze.schema.fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? capacity * 12 : 0) }
+    public init(capacity: Int, layout: FeedLayout, header: FeedHeader, sourceFile: String, ingestSeq: Int, ingestedAt: Int64) {
+        columns = layout.schema.fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? capacity * 12 : 0) }
+        self.layout = layout
         self.header = header
         self.sourceFile = Array(sourceFile.utf8)
         self.ingestSeq = Int64(ingestSeq)
         self.ingestedAt = ingestedAt
+        let key = ByteScratch()
+        rescuedKeys = layout.feed.columns.map { c in
+            key.reset()
+            var name = c.name
+            name.withUTF8 { JSONText.appendString(UnsafeRawBufferPointer($0), to: key) }
+            key.append(UInt8(ascii: ":"))
+            return Array(key.bytes)
+        }
     }
 
     public var isFull: Bool { columns[0].isFull }
@@ -35,10 +47,11 @@ public final class BronzeBuilder {
 
     /// Appends the scanner's current record as one row.
     public func append(_ scanner: CSVScanner) {
+        let n = layout.columnCount
         let ragged = scanner.fieldCount != header.fieldCount
         let valid = !scanner.recordHasNonASCII || UTF8Check.isValid(scanner.recordBytes)
         if ragged || !valid {
-            for i in 0..<10 { columns[i].appendNull() }
+            for i in 0..<n { columns[i].appendNull() }
             rescued.reset()
             if valid {
                 rescued.append(scanner.recordBytes)
@@ -50,70 +63,37 @@ public final class BronzeBuilder {
             return
         }
         rescuedFields = 0
-        let p = header.positions
-        scanner.withField(p[0], scratch: scratch) { v in
-            if v.isEmpty { columns[0].appendNull() } else { columns[0].appendString(v) }
-        }
-        appendInteger(scanner, p[1], Bronze.Column.customerID.rawValue)
-        appendInteger(scanner, p[2], Bronze.Column.productID.rawValue)
-        appendInteger(scanner, p[3], Bronze.Column.quantity.rawValue)
-        scanner.withField(p[4], scratch: scratch) { v in
-            if v.isEmpty { columns[4].appendNull() } else if let cents = FieldParsers.decimal2(v) { columns[4].appendInt64(cents) } else {
-                columns[4].appendNull()
-                noteRescued(4, v)
+        for k in 0..<n {
+            let field = header.positions[k]
+            let column = columns[k]
+            if field < 0 {
+                column.appendNull()
+                continue
+            }
+            scanner.withField(field, scratch: scratch) { v in
+                if v.isEmpty {
+                    column.appendNull()
+                } else if !layout.append(v, column: k, to: column, fold: folded) {
+                    column.appendNull()
+                    noteRescued(k, v)
+                }
             }
         }
-        appendFolded(scanner, p[5], 5, upper: true)
-        appendFolded(scanner, p[6], 6, upper: false)
-        appendFolded(scanner, p[7], 7, upper: false)
-        appendTimestamp(scanner, p[8], 8)
-        appendTimestamp(scanner, p[9], 9)
         if rescuedFields > 0 { rescued.append(UInt8(ascii: "}")) }
         appendLineage(scanner, rescued: rescuedFields > 0)
     }
 
     private func appendLineage(_ scanner: CSVScanner, rescued hasRescued: Bool) {
-        sourceFile.withUnsafeBytes { columns[10].appendString($0) }
-        columns[11].appendInt64(Int64(scanner.recordLine))
-        columns[12].appendInt64(ingestSeq)
-        columns[13].appendInt64(ingestedAt)
+        let n = layout.columnCount
+        sourceFile.withUnsafeBytes { columns[n].appendString($0) }
+        columns[n + 1].appendInt64(Int64(scanner.recordLine))
+        columns[n + 2].appendInt64(ingestSeq)
+        columns[n + 3].appendInt64(ingestedAt)
         if hasRescued {
-            columns[14].appendString(rescued.bytes)
+            columns[n + 4].appendString(rescued.bytes)
             rescuedRows += 1
         } else {
-            columns[14].appendNull()
-        }
-    }
-
-    @inline(__always)
-    private func appendInteger(_ scanner: CSVScanner, _ field: Int, _ column: Int) {
-        scanner.withField(field, scratch: scratch) { v in
-            if v.isEmpty { columns[column].appendNull() } else if let x = FieldParsers.int64(v) { columns[column].appendInt64(x) } else {
-                columns[column].appendNull()
-                noteRescued(column, v)
-            }
-        }
-    }
-
-    @inline(__always)
-    private func appendTimestamp(_ scanner: CSVScanner, _ field: Int, _ column: Int) {
-        scanner.withField(field, scratch: scratch) { v in
-            if v.isEmpty { columns[column].appendNull() } else if let t = FieldParsers.timestamp(v) { columns[column].appendInt64(t) } else {
-                columns[column].appendNull()
-                noteRescued(column, v)
-            }
-        }
-    }
-
-    @inline(__always)
-    private func appendFolded(_ scanner: CSVScanner, _ field: Int, _ column: Int, upper: Bool) {
-        scanner.withField(field, scratch: scratch) { v in
-            if v.isEmpty { columns[column].appendNull(); return }
-            folded.reset(minimumCapacity: v.count)
-            for b in v {
-                if upper { folded.append(b &- 0x61 < 26 ? b &- 0x20 : b) } else { folded.append(b &- 0x41 < 26 ? b &+ 0x20 : b) }
-            }
-            columns[column].appendString(folded.bytes)
+            columns[n + 4].appendNull()
         }
     }
 
@@ -126,9 +106,7 @@ public final class BronzeBuilder {
             rescued.append(UInt8(ascii: ","))
         }
         rescuedFields += 1
-        var name = Bronze.transactionColumns[column]
-        name.withUTF8 { JSONText.appendString(UnsafeRawBufferPointer($0), to: rescued) }
-        rescued.append(UInt8(ascii: ":"))
+        rescuedKeys[column].withUnsafeBytes { rescued.append($0) }
         JSONText.appendString(text, to: rescued)
     }
 }
