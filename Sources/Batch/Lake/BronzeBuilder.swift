@@ -7,6 +7,10 @@ public final class BronzeBuilder {
     public let columns: [ColumnVector]
     let layout: FeedLayout
     let header: FeedHeader
+    /// Per column, its grammar and its field in the file (-1: absent): the hot loop's
+    /// copies, so a record reads no struct of the layout.
+    private let kinds: [FeedLayout.Kind]
+    private let positions: [Int]
     let sourceFile: [UInt8]
     let ingestSeq: Int64
     let ingestedAt: Int64
@@ -25,6 +29,8 @@ public final class BronzeBuilder {
         columns = layout.schema.fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? capacity * 12 : 0) }
         self.layout = layout
         self.header = header
+        kinds = layout.kinds
+        positions = header.positions
         self.sourceFile = Array(sourceFile.utf8)
         self.ingestSeq = Int64(ingestSeq)
         self.ingestedAt = ingestedAt
@@ -63,19 +69,26 @@ public final class BronzeBuilder {
             return
         }
         rescuedFields = 0
-        for k in 0..<n {
-            let field = header.positions[k]
-            let column = columns[k]
-            if field < 0 {
-                column.appendNull()
-                continue
-            }
-            scanner.withField(field, scratch: scratch) { v in
-                if v.isEmpty {
-                    column.appendNull()
-                } else if !layout.append(v, column: k, to: column, fold: folded) {
-                    column.appendNull()
-                    noteRescued(k, v)
+        kinds.withUnsafeBufferPointer { kinds in
+            positions.withUnsafeBufferPointer { positions in
+                columns.withUnsafeBufferPointer { columns in
+                    for k in 0..<n {
+                        let field = positions[k]
+                        let column = columns[k]
+                        if field < 0 {
+                            column.appendNull()
+                            continue
+                        }
+                        let kind = kinds[k]
+                        scanner.withField(field, scratch: scratch) { v in
+                            if v.isEmpty {
+                                column.appendNull()
+                            } else if !FeedLayout.append(v, kind: kind, to: column, fold: folded) {
+                                column.appendNull()
+                                noteRescued(k, v)
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -74,7 +74,13 @@ public struct FeedLayout: Sendable {
     /// `fold` is reused to case-fold text.
     @inline(__always)
     public func append(_ v: UnsafeRawBufferPointer, column k: Int, to vector: ColumnVector, fold: ByteScratch) -> Bool {
-        switch kinds[k] {
+        Self.append(v, kind: kinds[k], to: vector, fold: fold)
+    }
+
+    /// The same for a column of grammar `kind` (static, so a hot loop passes no layout).
+    @inline(__always)
+    public static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to vector: ColumnVector, fold: ByteScratch) -> Bool {
+        switch kind {
         case let .string(textCase):
             switch textCase {
             case .asIs: vector.appendString(v)

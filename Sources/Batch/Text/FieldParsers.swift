@@ -98,13 +98,12 @@ public enum FieldParsers {
             }
             guard i == n, fracDigits >= 1, fracDigits <= scale else { return nil }
         }
-        for _ in fracDigits..<scale { frac *= 10 }
         // wholeDigits + scale <= 18, so this fits an int64.
-        var unit: Int64 = 1
-        for _ in 0..<scale { unit *= 10 }
-        let v = whole * unit + frac
+        let v = whole * pow10[scale] + frac * pow10[scale - fracDigits]
         return negative ? -v : v
     }
+
+    static let pow10: [Int64] = (0...18).map { k in (0..<k).reduce(Int64(1)) { p, _ in p * 10 } }
 
     /// `[+-]?[0-9]+` in int32 range.
     public static func int32(_ s: UnsafeRawBufferPointer) -> Int32? {
