@@ -41,15 +41,21 @@ public enum Checksum {
                 v4 = round(v4, base.loadLE64(i + 24))
                 i += 32
             }
-            h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            h = merge(h, v1)
-            h = merge(h, v2)
-            h = merge(h, v3)
-            h = merge(h, v4)
+            h = converge(v1, v2, v3, v4)
         } else {
             h = seed &+ p5
         }
         return finish(h &+ UInt64(n), base + i, n - i)
+    }
+
+    /// The four lanes' accumulators folded into one (inputs of 32 bytes or more).
+    @inline(__always)
+    static func converge(_ v1: UInt64, _ v2: UInt64, _ v3: UInt64, _ v4: UInt64) -> UInt64 {
+        var h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+        h = merge(h, v1)
+        h = merge(h, v2)
+        h = merge(h, v3)
+        return merge(h, v4)
     }
 
     /// The last steps: the bytes after the last whole 32-byte stripe (fewer than 32),
@@ -130,11 +136,7 @@ public enum Checksum {
         public func digest() -> UInt64 {
             var h: UInt64
             if total >= 32 {
-                h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-                h = merge(h, v1)
-                h = merge(h, v2)
-                h = merge(h, v3)
-                h = merge(h, v4)
+                h = converge(v1, v2, v3, v4)
             } else {
                 h = seed &+ p5
             }

@@ -248,19 +248,22 @@ func scanAll(_ path: String, chunkBytes: Int) throws -> [(Int, [String])] {
     }
 
     @Test func decimals() {
-        #expect(p("12.34", FieldParsers.decimal2) == 1234)
-        #expect(p("12.3", FieldParsers.decimal2) == 1230)
-        #expect(p("12", FieldParsers.decimal2) == 1200)
-        #expect(p("-0.05", FieldParsers.decimal2) == -5)
-        #expect(p("+1.50", FieldParsers.decimal2) == 150)
-        #expect(p("999999999999999.99", FieldParsers.decimal2) == 99_999_999_999_999_999)
+        // decimal(17,2): the contract's unit_price; decimal(18,6) unsigned: its fx rates.
+        func decimal2(_ t: UnsafeRawBufferPointer) -> Int64? { FieldParsers.decimal(t, wholeDigits: 15, scale: 2) }
+        func micros6(_ t: UnsafeRawBufferPointer) -> Int64? { FieldParsers.decimal(t, wholeDigits: 12, scale: 6, signed: false) }
+        #expect(p("12.34", decimal2) == 1234)
+        #expect(p("12.3", decimal2) == 1230)
+        #expect(p("12", decimal2) == 1200)
+        #expect(p("-0.05", decimal2) == -5)
+        #expect(p("+1.50", decimal2) == 150)
+        #expect(p("999999999999999.99", decimal2) == 99_999_999_999_999_999)
         for bad in ["1.", ".5", "1.234", "1234567890123456", "1,5", "$1", "", "-", "1.2.3", "1e2", "1. 5"] {
-            #expect(p(bad, FieldParsers.decimal2) == nil, "\(bad)")
+            #expect(p(bad, decimal2) == nil, "\(bad)")
         }
-        #expect(p("1.083400", FieldParsers.micros6) == 1_083_400)
-        #expect(p("0.006712", FieldParsers.micros6) == 6_712)
-        #expect(p("3", FieldParsers.micros6) == 3_000_000)
-        for bad in ["-1.0", "1.1234567", ".5", "1.", "", "x"] { #expect(p(bad, FieldParsers.micros6) == nil, "\(bad)") }
+        #expect(p("1.083400", micros6) == 1_083_400)
+        #expect(p("0.006712", micros6) == 6_712)
+        #expect(p("3", micros6) == 3_000_000)
+        for bad in ["-1.0", "1.1234567", ".5", "1.", "", "x"] { #expect(p(bad, micros6) == nil, "\(bad)") }
     }
 
     @Test func timestamps() {

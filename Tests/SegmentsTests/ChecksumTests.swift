@@ -19,7 +19,7 @@ import Testing
     @Test func piecesGiveTheOneShotValue() {
         var rng = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64.max, using: &rng)
-        var gen = SeededBytes(seed: seed)
+        var gen = SeededRNG(seed)
         for length in [0, 1, 3, 4, 7, 8, 31, 32, 33, 63, 64, 65, 100, 1000, 4099, 70_001] {
             let bytes = gen.bytes(length)
             for hashSeed: UInt64 in [0, 12345] {
@@ -39,16 +39,6 @@ import Testing
     }
 }
 
-/// Bytes from a seed, for tests that print the seed on failure.
-struct SeededBytes {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SeededRNG {
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }

@@ -39,40 +39,9 @@ public enum FieldParsers {
         return v == Int64.min ? nil : -v
     }
 
-    /// `[+-]?[0-9]{1,15}(\.[0-9]{1,2})?` as a count of hundredths (decimal(18,2)).
-    public static func decimal2(_ s: UnsafeRawBufferPointer) -> Int64? {
-        let n = s.count
-        let (negative, start) = sign(s)
-        var i = start
-        var whole: Int64 = 0
-        var wholeDigits = 0
-        while i < n, let d = digit(s[i]) {
-            whole = whole * 10 + d
-            wholeDigits += 1
-            i += 1
-            if wholeDigits > 15 { return nil }
-        }
-        guard wholeDigits >= 1 else { return nil }
-        var frac: Int64 = 0
-        if i < n {
-            guard s[i] == UInt8(ascii: ".") else { return nil }
-            i += 1
-            var fracDigits = 0
-            while i < n, let d = digit(s[i]) {
-                frac = frac * 10 + d
-                fracDigits += 1
-                i += 1
-            }
-            guard i == n, fracDigits >= 1, fracDigits <= 2 else { return nil }
-            if fracDigits == 1 { frac *= 10 }
-        }
-        let v = whole * 100 + frac
-        return negative ? -v : v
-    }
-
     /// A decimal(p, s) field, `[+-]?[0-9]{1,p-s}(\.[0-9]{1,s})?` (no sign when not
     /// `signed`; no fraction when s is 0), as a count of 10^-s units. decimal(17,2) is
-    /// the contract's unit_price grammar (`decimal2`).
+    /// the contract's unit_price grammar, decimal(18,6) unsigned its fx rates'.
     public static func decimal(_ s: UnsafeRawBufferPointer, wholeDigits: Int, scale: Int, signed: Bool = true) -> Int64? {
         let n = s.count
         let (negative, start) = signed ? sign(s) : (false, 0)
@@ -152,39 +121,6 @@ public enum FieldParsers {
             let v = strtod(base.assumingMemoryBound(to: CChar.self), nil)
             return v.isFinite ? v : nil
         }
-    }
-
-    /// `[0-9]+(\.[0-9]{1,6})?` as a count of millionths (fx rates).
-    public static func micros6(_ s: UnsafeRawBufferPointer) -> Int64? {
-        var i = 0
-        let n = s.count
-        var whole: Int64 = 0
-        var wholeDigits = 0
-        while i < n, let d = digit(s[i]) {
-            let (m, o1) = whole.multipliedReportingOverflow(by: 10)
-            let (r, o2) = m.addingReportingOverflow(d)
-            if o1 || o2 { return nil }
-            whole = r
-            wholeDigits += 1
-            i += 1
-        }
-        guard wholeDigits >= 1 else { return nil }
-        var frac: Int64 = 0
-        var fracDigits = 0
-        if i < n {
-            guard s[i] == UInt8(ascii: ".") else { return nil }
-            i += 1
-            while i < n, let d = digit(s[i]) {
-                frac = frac * 10 + d
-                fracDigits += 1
-                i += 1
-            }
-            guard i == n, fracDigits >= 1, fracDigits <= 6 else { return nil }
-        }
-        for _ in fracDigits..<6 { frac *= 10 }
-        let (m, o1) = whole.multipliedReportingOverflow(by: 1_000_000)
-        let (r, o2) = m.addingReportingOverflow(frac)
-        return o1 || o2 ? nil : r
     }
 
     @inline(__always)
