@@ -6,7 +6,10 @@ SWIFT ?= swift
 DEMO_RECORDS ?= 1000000
 BIN_RELEASE := .build/release/batchrun
 
-.PHONY: deps build release demo test oracle bench-smoke bench bench-thresholds clean
+PREFIX ?= /usr/local
+INSTALL_BIN ?= $(BIN_RELEASE)
+
+.PHONY: deps build release demo install install-binary test oracle bench-smoke bench bench-thresholds clean
 
 deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null; then \
@@ -20,6 +23,15 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release
+
+# Builds in release mode and puts the binary at $(PREFIX)/bin/batchrun.
+install: release
+	$(MAKE) install-binary
+
+# Copies $(INSTALL_BIN) to $(PREFIX)/bin/batchrun without building (`make install` builds first).
+install-binary:
+	install -d "$(DESTDIR)$(PREFIX)/bin"
+	install -m 755 "$(INSTALL_BIN)" "$(DESTDIR)$(PREFIX)/bin/batchrun"
 
 demo: release
 	rm -rf demo-data

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Batch
 import Foundation
 
 @main
@@ -7,9 +8,31 @@ struct Batchrun: ParsableCommand {
         commandName: "batchrun",
         abstract: "An out-of-core batch engine for medallion pipelines: raw CSV -> bronze -> silver -> gold.",
         discussion: ExitStatus.documentation,
+        version: "batchrun version \(BatchrunVersion.current)",
         subcommands: [CheckCommand.self, GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
                       ExportCommand.self, Inspect.self, VerifyCommand.self]
     )
+
+    /// A first argument that names no command (`batchrun injest ...`, `batchrun help
+    /// injest`) is a usage error that says which command was meant, not "unknown option".
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        let names = configuration.subcommands.map { $0._commandName }
+        let word = args.first == "help" ? args.dropFirst().first : args.first
+        if let word, !word.hasPrefix("-"), !names.contains(word) {
+            let close = names.min { Suggest.distance(word, $0) < Suggest.distance(word, $1) }
+            let hint = close.map { Suggest.distance(word, $0) <= max(2, word.count / 3) ? "; did you mean '\($0)'?" : "." } ?? "."
+            printErr("batchrun: error: unknown command '\(word)'\(hint) The commands are \(names.joined(separator: ", ")); batchrun --help says what each does.")
+            Foundation.exit(ExitStatus.usage)
+        }
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Flags every command that prints a report shares.

@@ -65,11 +65,15 @@ struct Demo: ParsableCommand {
                 print(summary.json.rendered())
             } else if !output.quiet {
                 printErr(summary.text)
+                // The binary as this process was started, so the hints work before `make install`.
+                let me = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "batchrun"
                 printErr("""
 
-                next: batchrun inspect \(lake)/gold/daily_sales
-                      batchrun export \(lake) customer_monthly --format csv --out \(dir)/export
-                      batchrun verify \(lake)
+                the landing zone is in \(dir)/raw, the lake in \(lake)
+                next: \(me) inspect \(lake)/gold/daily_sales
+                      \(me) export \(lake) customer_monthly --format csv --out \(dir)/export
+                      \(me) verify \(lake)
+                      (make install puts batchrun on your PATH: /usr/local/bin, or PREFIX=DIR make install)
                 """)
             }
         }

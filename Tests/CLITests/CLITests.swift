@@ -161,6 +161,46 @@ struct CLI {
     }
 }
 
+@Suite struct FirstHourTests {
+    let dir = NSTemporaryDirectory() + "batchrun-first-hour-\(UUID().uuidString.prefix(8))"
+
+    /// A mistyped command says which one was meant; --version answers.
+    @Test func unknownCommandsAndVersion() throws {
+        let (s, _, e) = try CLI.run(["injest", "--raw", "x"])
+        #expect(s == 64 && e.contains("unknown command 'injest'; did you mean 'ingest'?") && e.contains("verify"), "\(e)")
+        let (h, _, he) = try CLI.run(["help", "injest"])
+        #expect(h == 64 && he.contains("did you mean 'ingest'?"), "\(he)")
+        let (v, out, _) = try CLI.run(["--version"])
+        #expect(v == 0 && out.hasPrefix("batchrun version "), "\(out)")
+    }
+
+    /// make install puts a working binary under PREFIX (install-binary: the copy without
+    /// the release build, which the suite's binary stands in for).
+    @Test func makeInstallPutsTheToolUnderPrefix() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        guard let exe = CLI.binary() else { throw CocoaError(.fileNoSuchFile) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["make", "-s", "-C", root, "install-binary", "PREFIX=\(dir)/prefix", "INSTALL_BIN=\(exe)"]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let installed = dir + "/prefix/bin/batchrun"
+        #expect(FileManager.default.isExecutableFile(atPath: installed))
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: installed)
+        q.arguments = ["--version"]
+        let out = Pipe()
+        q.standardOutput = out
+        try q.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        q.waitUntilExit()
+        #expect(q.terminationStatus == 0 && text.hasPrefix("batchrun version "), "\(text)")
+    }
+}
+
 @Suite struct CheckCLITests {
     let dir = NSTemporaryDirectory() + "batchrun-check-\(UUID().uuidString.prefix(8))"
 

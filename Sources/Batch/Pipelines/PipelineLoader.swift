@@ -357,7 +357,7 @@ public struct PipelineLoader {
 }
 
 /// "Did you mean": the closest of some names, when it is close enough to be a typo.
-enum Suggest {
+public enum Suggest {
     static func closest(_ word: String, in candidates: [String]) -> String? {
         let w = Array(word.lowercased().utf8)
         var best: (String, Int)?
@@ -367,6 +367,9 @@ enum Suggest {
         }
         return best?.0
     }
+
+    /// Levenshtein distance of two names (their UTF-8 bytes).
+    public static func distance(_ a: String, _ b: String) -> Int { distance(Array(a.utf8), Array(b.utf8)) }
 
     /// Levenshtein distance.
     static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
