@@ -30,7 +30,13 @@ struct Batchrun: ParsableCommand {
             command = try parseAsRoot()
             try command.run()
         } catch {
-            exit(withError: error)
+            let code = exitCode(for: error)
+            // --help and --version, and errors already reported (ExitCode), end as they are.
+            if code == .success || error is ExitCode { exit(withError: error) }
+            var message = fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            reportError(message, exitCode: code.rawValue)
+            Foundation.exit(code.rawValue)
         }
     }
 }
@@ -42,6 +48,19 @@ struct OutputOptions: ParsableArguments {
 
     @Flag(name: .shortAndLong, help: "Print only errors.")
     var quiet = false
+}
+
+/// True when the command line asks for a JSON report: an error is then also a JSON
+/// object on stdout, `{"error": {"exit_code": N, "message": "..."}}`.
+let jsonRequested = CommandLine.arguments.dropFirst().contains("--json")
+
+/// Prints an error: `batchrun: error: ...` on stderr and, with --json, the JSON object.
+func reportError(_ message: String, exitCode: Int32) {
+    printErr("batchrun: error: " + message)
+    if jsonRequested {
+        let first = message.components(separatedBy: "\nUsage:").first ?? message // the usage lines are for a person
+        print(JSON.object([("error", .object([("exit_code", .int(Int(exitCode))), ("message", .string(first))]))]).rendered())
+    }
 }
 
 /// Writes to stderr: human output and progress never mix with `--json` on stdout.

@@ -8,7 +8,7 @@ struct EngineOptions: ParsableArguments {
     /// The default budget: half of the machine's (or the cgroup's) memory.
     static let defaultMemoryPercent = 50
 
-    @Option(help: ArgumentHelp("Memory budget: bytes, KB/MB/GB/TB (powers of 10), KiB/MiB/GiB/TiB (powers of 2) or N% of the machine's memory.",
+    @Option(help: ArgumentHelp("Memory budget: bytes, KB/MB/GB/TB (powers of 10), KiB/MiB/GiB/TiB or K/M/G/T (powers of 2) or N% of the machine's memory.",
                                valueName: "size"))
     var memoryLimit = "\(defaultMemoryPercent)%"
 
@@ -25,14 +25,14 @@ struct EngineOptions: ParsableArguments {
     var maxSpill = "none"
 
     func validate() throws {
-        guard ByteSize.parse(memoryLimit) != nil else {
-            throw ValidationError("--memory-limit '\(memoryLimit)' is not a size; use bytes (268435456), KB/MB/GB/TB (256MB), KiB/MiB/GiB/TiB (256MiB) or a percentage of memory (25%)")
+        if let why = ByteSize.problem(memoryLimit) {
+            throw ValidationError("--memory-limit '\(memoryLimit)': \(why)")
         }
         guard (1...SegmentFormat.rowGroupRowsMax).contains(batchRows) else {
             throw ValidationError("--batch-rows must be 1...\(SegmentFormat.rowGroupRowsMax), not \(batchRows)")
         }
-        guard maxSpill == "none" || ByteSize.parse(maxSpill) != nil else {
-            throw ValidationError("--max-spill '\(maxSpill)' is not a size; use none, bytes, KB/MB/GB/TB, KiB/MiB/GiB/TiB or a percentage")
+        if maxSpill != "none", let why = ByteSize.problem(maxSpill) {
+            throw ValidationError("--max-spill '\(maxSpill)': \(why) (or none)")
         }
         guard Compression(parsing: compression) != nil else {
             throw ValidationError("--compression must be lz4, zstd, zstd:LEVEL (1-19) or none, not '\(compression)'")

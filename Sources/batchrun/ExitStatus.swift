@@ -72,13 +72,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
             throw error
         }
     } catch let error as SegmentError {
-        printErr("batchrun: error: \(error)")
+        reportError("\(error)", exitCode: ExitStatus.code(for: error))
         throw ExitCode(ExitStatus.code(for: error))
     } catch let error as BatchError {
-        printErr("batchrun: error: \(error)")
+        reportError("\(error)", exitCode: ExitStatus.code(for: error))
         throw ExitCode(ExitStatus.code(for: error))
     } catch let error as SpillError {
-        printErr("batchrun: error: \(error)")
+        reportError("\(error)", exitCode: ExitStatus.code(for: error))
         throw ExitCode(ExitStatus.code(for: error))
     }
 }

@@ -174,6 +174,26 @@ struct CLI {
         #expect(v == 0 && out.hasPrefix("batchrun version "), "\(out)")
     }
 
+    /// Every error starts "batchrun: error:"; with --json it is also a JSON object on
+    /// stdout with the exit code. Sizes take the forms other tools use.
+    @Test func errorsAndSizes() throws {
+        let (s, out, err) = try CLI.run(["verify", dir + "/none", "--json"])
+        #expect(s == 66 && err.hasPrefix("batchrun: error: "), "\(err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: [String: Any]])
+        #expect(object["error"]?["exit_code"] as? Int == 66 && (object["error"]?["message"] as? String ?? "").contains("does not exist"))
+        let (p, pout, perr) = try CLI.run(["run", "--raw", "x", "--lake", "y", "--memory-limit", "200%", "--json"])
+        #expect(p == 64 && perr.hasPrefix("batchrun: error: --memory-limit '200%'") && perr.contains("at most 100%"), "\(perr)")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(pout.utf8)) as? [String: [String: Any]])
+        #expect(parsed["error"]?["exit_code"] as? Int == 64 && !(parsed["error"]?["message"] as? String ?? "").contains("Usage"))
+        // 64M and 1g are sizes: the run gets past the flags to the missing landing zone.
+        for size in ["64M", "1g"] {
+            let (m, _, merr) = try CLI.run(["ingest", "--raw", dir + "/none", "--lake", dir + "/lake", "--memory-limit", size])
+            #expect(m == 66 && merr.contains("landing zone folder does not exist"), "\(size): \(merr)")
+        }
+        let (ok, _, okErr) = try CLI.run(["verify", dir + "/none", "-q"])
+        #expect(ok == 66 && !okErr.contains("Error: "), "\(okErr)")
+    }
+
     /// make install puts a working binary under PREFIX (install-binary: the copy without
     /// the release build, which the suite's binary stands in for).
     @Test func makeInstallPutsTheToolUnderPrefix() throws {

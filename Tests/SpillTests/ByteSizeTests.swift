@@ -13,6 +13,19 @@ import Testing
         #expect(ByteSize.parse("1.5GiB", memoryBytes: mem) == 1_610_612_736)
         #expect(ByteSize.parse("25%", memoryBytes: mem) == 4 * 1_073_741_824)
         #expect(ByteSize.parse("100B", memoryBytes: mem) == 100)
+        // The single letters of sort -S, Docker and DuckDB: powers of 2.
+        #expect(ByteSize.parse("64M", memoryBytes: mem) == 67_108_864)
+        #expect(ByteSize.parse("64m", memoryBytes: mem) == 67_108_864)
+        #expect(ByteSize.parse("1G", memoryBytes: mem) == 1_073_741_824)
+        #expect(ByteSize.parse("1g", memoryBytes: mem) == 1_073_741_824)
+        #expect(ByteSize.parse("512K", memoryBytes: mem) == 524_288)
+    }
+
+    @Test func problemsSayWhat() {
+        #expect(ByteSize.problem("200%")?.contains("at most 100%") == true)
+        #expect(ByteSize.problem("0%")?.contains("more than 0%") == true)
+        #expect(ByteSize.problem("lots")?.contains("K/M/G/T") == true)
+        #expect(ByteSize.problem("64M") == nil)
     }
 
     @Test func rejectedForms() {
