@@ -28,6 +28,8 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
         case staleInput
         /// A stored table is damaged and cannot be rebuilt by this command.
         case damagedTable
+        /// An output (a lake folder, a table) cannot be created where it was asked for.
+        case cannotCreate
         /// A raw record is larger than the memory budget lets a record be.
         case recordTooLarge
         /// A pipeline file is not valid: bad YAML, an unknown key or column, a type

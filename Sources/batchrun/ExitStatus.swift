@@ -43,6 +43,7 @@ enum ExitStatus {
         case .missingInput: return noInput
         case .noHeader, .missingColumn, .badReference, .reconciliation, .damagedTable, .recordTooLarge: return dataError
         case .staleInput: return noInput
+        case .cannotCreate: return cantCreate
         case .invalidArgument, .badPipeline: return usage
         case .unreadable:
             switch error.errno {

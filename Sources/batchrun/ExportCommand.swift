@@ -6,13 +6,13 @@ import Segments
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, rows in the table's order, PIPELINE.md section 5 text forms."
+        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, then the rows in the table's order, values in the text forms of docs/PIPELINE-NOTES.md."
     )
 
     @Argument(help: "The lake folder.")
     var lake: String
 
-    @Argument(help: "bronze, silver, quarantine, or a gold table (dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly).")
+    @Argument(help: "bronze, silver, quarantine, a gold table (dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly, or gold/<name>) or a reference table (customers, products, fx_rates, or reference/<name>).")
     var table: String
 
     @Option(help: "Output format; csv is the one there is.")
@@ -31,7 +31,8 @@ struct ExportCommand: ParsableCommand {
         try reportingErrors {
             let source = try Lake.tablePath(lake: lake, name: table)
             try SystemIO.makeDirectories(out)
-            let file = out + "/" + table + ".csv"
+            // The file is named by the table's last name: never a path outside DIR.
+            let file = out + "/" + (source.split(separator: "/").last.map(String.init) ?? "table") + ".csv"
             let result = try TableExport.csv(table: source, to: file)
             if output.json {
                 print(JSON.object([("table", .string(table)), ("file", .string(file)), ("rows", .int(result.rows)), ("bytes", .int(result.bytes))]).rendered())

@@ -194,6 +194,29 @@ struct CLI {
         #expect(ok == 66 && !okErr.contains("Error: "), "\(okErr)")
     }
 
+    /// export writes only inside --out and takes the names run and verify print; a lake
+    /// path that is a file cannot be written (73) nor verified.
+    @Test func exportNamesAndLakePaths() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (g, _, ge) = try CLI.run(["generate", "--records", "2000", "--out", dir + "/raw", "-q"])
+        #expect(g == 0, "\(ge)")
+        #expect(try CLI.run(["run", "--raw", dir + "/raw", "--lake", dir + "/lake", "-q"]).0 == 0)
+        let (bad, _, badErr) = try CLI.run(["export", dir + "/lake", "../silver", "--out", dir + "/out"])
+        #expect(bad == 64 && badErr.contains("is not a table of a lake"), "\(badErr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/silver.csv"))
+        for name in ["gold/daily_sales", "daily_sales", "reference/products", "fx_rates"] {
+            let (s, _, e) = try CLI.run(["export", dir + "/lake", name, "--out", dir + "/out", "-q"])
+            #expect(s == 0, "\(name): \(e)")
+        }
+        let written = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").sorted()
+        #expect(written == ["daily_sales.csv", "fx_rates.csv", "products.csv"])
+        _ = FileManager.default.createFile(atPath: dir + "/afile", contents: Data("x".utf8))
+        let (f, _, fe) = try CLI.run(["ingest", "--raw", dir + "/raw", "--lake", dir + "/afile"])
+        #expect(f == 73 && fe.contains("is a file, not a lake folder"), "\(fe)")
+        let (v, _, ve) = try CLI.run(["verify", dir + "/afile"])
+        #expect(v == 64 && ve.contains("is a file") && !ve.contains("does not exist"), "\(ve)")
+    }
+
     /// make install puts a working binary under PREFIX (install-binary: the copy without
     /// the release build, which the suite's binary stands in for).
     @Test func makeInstallPutsTheToolUnderPrefix() throws {

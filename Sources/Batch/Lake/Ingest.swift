@@ -124,6 +124,7 @@ public struct Ingest: Sendable {
             throw BatchError(.missingInput, path: options.raw + "/" + RawFiles.fixedPrefix(facts.feed.files),
                              "holds no file matching \(facts.feed.files) (or its .csv.zst); nothing to ingest")
         }
+        try Lake.requireFolder(options.lake)
         let table = Self.bronzePath(lake: options.lake)
         var report = Report()
         let writer = try openBronze(table, report: &report)

@@ -15,14 +15,26 @@ public enum Lake {
     /// Where damaged tables go when a stage rebuilds them: never deleted, only moved.
     public static let setAsideFolder = "_set_aside"
 
-    /// The folder of table `name`, or a `missingInput` error listing the tables there are.
+    /// The folder of table `name` (`silver`, `daily_sales` or `gold/daily_sales`,
+    /// `customers` or `reference/customers`), or an error: `invalidArgument` for a name
+    /// that is no table's (a path like `../silver` included), `missingInput` listing the
+    /// tables there are when the lake lacks it.
     public static func tablePath(lake: String, name: String) throws -> String {
-        let candidates = topTables.contains(name) ? [lake + "/" + name] : [lake + "/gold/" + name, lake + "/reference/" + name, lake + "/" + name]
-        for c in candidates where Table.exists(at: c) { return c }
-        let present = (topTables.map { lake + "/" + $0 } + goldTables.map { lake + "/gold/" + $0 } + referenceTables.map { lake + "/reference/" + $0 })
-            .filter { Table.exists(at: $0) }
-            .map { String($0.split(separator: "/").last ?? "") }
+        let known = allTables(lake: lake)
+        let short = { (n: String) in String(n.split(separator: "/").last ?? "") }
+        guard let table = known.first(where: { $0.name == name || short($0.name) == name }) else {
+            throw BatchError(.invalidArgument, path: name, "is not a table of a lake; the tables are \(known.map { $0.name }.joined(separator: ", ")) (gold and reference tables also by their last name)")
+        }
+        if Table.exists(at: table.path) { return table.path }
+        let present = known.filter { Table.exists(at: $0.path) }.map(\.name)
         throw BatchError(.missingInput, path: lake, "has no table '\(name)'; tables present: \(present.isEmpty ? "none (run batchrun run first)" : present.joined(separator: ", "))")
+    }
+
+    /// Refuses a lake path that is a file: a stage could not create its tables there.
+    static func requireFolder(_ lake: String) throws {
+        if SystemIO.exists(lake) && !SystemIO.isDirectory(lake) {
+            throw BatchError(.cannotCreate, path: lake, "is a file, not a lake folder; give --lake a folder (it is made when missing)")
+        }
     }
 
     /// Every table a lake may hold: display name (`gold/dim_date`) and folder.

@@ -121,6 +121,7 @@ public struct Gold {
 
     public func run() throws -> Report {
         let lake = options.lake
+        try Lake.requireFolder(lake)
         let silverPath = Silver.path(lake: lake)
         guard Table.exists(at: silverPath) else {
             throw BatchError(.missingInput, path: silverPath, "the lake has no silver table; run batchrun silver first")

@@ -152,6 +152,7 @@ public struct Silver {
     // MARK: the run
 
     public func run() throws -> Report {
+        try Lake.requireFolder(options.lake)
         let bronzePath = Ingest.bronzePath(lake: options.lake)
         guard Table.exists(at: bronzePath) else {
             throw BatchError(.missingInput, path: bronzePath, "the lake has no bronze table; run batchrun ingest first")
