@@ -174,7 +174,7 @@ public final class SpillManager: @unchecked Sendable {
 
     /// On SIGINT or SIGTERM, removes every open spill folder, then exits with 128+signal.
     /// The handler runs on a dispatch queue, not in signal context.
-    public static func installSignalCleanup() {
+    public static func installSignalCleanup(message: (@Sendable (Int32) -> String)? = nil) {
         registryLock.withLock {
             guard signalSources.isEmpty else { return }
             for sig in [SIGINT, SIGTERM] {
@@ -187,6 +187,9 @@ public final class SpillManager: @unchecked Sendable {
                     creationLock.lock()
                     let folders = registryLock.withLock { registry }
                     for f in folders { removeTree(f) }
+                    if let message {
+                        FileHandle.standardError.write(Data((message(sig) + "\n").utf8))
+                    }
                     exit(128 + sig)
                 }
                 source.resume()

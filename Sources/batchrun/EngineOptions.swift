@@ -50,7 +50,9 @@ struct EngineOptions: ParsableArguments {
     /// deleted at exit, and on SIGINT/SIGTERM.
     func makeSpill() throws -> SpillManager {
         let spill = try SpillManager(parent: spillDir, quotaBytes: maxSpill == "none" ? Int.max : (ByteSize.parse(maxSpill) ?? Int.max))
-        SpillManager.installSignalCleanup()
+        SpillManager.installSignalCleanup { sig in
+            "batchrun: interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): the spill folder is removed; every table is at its last committed version (a commit is atomic, so a stage that was running left nothing half-written), and running the command again finishes the work"
+        }
         return spill
     }
 }

@@ -217,6 +217,29 @@ struct CLI {
         #expect(v == 64 && ve.contains("is a file") && !ve.contains("does not exist"), "\(ve)")
     }
 
+    /// SIGINT and SIGTERM say what was interrupted and that nothing committed is lost.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalSaysWhatHappened(_ sig: Int32) throws {
+        let work = dir + "-\(sig)"
+        defer { try? FileManager.default.removeItem(atPath: work) } // best effort
+        #expect(try CLI.run(["generate", "--records", "300000", "--out", work + "/raw", "-q"]).0 == 0)
+        guard let exe = CLI.binary() else { throw CocoaError(.fileNoSuchFile) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["run", "--raw", work + "/raw", "--lake", work + "/lake", "--spill-dir", work + "/spill"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        usleep(700_000)
+        kill(p.processIdentifier, sig)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 128 + sig, "the run was not stopped by the signal (it finished first?): \(text)")
+        #expect(text.contains("interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM")") && text.contains("last committed version"), "\(text)")
+        let (v, _, ve) = try CLI.run(["verify", work + "/lake"])
+        #expect(v == 0 || ve.contains("does not exist"), "\(ve)")
+    }
+
     /// make install puts a working binary under PREFIX (install-binary: the copy without
     /// the release build, which the suite's binary stands in for).
     @Test func makeInstallPutsTheToolUnderPrefix() throws {
