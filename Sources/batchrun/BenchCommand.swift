@@ -9,7 +9,8 @@ import Spill
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run the pipeline at several sizes (and settings) from a clean state; report time, peak RSS and rows/s per stage.",
+        abstract: "Measure the pipeline at several sizes and settings from a clean state: time, peak RSS and rows/s per stage.",
+        usage: "batchrun bench --records LIST [options]",
         discussion: """
         For each size a landing zone is generated once (not timed). Then, for each \
         --batch-rows and --memory-limit in the lists and each repeat, a new lake and a new \
@@ -37,7 +38,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Memory budget of each stage, one value or a comma-separated sweep (64MiB,256MiB); forms as in run.", valueName: "list"))
     var memoryLimit = "256MiB"
 
-    @Option(help: "Threads of each stage.")
+    @Option(help: "Threads of each stage, as run's --threads.")
     var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
 
     @Option(help: "Codec of the tables written: lz4, zstd, zstd:LEVEL or none.")

@@ -4,7 +4,8 @@ import Batch
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check a pipeline file and print the tables it makes with their typed columns.",
+        abstract: "Check a pipeline file and print the tables it makes, with their typed columns.",
+        usage: "batchrun check [FILE] [--json] [-q]",
         discussion: """
         Reads nothing but the file: a mistake (bad YAML, an unknown key or column, a type \
         that does not fit) is named with its line and column, exit 64. Without FILE, the \

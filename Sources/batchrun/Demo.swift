@@ -8,7 +8,8 @@ import Spill
 /// it, and show what happened.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Generate a landing zone, run raw -> bronze -> silver -> gold on it, and report every stage.",
+        abstract: "Generate a landing zone, run the pipeline on it and report every stage.",
+        usage: "batchrun demo [options]",
         discussion: """
         Writes DIR/raw (the generated CSV files) and DIR/lake (the tables). DIR is replaced \
         on each demo run, so it must be a folder an earlier demo made, or not exist yet. \
@@ -47,7 +48,7 @@ struct Demo: ParsableCommand {
             var generator = Generator.Options(records: records)
             generator.seed = seed
             generator.files = min(files, max(1, records))
-            generator.threads = pipeline.threads
+            generator.threads = pipeline.threads ?? ProcessInfo.processInfo.activeProcessorCount
             if progress.enabled { printErr("generating \(PipelineReporting.count(records)) records in \(raw) …") }
             let t0 = clock.now
             let generated = try Generator(options: generator).write(to: raw)

@@ -19,7 +19,7 @@ struct EngineOptions: ParsableArguments {
     var compression = "lz4"
 
     @Option(help: ArgumentHelp("Folder for this run's private spill folder (default: the system temp dir).", valueName: "dir"))
-    var spillDir = NSTemporaryDirectory()
+    var spillDir: String?
 
     @Option(help: ArgumentHelp("Most disk the spill files may use at once: a size like --memory-limit's, or 'none' for no cap.", valueName: "size"))
     var maxSpill = "none"
@@ -49,7 +49,7 @@ struct EngineOptions: ParsableArguments {
     /// This run's spill folder (stale folders of dead runs are removed first); it is
     /// deleted at exit, and on SIGINT/SIGTERM.
     func makeSpill() throws -> SpillManager {
-        let spill = try SpillManager(parent: spillDir, quotaBytes: maxSpill == "none" ? Int.max : (ByteSize.parse(maxSpill) ?? Int.max))
+        let spill = try SpillManager(parent: spillDir ?? NSTemporaryDirectory(), quotaBytes: maxSpill == "none" ? Int.max : (ByteSize.parse(maxSpill) ?? Int.max))
         SpillManager.installSignalCleanup { sig in
             "batchrun: interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): the spill folder is removed; every table is at its last committed version (a commit is atomic, so a stage that was running left nothing half-written), and running the command again finishes the work"
         }

@@ -6,7 +6,9 @@ import Segments
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, then the rows in the table's order, values in the text forms of docs/PIPELINE-NOTES.md."
+        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, then the rows in the table's order.",
+        usage: "batchrun export LAKE TABLE [--format csv] [--out DIR] [--json] [-q]",
+        discussion: "Values are written in the text forms of docs/PIPELINE-NOTES.md (decimals with their scale, dates YYYY-MM-DD, timestamps in UTC with Z)."
     )
 
     @Argument(help: "The lake folder.")

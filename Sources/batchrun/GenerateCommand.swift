@@ -7,7 +7,8 @@ import Spill
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Write a landing zone (PIPELINE.md section 1) and RAW/_expected.json, byte for byte the same for the same flags."
+        abstract: "Write a landing zone of generated transactions and its _expected.json, the same bytes for the same flags.",
+        usage: "batchrun generate --records N --out RAW [options]"
     )
 
     @Option(help: "Transaction records in all (bronze rows).")
@@ -49,8 +50,8 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Write every field in its plain form: no padding, quoting, case or time-zone noise.")
     var clean = false
 
-    @Option(help: "Worker threads.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Worker threads (default: the cores available); the files are the same whatever the threads.")
+    var threads: Int?
 
     @OptionGroup var output: OutputOptions
 
@@ -71,7 +72,7 @@ struct GenerateCommand: ParsableCommand {
         guard updateRate + dupRate + dirtyRate <= 1 else { throw ValidationError("the three rates add up to more than 1") }
         if let c = customers, c < 1 { throw ValidationError("--customers must be 1 or more") }
         if let p = products, p < 1 { throw ValidationError("--products must be 1 or more") }
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
     }
 
     func run() throws {
@@ -88,7 +89,7 @@ struct GenerateCommand: ParsableCommand {
             o.dupRate = dupRate
             o.dirtyRate = dirtyRate
             o.noise = !clean
-            o.threads = threads
+            o.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let clock = ContinuousClock()
             let t0 = clock.now
             let result = try Generator(options: o).write(to: out)

@@ -7,7 +7,8 @@ import Spill
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "raw -> bronze: every transactions record of RAW into LAKE/bronze, exactly once, in one atomic commit.",
+        abstract: "Ingest a landing zone into LAKE/bronze and LAKE/reference: every record once, in one atomic commit.",
+        usage: "batchrun ingest --raw RAW --lake LAKE [options]",
         discussion: """
         Append mode (the default) skips a raw file whose bytes were already ingested into \
         this bronze table (by checksum) and says so; running the same ingestion twice changes \
@@ -28,13 +29,13 @@ struct IngestCommand: ParsableCommand {
     var ingestedAt: String?
 
     @Option(help: "Worker threads that parse ranges of the raw files side by side (default: the cores available).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int?
 
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
         guard Ingest.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be append or overwrite, not '\(mode)'") }
         if let t = ingestedAt, parsedTimestamp(t) == nil {
             throw ValidationError("--ingested-at must be a timestamp like 2025-01-31T12:00:00Z, not '\(t)'")
@@ -50,7 +51,7 @@ struct IngestCommand: ParsableCommand {
         try reportingErrors {
             var options = Ingest.Options(raw: raw, lake: lake)
             options.mode = Ingest.Mode(rawValue: mode) ?? .append
-            options.threads = threads
+            options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
             options.batchRows = engine.batchRows
             options.compression = engine.codec
             options.ingestedAt = ingestedAt.flatMap(parsedTimestamp)

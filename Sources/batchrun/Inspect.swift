@@ -3,7 +3,8 @@ import Batch
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a table or a segment file: schema, rows, partitions, segments, and per column codec, encoding, sizes, ratio, min/max, nulls."
+        abstract: "Show a table or a segment file: schema, rows, partitions, segments, and per column codec, encoding, sizes, ratio, min/max, nulls.",
+        usage: "batchrun inspect PATH [--json] [-q]"
     )
 
     @Argument(help: "A table folder (holding _log/) or one .seg file.")

@@ -7,7 +7,8 @@ import Spill
 struct GoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gold",
-        abstract: "silver -> gold: dim_date, dim_customer, dim_product, fact_transactions (year/month partitions), daily_sales, customer_monthly."
+        abstract: "Build the gold tables from silver: dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly.",
+        usage: "batchrun gold --lake LAKE [options]"
     )
 
     @OptionGroup var stage: StageFlags
@@ -23,8 +24,8 @@ struct GoldCommand: ParsableCommand {
 
 /// The flags of the commands that run the whole pipeline.
 struct PipelineOptions: ParsableArguments {
-    @Option(help: "Worker threads of the ingest stage (default: the cores available).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Threads of every stage (default: the cores available): ingest parses that many ranges side by side; silver and gold run each pass's two stages side by side from 2.")
+    var threads: Int?
 
     @Option(help: "Ingest mode: append (skip files already ingested) or overwrite (replace bronze).")
     var mode = "append"
@@ -36,14 +37,14 @@ struct PipelineOptions: ParsableArguments {
     var progress = "auto"
 
     func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
         guard Ingest.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be append or overwrite, not '\(mode)'") }
         guard ["auto", "always", "never"].contains(progress) else { throw ValidationError("--progress must be auto, always or never, not '\(progress)'") }
     }
 
     func options(raw: String, lake: String, engine: EngineOptions) -> Pipeline.Options {
         var o = Pipeline.Options(raw: raw, lake: lake)
-        o.ingest.threads = threads
+        o.ingest.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         o.ingest.mode = Ingest.Mode(rawValue: mode) ?? .append
         o.batchRows = engine.batchRows
         o.compression = engine.codec
@@ -59,7 +60,8 @@ struct PipelineOptions: ParsableArguments {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "raw -> bronze -> silver -> gold: ingest, silver and gold in one run.",
+        abstract: "Run ingest, silver and gold in turn; a stage already built from its inputs as they are is skipped.",
+        usage: "batchrun run --raw RAW --lake LAKE [options]",
         discussion: """
         Exactly-once: raw files already in bronze are skipped, and silver and gold are rebuilt \
         only when their inputs changed (by table identity and version) or their committed \
@@ -102,6 +104,7 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check a lake: commit logs, every chunk's checksum, partitions, the tables it must hold, and that the layers' counts reconcile.",
+        usage: "batchrun verify LAKE [--json] [-q]",
         discussion: "Exit 0 when the lake is sound, 65 when something is wrong (each problem is named with its table and file)."
     )
 

@@ -66,6 +66,25 @@ enum PipelineReporting {
         }
     }
 
+    /// Why the operators of a run wrote spill files, one phrase each.
+    static func spillReasons(_ r: Pipeline.Report) -> [String] {
+        var out: [String] = []
+        if let s = r.silver {
+            if s.sort.buckets > 0 {
+                out.append("silver's sort cut its rows into \(s.sort.buckets) time ranges on disk, to sort range after range (two side by side with 2 threads) rather than all at once")
+            }
+            if s.sort.spills > 0 { out.append("silver's sort wrote \(s.sort.spills) sorted run(s): its rows did not fit its share of the memory limit") }
+            if s.dedup.spills > 0 { out.append("silver's dedup overflowed its share of the memory limit \(s.dedup.spills) time(s)") }
+        }
+        if let g = r.gold {
+            if g.customerAggregate.spills + g.dailySpills > 0 {
+                out.append("gold's aggregations overflowed their share of the memory limit \(g.customerAggregate.spills + g.dailySpills) time(s)")
+            }
+            if g.customerSort.spills > 0 { out.append("gold's sort wrote \(g.customerSort.spills) sorted run(s): its rows did not fit its share of the memory limit") }
+        }
+        return out
+    }
+
     /// The whole run's report, text or JSON.
     struct Summary {
         var report: Pipeline.Report
@@ -182,9 +201,13 @@ enum PipelineReporting {
             var io = "read \(ByteSize.format(i.bytesRead)) of raw files, wrote \(ByteSize.format(bytesWritten))"
             if let c = compressionRatio { io += String(format: "; raw CSV %@ -> bronze %@ (%.1fx smaller)", ByteSize.format(rawBytes), ByteSize.format(r.bronze.bytes), c) }
             lines.append(io)
-            lines.append(spill.bytesWritten > 0
-                         ? "spilled \(ByteSize.format(spill.bytesWritten)) to disk (at most \(ByteSize.format(spill.peakBytesOnDisk)) at once) to stay within the memory limit"
-                         : "no spill: everything fit in the memory limit")
+            if spill.bytesWritten > 0 {
+                let why = PipelineReporting.spillReasons(r)
+                lines.append("spilled \(ByteSize.format(spill.bytesWritten)) to disk (at most \(ByteSize.format(spill.peakBytesOnDisk)) at once): "
+                             + (why.isEmpty ? "rows the operators held on disk" : why.joined(separator: "; ")))
+            } else {
+                lines.append("no spill: everything fit in the memory limit")
+            }
             if let s = r.silver {
                 lines.append("counts reconcile: bronze \(count(s.bronzeRows)) = quarantined \(count(s.quarantinedTotal)) + silver \(count(s.silverRows)) + duplicates removed \(count(s.duplicatesRemoved))"
                              + (s.expected != nil ? ", as _expected.json says" : ""))

@@ -7,7 +7,8 @@ import Spill
 struct SilverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "silver",
-        abstract: "bronze -> silver + quarantine: the rules of PIPELINE.md section 3, global dedup, date partitions, reconciliation."
+        abstract: "Build silver and quarantine from bronze: the expectations in order, dedup, date partitions, reconciled counts.",
+        usage: "batchrun silver --lake LAKE [options]"
     )
 
     @OptionGroup var stage: StageFlags
@@ -26,11 +27,11 @@ struct StageFlags: ParsableArguments {
     @Option(help: "The lake folder.")
     var lake: String
 
-    @Option(help: "Threads: 2 runs each pass as two stages side by side; 1 runs them in turn.")
-    var threads = min(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Threads (default: the cores available): 1 runs each pass's two stages in turn, 2 or more side by side (a pass has two stages, so more than 2 adds nothing).")
+    var threads: Int?
 
     func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
     }
 
     /// Runs a stage with the engine's budget and spill folder, timed, and prints its report.
@@ -40,7 +41,7 @@ struct StageFlags: ParsableArguments {
             var options = StageOptions(lake: lake)
             options.batchRows = engine.batchRows
             options.compression = engine.codec
-            options.threads = threads
+            options.threads = min(2, threads ?? ProcessInfo.processInfo.activeProcessorCount)
             let spill = try engine.makeSpill()
             defer { spill.close() }
             let clock = ContinuousClock()
