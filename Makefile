@@ -46,7 +46,7 @@ test: deps
 	$(MAKE) oracle
 	$(MAKE) bench-smoke
 
-# Every table against Tests/Oracle/oracle.py, an independent reading of PIPELINE.md, on a
+# Every table against Tests/Oracle/oracle.py, an independent reading of docs/TRANSACTIONS.md, on a
 # hand-written landing zone of edge cases and a generated one, under several settings.
 oracle: build
 	python3 Tests/Oracle/compare.py --batchrun .build/debug/batchrun

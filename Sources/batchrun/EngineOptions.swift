@@ -3,7 +3,7 @@ import Foundation
 import Segments
 import Spill
 
-/// The tuning flags every stage shares (ENGINE.md, "The command line").
+/// The tuning flags every stage shares (README.md, "Commands").
 struct EngineOptions: ParsableArguments {
     /// The default budget: half of the machine's (or the cgroup's) memory.
     static let defaultMemoryPercent = 50

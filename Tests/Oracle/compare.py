@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cell-by-cell check of batchrun against oracle.py, an independent reading of PIPELINE.md.
+"""Cell-by-cell check of batchrun against oracle.py, an independent reading of docs/TRANSACTIONS.md.
 
     compare.py --batchrun PATH [--work DIR]
 

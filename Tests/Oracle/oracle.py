@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent, plain reading of PIPELINE.md: RAW -> CSV exports of every table.
+"""An independent, plain reading of docs/TRANSACTIONS.md: RAW -> CSV exports of every table.
 
 Usage: oracle.py RAW OUTDIR
 Written from the contract (and docs/PIPELINE-NOTES.md where the contract is silent),

@@ -28,7 +28,7 @@ final class Fixture: @unchecked Sendable {
     let dir: String
     /// Sum of customer_id over all rows.
     let customerSum: Int64
-    /// Size of the same rows as CSV text (header + rows), in the text forms of PIPELINE.md §5.
+    /// Size of the same rows as CSV text (header + rows), in the text forms of docs/TRANSACTIONS.md section 5.
     /// Only the write benchmarks need it, and writing 10M rows as CSV takes a while: made
     /// on first use.
     lazy var csvBytes: Int = {

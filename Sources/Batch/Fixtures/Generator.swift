@@ -1,7 +1,7 @@
 import Foundation
 import Segments
 
-/// Writes a landing zone exactly as PIPELINE.md section 1 describes, byte for byte the
+/// Writes a landing zone exactly as docs/TRANSACTIONS.md section 1 describes, byte for byte the
 /// same for the same flags, plus `_expected.json`: the row counts each layer must have.
 ///
 /// Every transaction record `i` is one of (decided by a hash of the seed and `i`):

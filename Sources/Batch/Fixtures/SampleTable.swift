@@ -2,7 +2,7 @@ import Segments
 
 /// A deterministic generator of bronze-shaped rows, for the demo, tests and benchmarks:
 /// ids, integers, decimals, timestamps and low-cardinality strings, in the column layout
-/// of PIPELINE.md's transactions.
+/// of docs/TRANSACTIONS.md's transactions.
 public struct SampleTable {
     public static let schema = Schema([
         Field("transaction_id", .string),

@@ -3,7 +3,7 @@ import Foundation
 import Segments
 import Spill
 
-/// raw -> bronze (PIPELINE.md section 2): every transactions record becomes one bronze
+/// raw -> bronze (docs/TRANSACTIONS.md section 2): every transactions record becomes one bronze
 /// row, exactly once, in one atomic commit.
 ///
 /// How a run goes:

@@ -104,7 +104,7 @@ public struct Inspection {
         }
     }
 
-    /// A statistic in the text forms of PIPELINE.md section 5.
+    /// A statistic in the text forms of docs/TRANSACTIONS.md section 5.
     public static func text(_ v: StatValue?, _ type: ColumnType) -> String? {
         guard let v else { return nil }
         switch (v, type) {
@@ -182,7 +182,7 @@ public struct Inspection {
     }
 }
 
-/// The text forms of values (PIPELINE.md section 5).
+/// The text forms of values (docs/TRANSACTIONS.md section 5).
 public enum ValueText {
     public static func decimal(_ units: Int64, scale: Int) -> String {
         if scale == 0 { return String(units) }

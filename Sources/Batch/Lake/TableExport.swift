@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// Writes a table as one CSV file: a header, then every row in the table's order (its
-/// files in commit order, rows in file order), values in the text forms of PIPELINE.md
+/// files in commit order, rows in file order), values in the text forms of docs/TRANSACTIONS.md
 /// section 5. The file appears atomically (temporary name, fsync, rename).
 public enum TableExport {
     public struct Result: Sendable {

@@ -1,6 +1,6 @@
 import Spill
 
-/// A streaming CSV record scanner for the dialect of PIPELINE.md section 1.
+/// A streaming CSV record scanner for the dialect of docs/TRANSACTIONS.md section 1.
 ///
 /// It reads a `RawSource` through one window buffer and finds each record's fields as
 /// byte ranges in that buffer; no bytes are copied and nothing is allocated per record.

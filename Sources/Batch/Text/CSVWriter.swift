@@ -1,6 +1,6 @@
 import Segments
 
-/// Renders columnar rows as CSV text in the forms of PIPELINE.md section 5: decimals with
+/// Renders columnar rows as CSV text in the forms of docs/TRANSACTIONS.md section 5: decimals with
 /// their scale, dates `YYYY-MM-DD`, timestamps `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, bools
 /// `true`/`false`, null as an empty field; a field is quoted only when it holds a comma,
 /// a quote, CR or LF.

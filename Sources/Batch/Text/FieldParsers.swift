@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Parsers for the raw field grammars of PIPELINE.md section 1. Each takes the bytes of
+/// Parsers for the raw field grammars of docs/TRANSACTIONS.md section 1. Each takes the bytes of
 /// one field, already unquoted and trimmed, and returns nil when they do not match the
 /// grammar exactly. They read bytes only: no String is made.
 public enum FieldParsers {
@@ -148,7 +148,7 @@ public enum FieldParsers {
         return CivilTime.days(year: y, month: m, day: d)
     }
 
-    /// The timestamp grammar of PIPELINE.md section 1 as microseconds since the epoch, UTC:
+    /// The timestamp grammar of docs/TRANSACTIONS.md section 1 as microseconds since the epoch, UTC:
     /// `YYYY-MM-DD` (`T`|`t`|` `) `HH:MM:SS` [`.` 1-6 digits] [`Z`|`z`|`+HH:MM`|`-HH:MM`].
     public static func timestamp(_ s: UnsafeRawBufferPointer) -> Int64? {
         let n = s.count

@@ -1,6 +1,6 @@
 import Segments
 
-/// The bronze table of PIPELINE.md section 2: the ten transaction columns, typed, plus
+/// The bronze table of docs/TRANSACTIONS.md section 2: the ten transaction columns, typed, plus
 /// lineage.
 ///
 /// `_rescued` (docs/PIPELINE-NOTES.md) is null when every non-empty field parsed.

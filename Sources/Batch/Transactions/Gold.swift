@@ -4,7 +4,7 @@ import Spill
 import Glibc
 #endif
 
-/// silver -> gold (PIPELINE.md section 4): a star schema and two aggregates.
+/// silver -> gold (docs/TRANSACTIONS.md section 4): a star schema and two aggregates.
 ///
 /// ```
 ///   reference customers, products ──copy──> dim_customer, dim_product

@@ -2,7 +2,7 @@ import Foundation
 import Segments
 import Spill
 
-/// bronze -> silver + quarantine (PIPELINE.md section 3).
+/// bronze -> silver + quarantine (docs/TRANSACTIONS.md section 3).
 ///
 /// ```
 ///   pass 1: bronze, row group by row group
@@ -228,7 +228,7 @@ public struct Silver {
     ///
     /// Bronze rows are in ingestion order, (_ingest_seq, _source_file, _source_line)
     /// ascending (checked here, row by row), so the row number orders versions with equal
-    /// updated_at exactly as PIPELINE.md asks. Returns the count of valid rows; `days`
+    /// updated_at exactly as docs/TRANSACTIONS.md asks. Returns the count of valid rows; `days`
     /// gets their event_dates and sizes.
     func classifyAndDedup(_ bronze: TableReader, _ lookups: Lookups, survivors: RowBitmap, quarantine: TableWriter,
                           counts: inout [Int], days: inout SortSizes, written: inout [SegmentSummary], report: inout Report) throws -> Int {
@@ -458,7 +458,7 @@ public struct Silver {
 
     /// The first rule each of bronze rows `0..<n` fails (its index in `reasons`), or
     /// `valid`, into `out`. Rules 1-4 (nulls) are tested 64 rows at a time on the validity
-    /// words; the others row by row, in the order of PIPELINE.md section 3.
+    /// words; the others row by row, in the order of docs/TRANSACTIONS.md section 3.
     static func classify(_ v: [ColumnVector], rows n: Int, _ l: Lookups, into out: UnsafeMutablePointer<UInt8>) {
         let (id, customer, product, quantity, price, currency) = (v[0], v[1], v[2], v[3], v[4], v[5])
         let (status, channel, time, updated, rescued) = (v[6], v[7], v[8], v[9], v[14])
