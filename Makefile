@@ -39,12 +39,23 @@ demo: release
 
 # The operator and spill suites run twice: once as they are, once with
 # BATCHRUN_FORCE_SPILL=1, which shrinks their roomy budgets so every operator spills.
+# Each suite writes its log to $(TEST_LOGS); the end is one line `N passed, N failed`
+# per suite and one for all (Tests/summary.py), with a failing suite's failures.
+TEST_LOGS := .build/test-logs
+
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --filter 'SpillTests|OperatorTests'
-	$(MAKE) oracle
-	$(MAKE) bench-smoke
+	$(SWIFT) build --build-tests -q
+	@mkdir -p $(TEST_LOGS); status=0; \
+	echo "unit and CLI tests (log: $(TEST_LOGS)/tests.log)"; \
+	$(SWIFT) test --skip-build --disable-xctest > $(TEST_LOGS)/tests.log 2>&1 || status=1; \
+	echo "forced-spill tests (log: $(TEST_LOGS)/force-spill.log)"; \
+	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --disable-xctest --filter 'SpillTests|OperatorTests' > $(TEST_LOGS)/force-spill.log 2>&1 || status=1; \
+	echo "oracle comparison (log: $(TEST_LOGS)/oracle.log)"; \
+	$(MAKE) -s oracle > $(TEST_LOGS)/oracle.log 2>&1 || status=1; \
+	echo "benchmarks at smoke size (log: $(TEST_LOGS)/bench-smoke.log)"; \
+	$(MAKE) -s bench-smoke > $(TEST_LOGS)/bench-smoke.log 2>&1 || status=1; \
+	python3 Tests/summary.py $(TEST_LOGS) || status=1; \
+	exit $$status
 
 # Every table against Tests/Oracle/oracle.py, an independent reading of docs/TRANSACTIONS.md, on a
 # hand-written landing zone of edge cases and a generated one, under several settings.
@@ -56,7 +67,8 @@ oracle: build
 # still exits 0, so the log is checked too.
 bench-smoke: deps
 	set -o pipefail; mkdir -p Bench/.build; \
-	(cd Bench && BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) 2>&1 | tee Bench/.build/smoke.log; \
+	(cd Bench && BENCH_SMOKE=1 $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress) > Bench/.build/smoke.log 2>&1; \
+	status=$$?; cat Bench/.build/smoke.log; [ $$status -eq 0 ] || exit $$status; \
 	if grep -q "failed with" Bench/.build/smoke.log; then echo "bench-smoke: a benchmark failed its own check" >&2; exit 1; fi
 
 # Full-size benchmarks (10M rows): minutes, not for CI. Each run is checked against the

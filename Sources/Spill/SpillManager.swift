@@ -29,6 +29,8 @@ public final class SpillManager: @unchecked Sendable {
     private var closed = false
     /// Stale folders of dead runs removed when this one started.
     public let staleFoldersRemoved: Int
+    /// The parent folder this manager made (it did not exist): removed at close when empty.
+    private let madeParent: String?
 
     public static let folderPrefix = "batchrun-spill-"
     /// The hidden name a spill folder has until it is locked and renamed into place.
@@ -37,6 +39,7 @@ public final class SpillManager: @unchecked Sendable {
     public init(parent: String = NSTemporaryDirectory(), quotaBytes: Int = Int.max) throws(SpillError) {
         self.quotaBytes = quotaBytes
         let base = parent.hasSuffix("/") ? String(parent.dropLast()) : parent
+        madeParent = SystemIO.isDirectory(base) ? nil : base
         do {
             try SystemIO.makeDirectories(base)
         } catch {
@@ -71,6 +74,7 @@ public final class SpillManager: @unchecked Sendable {
         Self.removeTree(folder)
         if lockFD >= 0 { SystemIO.close(lockFD) }
         Self.unregister(folder)
+        if let madeParent { SystemIO.removeDirectoryIfEmpty(madeParent) } // another run's folder inside keeps it
     }
 
     // MARK: accounting

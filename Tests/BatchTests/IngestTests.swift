@@ -24,7 +24,7 @@ func ingest(_ raw: String, _ lake: String, mode: Ingest.Mode = .append, threads:
         o.rangeBytes = 512
         o.chunkBytes = 128
     }
-    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-ingest-tests")
+    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-ingest-tests-\(UUID().uuidString.prefix(8))")
     defer { spill.close() }
     return try Ingest(options: o, budget: budget, spill: spill).run()
 }

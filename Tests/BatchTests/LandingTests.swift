@@ -53,7 +53,7 @@ import Testing
         var o = Ingest.Options(raw: raw, lake: s.path + "/lake")
         o.landing = Landing(file)
         o.ingestedAt = 1_750_000_000_000_000
-        let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-landing-tests")
+        let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-landing-tests-\(UUID().uuidString.prefix(8))")
         defer { spill.close() }
         let report = try Ingest(options: o, budget: MemoryBudget(limitBytes: 64 << 20), spill: spill).run()
         #expect(report.files.map(\.path) == ["feeds/north/day-1.csv", "feeds/south/day-2.csv"])
@@ -89,7 +89,7 @@ import Testing
         try "code,region\nN1,seven\n".write(toFile: raw + "/sites.csv", atomically: true, encoding: .utf8)
         var o = Ingest.Options(raw: raw, lake: s.path + "/lake")
         o.landing = Landing(try PipelineLoader.load(text: Self.sensors, path: "sensors.yaml"))
-        let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-landing-tests")
+        let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-landing-tests-\(UUID().uuidString.prefix(8))")
         defer { spill.close() }
         #expect { try Ingest(options: o, budget: MemoryBudget(limitBytes: 64 << 20), spill: spill).run() } throws: {
             guard let e = $0 as? BatchError else { return false }

@@ -83,7 +83,7 @@ enum OperatorFixture {
     ]
 
     func spillDir() throws -> SpillManager {
-        try SpillManager(parent: NSTemporaryDirectory() + "batchrun-operator-tests")
+        try SpillManager(parent: NSTemporaryDirectory() + "batchrun-operator-tests-\(UUID().uuidString.prefix(8))")
     }
 
     /// Sorted by (k descending, nulls last; id ascending), stably: the oracle is Swift's

@@ -7,7 +7,7 @@ import Testing
 /// Runs `body` with a budget of `budget` bytes and a spill folder of its own; afterwards
 /// every reservation has ended and every spill file is gone.
 func withEngine<T>(_ name: String, budget: Int, _ body: (MemoryBudget, SpillManager) throws -> T) throws -> T {
-    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-\(name)-tests")
+    let spill = try SpillManager(parent: NSTemporaryDirectory() + "batchrun-\(name)-tests-\(UUID().uuidString.prefix(8))")
     defer { spill.close() }
     let b = MemoryBudget(limitBytes: budget)
     let result = try body(b, spill)

@@ -240,6 +240,20 @@ struct CLI {
         #expect(v == 0 || ve.contains("does not exist"), "\(ve)")
     }
 
+    /// Every command's help has one USAGE style (the command, its required arguments,
+    /// then [options]) and says each default once.
+    @Test func helpIsConsistent() throws {
+        for command in ["check", "generate", "ingest", "silver", "gold", "run", "demo", "bench", "export", "inspect", "verify"] {
+            let (s, out, err) = try CLI.run([command, "--help"])
+            let text = out + err
+            #expect(s == 0, "\(command): \(err)")
+            let usage = text.split(separator: "\n").first { $0.hasPrefix("USAGE: ") }.map(String.init) ?? ""
+            #expect(usage.hasPrefix("USAGE: batchrun \(command)") && !usage.contains("<options>"), "\(command): \(usage)")
+            let flat = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(flat.range(of: #"\(default: [^)]*\)\. \(default:"#, options: .regularExpression) == nil && !text.contains("PIPELINE.md"), "\(command): a default said twice or a missing document")
+        }
+    }
+
     /// make install puts a working binary under PREFIX (install-binary: the copy without
     /// the release build, which the suite's binary stands in for).
     @Test func makeInstallPutsTheToolUnderPrefix() throws {

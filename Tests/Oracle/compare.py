@@ -94,7 +94,13 @@ def compare_zone(batchrun, raw, work, settings):
                     if shown == 5:
                         break
         print(f"{label}: same as the oracle: {', '.join(same)}")
+        COUNTS["passed"] += len(same)
+    COUNTS["failed"] += failures
     return failures
+
+
+# Tables compared equal and differences, over every zone and setting.
+COUNTS = {"passed": 0, "failed": 0}
 
 
 def main():
@@ -116,8 +122,11 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     if failures:
         print(f"oracle: {failures} difference(s)", file=sys.stderr)
+    else:
+        print("oracle: every table of every zone and setting is the same as the oracle's")
+    print(f"oracle tables: {COUNTS['passed']} passed, {COUNTS['failed']} failed")
+    if failures:
         sys.exit(1)
-    print("oracle: every table of every zone and setting is the same as the oracle's")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ import Testing
         let bytes = try SystemIO.readFile(path)
         let cut = dir.path + "/cut.seg"
         for length in 0..<bytes.count {
-            FileManager.default.createFile(atPath: cut, contents: Data(bytes[0..<length]))
+            #expect(FileManager.default.createFile(atPath: cut, contents: Data(bytes[0..<length])))
             do {
                 _ = try readSegment(try SegmentReader(path: cut))
                 Issue.record("a file truncated to \(length) of \(bytes.count) bytes was read")
@@ -123,7 +123,7 @@ import Testing
         let dir = TempDir("bad")
         defer { dir.cleanup() }
         let csv = dir.path + "/x.csv"
-        FileManager.default.createFile(atPath: csv, contents: Data(String(repeating: "a,b,c\n", count: 20).utf8))
+        #expect(FileManager.default.createFile(atPath: csv, contents: Data(String(repeating: "a,b,c\n", count: 20).utf8)))
         #expect { try SegmentReader(path: csv) } throws: { ($0 as? SegmentError)?.code == .notASegment }
         #expect { try SegmentReader(path: dir.path + "/missing.seg") } throws: {
             ($0 as? SegmentError)?.code == .io && ($0 as? SegmentError)?.errno == ENOENT

@@ -101,7 +101,7 @@ import Testing
         SystemIO.setFaults([])
         // A segment being written when the process died, and a half-written log entry.
         let half = try w.newSegment(partition: ["c"])
-        FileManager.default.createFile(atPath: path + "/_log/00000000000000000002.log.tmp-999", contents: Data("{".utf8))
+        #expect(FileManager.default.createFile(atPath: path + "/_log/00000000000000000002.log.tmp-999", contents: Data("{".utf8)))
         w.close()
         try withExtendedLifetime(half) { // never finished: its temporary file stays, as after a crash
             let staged = try FileManager.default.subpathsOfDirectory(atPath: path).filter { $0.contains("part-") }

@@ -13,7 +13,7 @@ enum ForceSpill {
 
 /// A spill folder for one test under the system temp dir.
 func makeSpill(quota: Int = Int.max) throws -> SpillManager {
-    try SpillManager(parent: NSTemporaryDirectory() + "batchrun-spill-tests", quotaBytes: quota)
+    try SpillManager(parent: NSTemporaryDirectory() + "batchrun-spill-tests-\(UUID().uuidString.prefix(8))", quotaBytes: quota)
 }
 
 struct Rng {

@@ -47,6 +47,9 @@ final class Fixture: @unchecked Sendable {
     init() {
         dir = scratchDir
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) // checked on first write
+        // The benchmark tool runs each benchmark in a process of its own, and not every
+        // process runs the global teardown: each removes its folder when it ends empty.
+        atexit { _ = rmdir(scratchDir) }
         let sample = SampleTable(seed: 2025)
         batches = (0..<distinctBatches).map { b in
             let cols = SampleTable.makeColumns(capacity: batchRows)
