@@ -50,6 +50,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Transactions files per generated landing zone.")
     var files = 8
 
+    @Option(help: "Order of the generated records: time or random (as generate --order).")
+    var order = "time"
+
     @Option(help: ArgumentHelp("Work folder for the landing zones, lakes and spill (default: a new folder in the temp dir, removed at the end).", valueName: "dir"))
     var dir: String?
 
@@ -90,6 +93,7 @@ struct BenchCommand: ParsableCommand {
         guard !memoryLimits.isEmpty else {
             throw ValidationError("--memory-limit '\(memoryLimit)' must be a list of sizes: \(ByteSize.acceptedForms)")
         }
+        guard Generator.Order(rawValue: order) != nil else { throw ValidationError("--order must be time or random, not '\(order)'") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
         guard Compression(parsing: compression) != nil else {
             throw ValidationError("--compression must be lz4, zstd, zstd:LEVEL (1-19) or none, not '\(compression)'")
@@ -118,6 +122,7 @@ struct BenchCommand: ParsableCommand {
                 g.seed = seed
                 g.files = min(files, size)
                 g.threads = threads
+                g.order = Generator.Order(rawValue: order) ?? .time
                 let expected = try Generator(options: g).write(to: raw).expected
                 for rows in batchRowsList {
                     for limit in memoryLimits {

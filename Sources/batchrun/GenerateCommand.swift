@@ -29,6 +29,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Days the events span.")
     var days = 90
 
+    @Option(help: "Order of the records: time (event times and ids ascending, as an append-only feed) or random (scattered, as real feeds arrive).")
+    var order = "time"
+
     @Option(help: "First day of the events (YYYY-MM-DD).")
     var start = "2025-01-01"
 
@@ -65,6 +68,7 @@ struct GenerateCommand: ParsableCommand {
         guard files >= 1 else { throw ValidationError("--files must be 1 or more") }
         guard (0...files).contains(zstFiles) else { throw ValidationError("--zst-files must be 0...--files") }
         guard days >= 1 else { throw ValidationError("--days must be 1 or more") }
+        guard Generator.Order(rawValue: order) != nil else { throw ValidationError("--order must be time or random, not '\(order)'") }
         guard startDay != nil else { throw ValidationError("--start must be a date YYYY-MM-DD, not '\(start)'") }
         for (name, v) in [("update", updateRate), ("dup", dupRate), ("dirty", dirtyRate)] where !(0...1).contains(v) {
             throw ValidationError("--\(name)-rate must be between 0 and 1")
@@ -82,6 +86,7 @@ struct GenerateCommand: ParsableCommand {
             o.files = files
             o.compressedFiles = zstFiles
             o.days = days
+            o.order = Generator.Order(rawValue: order) ?? .time
             o.startDay = Int(startDay ?? 20_089)
             o.customers = customers
             o.products = products

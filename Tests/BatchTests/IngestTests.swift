@@ -58,6 +58,43 @@ func ingest(_ raw: String, _ lake: String, mode: Ingest.Mode = .append, threads:
         #expect(try exported(s.path + "/lake/bronze", in: s, as: "after") == before)
     }
 
+    /// --order random scatters ids and event times over the files; the records, their
+    /// kinds and the expected counts are those of time order.
+    @Test func randomOrderScattersIdsAndTimes() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        func zone(_ order: Generator.Order) throws -> (Generator.Expected, [Int64], Set<String>) {
+            var o = Generator.Options(records: 3000)
+            o.files = 2
+            o.order = order
+            o.noise = false
+            let raw = s.path + "/raw-\(order.rawValue)"
+            let result = try Generator(options: o).write(to: raw)
+            let lake = s.path + "/lake-\(order.rawValue)"
+            _ = try ingest(raw, lake)
+            let reader = try TableReader(path: lake + "/bronze")
+            let scan = TableScan(reader, columns: [0, 8])
+            var times: [Int64] = []
+            var ids = Set<String>()
+            while case let n = try scan.next(), n > 0 {
+                for r in 0..<n where !scan.vectors[1].isNull(r) && !scan.vectors[0].isNull(r) {
+                    times.append(scan.vectors[1].int64(r))
+                    ids.insert(scan.vectors[0].string(r))
+                }
+            }
+            return (result.expected, times, ids)
+        }
+        let (timeExpected, timeTimes, timeIds) = try zone(.time)
+        let (randomExpected, randomTimes, randomIds) = try zone(.random)
+        #expect(timeExpected == randomExpected)
+        #expect(timeIds.count == randomIds.count && timeIds != randomIds, "as many ids, other ones")
+        // A step back of more than two hours between neighbours: in time order only the
+        // re-sent and updated versions of earlier records (7%); in random order about half.
+        func stepsBack(_ t: [Int64]) -> Int { zip(t, t.dropFirst()).filter { $1 < $0 - 7_200_000_000 }.count }
+        #expect(stepsBack(timeTimes) < timeTimes.count * 15 / 100, "\(stepsBack(timeTimes)) of \(timeTimes.count)")
+        #expect(stepsBack(randomTimes) > randomTimes.count * 35 / 100, "\(stepsBack(randomTimes)) of \(randomTimes.count)")
+    }
+
     @Test func theGeneratorIsDeterministic() throws {
         let a = Scratch(), b = Scratch()
         defer { a.cleanUp(); b.cleanUp() }

@@ -117,6 +117,11 @@ def main():
         subprocess.run([batchrun, "generate", "--records", "20000", "--files", "3", "--zst-files", "1", "--seed", "11",
                         "--out", generated], check=True, capture_output=True)
         failures += compare_zone(batchrun, generated, os.path.join(work, "generated-run"), SETTINGS[:2])
+        # The same kind of zone with ids and event times scattered over the files.
+        scattered = os.path.join(work, "generated-random")
+        subprocess.run([batchrun, "generate", "--records", "20000", "--files", "3", "--seed", "12", "--order", "random",
+                        "--out", scattered], check=True, capture_output=True)
+        failures += compare_zone(batchrun, scattered, os.path.join(work, "generated-random-run"), SETTINGS[1:2])
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -33,6 +33,10 @@ public struct Generator: Sendable {
         public var dirtyRate = 0.03
         /// Benign formatting noise (mixed case, padding, quoting, zones...).
         public var noise = true
+        /// `time`: records in event-time order, ids ascending, as an append-only feed
+        /// writes them; `random`: ids and event times scattered over the files, as real
+        /// feeds arrive (the same records, counts and `_expected.json`).
+        public var order: Order = .time
         public var threads = 2
 
         public init(records: Int) { self.records = records }
@@ -40,6 +44,22 @@ public struct Generator: Sendable {
         public var customerCount: Int { customers ?? max(10, records / 50) }
         public var productCount: Int { products ?? max(10, records / 100) }
     }
+
+    public enum Order: String, Sendable, CaseIterable { case time, random }
+
+    /// Where record `i` falls in time and which id it carries: itself in time order, a
+    /// bijection of 0..<records that scatters neighbours in random order.
+    func slot(_ i: Int) -> Int {
+        let n = options.records
+        guard options.order == .random, n > 2 else { return i }
+        // i -> (a*i + b) mod n with a coprime to n near n/phi: neighbours land far apart.
+        var a = max(1, Int(Double(n) * 0.618_033_988_749_894_9)) | 1
+        while gcd(a, n) != 1 { a += 2 }
+        let b = Int(options.seed % UInt64(n))
+        return Int((UInt64(a) &* UInt64(i) &+ UInt64(b)) % UInt64(n))
+    }
+
+    func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
 
     public static let reasons = [
         "malformed_row", "missing_id", "bad_number", "bad_timestamp", "bad_quantity", "bad_price",
@@ -262,7 +282,7 @@ public struct Generator: Sendable {
         var r = rng(i, 0x5641_4C53)
         let span = Int64(options.days) * CivilTime.microsPerDay
         let base = Int64(options.startDay) * CivilTime.microsPerDay
-        let position = options.records > 0 ? Int64(Double(span) * Double(i) / Double(options.records)) : 0
+        let position = options.records > 0 ? Int64(Double(span) * Double(slot(i)) / Double(options.records)) : 0
         let jitter = Int64(r.next(below: 7_200)) * 1_000_000 - 3_600_000_000
         var event = min(max(base, base + position + jitter), base + span - 1)
         event -= event % 1_000_000
@@ -273,7 +293,7 @@ public struct Generator: Sendable {
         let product = 1 + r.next(below: options.productCount)
         let quantity = r.next(below: 20) == 0 ? 10 + r.next(below: 991) : 1 + r.next(below: 5)
         let cents = Int64(99 + r.next(below: 50_000))
-        return Values(id: i, customer: customer, product: product, quantity: quantity, cents: cents,
+        return Values(id: slot(i), customer: customer, product: product, quantity: quantity, cents: cents,
                       currency: Self.weighted(Self.currencyWeights, &r), status: Self.weighted(Self.statusWeights, &r),
                       channel: Self.weighted(Self.channelWeights, &r), eventMicros: event,
                       updatedMicros: event + Int64(r.next(below: 3_600)) * 1_000_000)
