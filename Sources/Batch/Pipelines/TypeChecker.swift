@@ -216,8 +216,10 @@ public struct TypeChecker {
             guard t.type != .null else { throw fail(item.at, "\(table) column \(item.name) is always null; cast(null as TYPE) gives it a type") }
             columns.append(.init(name: item.name, type: t.type, nullable: t.nullable))
             typed.append(t)
-            // Later items see it by its name (before an input column of the same name).
-            s.slots.insert(.init(qualifier: nil, name: item.name, type: t.type, nullable: t.nullable, source: .derived(typed.count - 1)), at: 0)
+            // Later items see it by its name (it shadows an input column of the same name:
+            // `Scope.find` takes the last slot of a name). Appended, so the slots typed
+            // expressions already point at keep their places.
+            s.slots.append(.init(qualifier: nil, name: item.name, type: t.type, nullable: t.nullable, source: .derived(typed.count - 1)))
         }
         guard !columns.isEmpty else { throw fail(.init(line: 1, column: 1), "\(table) needs at least one column") }
         return (columns, typed, s)

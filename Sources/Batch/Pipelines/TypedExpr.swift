@@ -87,7 +87,9 @@ public struct Scope: Sendable {
 
     public init() {}
 
+    /// The slot a name reads: the last of that name (a derived column shadows the input
+    /// column it is named after).
     func find(_ qualifier: String?, _ name: String) -> Int? {
-        slots.firstIndex { $0.qualifier == qualifier && $0.name == name }
+        slots.lastIndex { $0.qualifier == qualifier && $0.name == name }
     }
 }

@@ -1,0 +1,95 @@
+import Segments
+
+/// Routes the rows of bronze batches: for each row, the first of the pipeline's quarantine
+/// reasons it meets (index 0 is the built-in `malformed_row`: a ragged or non-UTF-8
+/// record, every feed column null and `_rescued` set; then each expectation in order,
+/// failed when it is false or null), or `valid`.
+///
+/// ```
+///   bronze batch ──> lookup keys ──> lookup rows gathered into slots ──┐
+///        │                                                             ▼
+///        └──────────────> expectation kernels, one vector each ──> first reason per row
+/// ```
+/// Every vector is reused batch after batch; the lookups' tables are in memory.
+public final class ExpectationRouter {
+    public static let valid: UInt8 = 0xFF
+
+    let tables: [LookupTable]
+    let onKernels: [ExpressionKernel]
+    let kernels: [ExpressionKernel]
+    /// Slot vectors of the silver scope: bronze's columns (set per batch), the looked-up
+    /// columns (gathered here), placeholders for derived columns.
+    private var slots: [ColumnVector]
+    /// Per lookup, its gathered slots: (slot, column of the reference table).
+    let gathers: [[(slot: Int, column: Int)]]
+    let inputs: [(slot: Int, column: Int)]
+    let feedColumns: Int
+    let rescuedColumn: Int
+
+    /// - Parameter references: the pipeline's reference tables in memory, by name.
+    public init(pipeline: CheckedPipeline, references: [String: LookupTable], capacity: Int) throws {
+        let scope = pipeline.silverScope
+        var keySets: [String: KeySet] = [:]
+        for (name, table) in references { keySets[name] = table.keys }
+        tables = try pipeline.silverLookups.map { l in
+            guard let t = references[l.feed.name] else {
+                throw BatchError(.missingInput, path: l.feed.name, "the reference table \(l.feed.name) a lookup reads was not loaded")
+            }
+            return t
+        }
+        onKernels = try pipeline.silverLookups.map { try ExpressionKernel.compile($0.on, capacity: capacity, references: keySets) }
+        kernels = try pipeline.expectations.map { try ExpressionKernel.compile($0.expr, capacity: capacity, references: keySets) }
+        var slots: [ColumnVector] = []
+        var gathers = [[(slot: Int, column: Int)]](repeating: [], count: pipeline.silverLookups.count)
+        var inputs: [(slot: Int, column: Int)] = []
+        for (k, slot) in scope.slots.enumerated() {
+            let vector = ColumnVector(type: ExpressionKernel.columnType(slot.type), capacity: capacity)
+            slots.append(vector)
+            switch slot.source {
+            case let .input(c): inputs.append((k, c))
+            case let .lookup(i, column): gathers[i].append((k, column))
+            case .derived: break
+            }
+        }
+        self.slots = slots
+        self.gathers = gathers
+        self.inputs = inputs
+        feedColumns = pipeline.file.facts.columns.count
+        rescuedColumn = feedColumns + 4
+    }
+
+    /// Routes rows `0..<n` of `bronze` (a batch of bronze's columns): `out[r]` is the
+    /// reason index of row r in the pipeline's `reasons`, or `valid`.
+    public func route(_ bronze: [ColumnVector], rows n: Int, into out: UnsafeMutablePointer<UInt8>) throws {
+        for (slot, column) in inputs { slots[slot] = bronze[column] }
+        for (i, kernel) in onKernels.enumerated() {
+            let key = try kernel.evaluate(slots, rows: n)
+            let table = tables[i]
+            for (slot, _) in gathers[i] { slots[slot].reset() }
+            for r in 0..<n {
+                let row = table.row(of: key, r)
+                for (slot, column) in gathers[i] {
+                    if let row { LookupTable.copy(table.columns[column], row, to: slots[slot]) } else { slots[slot].appendNull() }
+                }
+            }
+        }
+        for r in 0..<n { out[r] = Self.valid }
+        // Malformed: no feed column set, _rescued set; 64 rows at a time.
+        let rescued = bronze[rescuedColumn]
+        for w in 0..<((n + 63) / 64) {
+            var anySet: UInt64 = 0
+            for c in 0..<feedColumns { anySet |= bronze[c].validityWord(w) }
+            var malformed = ~anySet & rescued.validityWord(w)
+            while malformed != 0 {
+                let r = w * 64 + malformed.trailingZeroBitCount
+                if r < n { out[r] = 0 }
+                malformed &= malformed - 1
+            }
+        }
+        for (k, kernel) in kernels.enumerated() {
+            let result = try kernel.evaluate(slots, rows: n)
+            let reason = UInt8(k + 1)
+            for r in 0..<n where out[r] == Self.valid && (result.isNull(r) || !result.bool(r)) { out[r] = reason }
+        }
+    }
+}

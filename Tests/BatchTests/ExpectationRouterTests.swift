@@ -1,0 +1,57 @@
+import Foundation
+import Segments
+import Spill
+import Testing
+@testable import Batch
+
+/// The generic router of the engine, driven by pipelines/transactions.yaml, sends every
+/// bronze row where the hand-wired silver sends it: the same quarantine reason, or valid.
+@Suite struct ExpectationRouterTests {
+    @Test(arguments: [Generator.Order.time, .random])
+    func routesAsTheHandWiredSilver(_ order: Generator.Order) throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        var o = Generator.Options(records: 20_000)
+        o.files = 2
+        o.order = order
+        o.seed = 5
+        _ = try Generator(options: o).write(to: s.path + "/raw")
+        let lake = s.path + "/lake"
+        _ = try runPipeline(s.path + "/raw", lake)
+
+        // What the hand-wired silver decided: the quarantine table, by lineage.
+        let quarantine = try TableReader(path: lake + "/quarantine")
+        let q = TableScan(quarantine, columns: [10, 11, 15])
+        var decided: [String: String] = [:]
+        while case let n = try q.next(), n > 0 {
+            for r in 0..<n { decided["\(q.vectors[0].string(r)):\(q.vectors[1].int64(r))"] = q.vectors[2].string(r) }
+        }
+        #expect(decided.count > 300, "the zone has dirty rows of every kind")
+
+        // The router, over bronze, with the reference tables in memory.
+        let pipeline = try PipelineLoader.checked(path: nil)
+        let budget = MemoryBudget(limitBytes: 256 << 20)
+        var tables: [String: LookupTable] = [:]
+        for feed in Landing.transactions.references {
+            tables[feed.name] = try LookupTable(name: feed.name, reader: try TableReader(path: lake + "/reference/" + feed.name),
+                                                keyColumn: feed.keyColumn, budget: budget)
+        }
+        let bronze = try TableReader(path: lake + "/bronze")
+        let scan = TableScan(bronze)
+        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: scan.vectors[0].capacity)
+        let reasons = UnsafeMutablePointer<UInt8>.allocate(capacity: scan.vectors[0].capacity)
+        defer { reasons.deallocate() }
+        var rows = 0, agree = 0
+        var disagreements: [String] = []
+        while case let n = try scan.next(), n > 0 {
+            try router.route(scan.vectors, rows: n, into: reasons)
+            for r in 0..<n {
+                let key = "\(scan.vectors[10].string(r)):\(scan.vectors[11].int64(r))"
+                let mine = reasons[r] == ExpectationRouter.valid ? nil : pipeline.reasons[Int(reasons[r])]
+                if mine == decided[key] { agree += 1 } else if disagreements.count < 5 { disagreements.append("\(key): router \(mine ?? "valid"), silver \(decided[key] ?? "valid")") }
+                rows += 1
+            }
+        }
+        #expect(rows == bronze.snapshot.rowCount && agree == rows, "\(disagreements)")
+    }
+}
