@@ -153,6 +153,22 @@ import Testing
         #expect(try eval("cast(date '2025-01-02' as timestamp)", [[:]]) == ["2025-01-02T00:00:00Z"])
     }
 
+    /// With an OverflowRows, a value that does not fit is null and its row noted, and the
+    /// other rows compute as usual: how silver routes such rows to quarantine.
+    @Test func overflowsCanBeRoutedInsteadOfThrown() throws {
+        let rows: [Row] = [["i": 3, "p": 1999], ["i": Int64.max, "p": 200], ["i": -2, "p": 5]]
+        let typed = try TypeChecker.expression("i * p", columns: Self.columns)
+        let log = OverflowRows(capacity: 3)
+        let kernel = try ExpressionKernel.compile(typed, capacity: 3, overflows: log)
+        let out = try kernel.evaluate(Self.vectors(rows), rows: 3)
+        #expect(log.count == 1 && log.flags == [false, true, false])
+        #expect(!out.isNull(0) && out.int64(0) == 5997 && out.isNull(1) && out.int64(2) == -10)
+        log.reset(rows: 3)
+        #expect(log.count == 0 && log.flags == [false, false, false])
+        // Without one, the same row is an error naming it.
+        #expect { try eval("i * p", rows) } throws: { ($0 as? EvaluationError)?.row == 1 }
+    }
+
     /// Evaluated again on the next batch, a kernel reuses its vectors: nothing is
     /// allocated per batch once the first has run.
     @Test func kernelsReuseTheirVectors() throws {

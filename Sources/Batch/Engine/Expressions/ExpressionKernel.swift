@@ -8,6 +8,26 @@ public struct EvaluationError: Error, Sendable, Equatable {
     public var message: String
 }
 
+/// Where a compiled expression notes the rows whose values do not fit, when the pipeline
+/// routes such rows (to quarantine) instead of stopping: such a row's value is null and
+/// its flag is set. One per compiled tree, reset per batch by its user.
+public final class OverflowRows {
+    public private(set) var flags: [Bool]
+    public private(set) var count = 0
+
+    public init(capacity: Int) { flags = [Bool](repeating: false, count: capacity) }
+
+    public func reset(rows: Int) {
+        for r in 0..<min(rows, flags.count) { flags[r] = false }
+        count = 0
+    }
+
+    func mark(_ r: Int) {
+        if !flags[r] { count += 1 }
+        flags[r] = true
+    }
+}
+
 /// A `TypedExpr` compiled into a tree of vector kernels: each node evaluates over whole
 /// column vectors, one loop per node and batch, into an output vector it owns and reuses,
 /// so evaluation walks the tree once per batch (never per row) and allocates nothing in
@@ -45,14 +65,17 @@ public final class ExpressionKernel {
     let op: Op
     let children: [ExpressionKernel]
     let output: ColumnVector
+    /// When set, a value that does not fit is noted here and null, not an error.
+    let overflows: OverflowRows?
     /// The children's results of the batch being evaluated, one slot per child, reused
     /// batch after batch (a fresh array per batch would be a malloc per node).
     private var inputs: [ColumnVector]
 
-    init(_ op: Op, _ type: ValueType, _ children: [ExpressionKernel], capacity: Int) {
+    init(_ op: Op, _ type: ValueType, _ children: [ExpressionKernel], capacity: Int, overflows: OverflowRows? = nil) {
         self.op = op
         self.type = type
         self.children = children
+        self.overflows = overflows
         output = ColumnVector(type: Self.columnType(type), capacity: capacity)
         inputs = children.map(\.output)
     }
@@ -73,43 +96,48 @@ public final class ExpressionKernel {
     // MARK: compiling
 
     /// Compiles `e` for batches of up to `capacity` rows. `references` holds the key set
-    /// of each reference table an `in R` tests.
-    public static func compile(_ e: TypedExpr, capacity: Int, references: [String: KeySet] = [:]) throws -> ExpressionKernel {
-        func c(_ x: TypedExpr) throws -> ExpressionKernel { try compile(x, capacity: capacity, references: references) }
+    /// of each reference table an `in R` tests. With `overflows`, a value that does not
+    /// fit is null and its row noted there; without, it is an `EvaluationError`.
+    public static func compile(_ e: TypedExpr, capacity: Int, references: [String: KeySet] = [:],
+                               overflows: OverflowRows? = nil) throws -> ExpressionKernel {
+        func c(_ x: TypedExpr) throws -> ExpressionKernel { try compile(x, capacity: capacity, references: references, overflows: overflows) }
+        func node(_ op: Op, _ kids: [ExpressionKernel]) -> ExpressionKernel {
+            ExpressionKernel(op, e.type, kids, capacity: capacity, overflows: overflows)
+        }
         switch e.node {
         case let .slot(k):
             return ExpressionKernel(.slot(k), e.type, [], capacity: 1)
         case let .literal(l):
-            let kernel = ExpressionKernel(.literal, e.type, [], capacity: capacity)
+            let kernel = node(.literal, [])
             for _ in 0..<capacity { kernel.append(l) }
             return kernel
-        case let .negate(x): return ExpressionKernel(.negate, e.type, [try c(x)], capacity: capacity)
-        case let .not(x): return ExpressionKernel(.not, e.type, [try c(x)], capacity: capacity)
-        case let .arithmetic(op, a, b): return ExpressionKernel(.arithmetic(op), e.type, [try c(a), try c(b)], capacity: capacity)
-        case let .compare(op, a, b): return ExpressionKernel(.compare(op), e.type, [try c(a), try c(b)], capacity: capacity)
-        case let .logic(op, a, b): return ExpressionKernel(.logic(op), e.type, [try c(a), try c(b)], capacity: capacity)
-        case let .isNull(x, negated): return ExpressionKernel(.isNull(negated: negated), e.type, [try c(x)], capacity: capacity)
-        case let .inList(x, items, negated): return ExpressionKernel(.inList(negated: negated), e.type, [try c(x)] + (try items.map(c)), capacity: capacity)
+        case let .negate(x): return node(.negate, [try c(x)])
+        case let .not(x): return node(.not, [try c(x)])
+        case let .arithmetic(op, a, b): return node(.arithmetic(op), [try c(a), try c(b)])
+        case let .compare(op, a, b): return node(.compare(op), [try c(a), try c(b)])
+        case let .logic(op, a, b): return node(.logic(op), [try c(a), try c(b)])
+        case let .isNull(x, negated): return node(.isNull(negated: negated), [try c(x)])
+        case let .inList(x, items, negated): return node(.inList(negated: negated), [try c(x)] + (try items.map(c)))
         case let .inReference(x, reference, negated):
             guard let keys = references[reference] else {
                 throw BatchError(.invalidArgument, path: reference, "no key set was given for reference \(reference)")
             }
-            return ExpressionKernel(.inReference(keys, negated: negated), e.type, [try c(x)], capacity: capacity)
+            return node(.inReference(keys, negated: negated), [try c(x)])
         case let .call(.round, args):
             guard case let .literal(.integer(s)) = args[1].node else { preconditionFailure("round's scale is checked to be a literal") }
             // round(a * b, s) on decimals: one step, so the product may pass 18 digits.
             if case let .arithmetic(.multiply, a, b) = args[0].node, case .decimal = args[0].type {
-                return ExpressionKernel(.multiplyRound(scale: e.type.scale), e.type, [try c(a), try c(b)], capacity: capacity)
+                return node(.multiplyRound(scale: e.type.scale), [try c(a), try c(b)])
             }
-            return ExpressionKernel(.round(scale: Int(s)), e.type, [try c(args[0])], capacity: capacity)
-        case let .call(.coalesce, args): return ExpressionKernel(.coalesce, e.type, try args.map(c), capacity: capacity)
-        case let .call(fn, args): return ExpressionKernel(.call(fn), e.type, try args.map(c), capacity: capacity)
+            return node(.round(scale: Int(s)), [try c(args[0])])
+        case let .call(.coalesce, args): return node(.coalesce, try args.map(c))
+        case let .call(fn, args): return node(.call(fn), try args.map(c))
         case let .caseWhen(branches, otherwise):
             var kids: [ExpressionKernel] = []
             for (cond, value) in branches { kids += [try c(cond), try c(value)] }
             if let o = otherwise { kids.append(try c(o)) }
-            return ExpressionKernel(.caseWhen(hasElse: otherwise != nil), e.type, kids, capacity: capacity)
-        case let .cast(x): return ExpressionKernel(.cast, e.type, [try c(x)], capacity: capacity)
+            return node(.caseWhen(hasElse: otherwise != nil), kids)
+        case let .cast(x): return node(.cast, [try c(x)])
         case .aggregate:
             throw BatchError(.invalidArgument, path: "expression", "an aggregate is computed by the aggregation, not by an expression kernel")
         }
@@ -203,13 +231,21 @@ public final class ExpressionKernel {
         EvaluationError(row: r, message: "\(what) does not fit \(type) (18 digits); the value would be wrong, so nothing is written")
     }
 
+    /// A value of row r that does not fit: noted and null when the tree routes such rows,
+    /// an error otherwise.
+    func doesNotFit(_ r: Int, _ what: @autoclosure () -> String) throws {
+        guard let overflows else { throw overflow(r, what()) }
+        overflows.mark(r)
+        output.appendNull()
+    }
+
     func negate(_ x: ColumnVector, _ rows: Int) throws {
         let out = output
         for r in 0..<rows {
             if x.isNull(r) { out.appendNull(); continue }
             if type == .float64 { out.appendDouble(-x.double(r)); continue }
             let v = x.int64(r)
-            guard v != Int64.min else { throw overflow(r, "-(\(v))") }
+            guard v != Int64.min else { try doesNotFit(r, "-(\(v))"); continue }
             out.appendInt64(-v)
         }
     }
@@ -259,7 +295,7 @@ public final class ExpressionKernel {
                 let q = Self.divideRounded(n, Int128(y))
                 v = q >= Int128(Int64.min) && q <= Int128(Int64.max) ? Int64(q) : nil
             }
-            guard let v else { throw overflow(r, "\(op.rawValue) of row \(r)") }
+            guard let v else { try doesNotFit(r, "\(op.rawValue) of row \(r)"); continue }
             out.appendInt64(v)
         }
     }
@@ -271,7 +307,7 @@ public final class ExpressionKernel {
         for r in 0..<rows {
             if a.isNull(r) || b.isNull(r) { out.appendNull(); continue }
             let q = Self.divideRounded(Int128(a.int64(r)) * Int128(b.int64(r)), divisor)
-            guard q >= Int128(Int64.min) && q <= Int128(Int64.max) else { throw overflow(r, "a rounded product") }
+            guard q >= Int128(Int64.min) && q <= Int128(Int64.max) else { try doesNotFit(r, "a rounded product"); continue }
             out.appendInt64(Int64(q))
         }
     }
@@ -408,7 +444,7 @@ public final class ExpressionKernel {
                 out.appendDouble(v / Double(Self.pow10[from.scale]))
             case (.float64, _):
                 let v = (x.double(r) * Double(Self.pow10[to.scale])).rounded(.toNearestOrAwayFromZero)
-                guard v.isFinite, v >= -9.2e18, v <= 9.2e18 else { throw overflow(r, "cast of \(x.double(r))") }
+                guard v.isFinite, v >= -9.2e18, v <= 9.2e18 else { try doesNotFit(r, "cast of \(x.double(r))"); continue }
                 to == .int32 ? try appendInt32Checked(Int64(v), r) : out.appendInt64(Int64(v))
             case (.bool, _), (_, .bool): out.appendNull() // not castable; the checker refuses it
             default:
@@ -418,7 +454,7 @@ public final class ExpressionKernel {
                 var result: Int64
                 if shift >= 0 {
                     let (t, o) = v.multipliedReportingOverflow(by: Self.pow10[shift])
-                    guard !o else { throw overflow(r, "cast of \(v)") }
+                    guard !o else { try doesNotFit(r, "cast of \(v)"); continue }
                     result = t
                 } else {
                     result = Int64(Self.divideRounded(Int128(v), Int128(Self.pow10[-shift])))
@@ -429,7 +465,7 @@ public final class ExpressionKernel {
     }
 
     func appendInt32Checked(_ v: Int64, _ r: Int) throws {
-        guard let small = Int32(exactly: v) else { throw overflow(r, "cast of \(v)") }
+        guard let small = Int32(exactly: v) else { try doesNotFit(r, "cast of \(v)"); return }
         output.appendInt32(small)
     }
 
