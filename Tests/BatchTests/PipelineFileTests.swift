@@ -75,7 +75,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         ("round(amount * fx_rates.usd_per_unit, 2)", "rnd(amount * fx_rates.usd_per_unit, 2)", "unknown function 'rnd'; did you mean 'round'?", "rnd("),
         ("  partition: event_date", "  partition: event_time", "silver is partitioned by a date column; event_time is timestamp", "event_time\n  order"),
         ("type: 'decimal(17,2)'}", "type: decimal(17,2)}", "quote the type, type: 'decimal(18,2)'", "2)}"),
-        ("order: [event_time, transaction_id]\n\ngold", "order: [event_time, transaction]\n\ngold", "silver is ordered by 'transaction', which is not one of its columns", "transaction]"),
+        ("order: [event_time, transaction_id]\n  # A row", "order: [event_time, transaction]\n  # A row", "silver is ordered by 'transaction', which is not one of its columns", "transaction]"),
         ("missing_id: transaction_id is not null", "missing_id: quantity + 1", "expectation missing_id must be a condition (true for a good row); it is int64", "quantity + 1"),
         ("      - orders: count(*)\n", "      - orders: count(*) + quantity\n", "'quantity' is neither a group_by key nor inside an aggregate", "quantity\n"),
         ("bad_price: unit_price >= 0", "bad_price: unit_price >= (0", "expected ')' to close the parenthesis", "\n    - bad_status"),

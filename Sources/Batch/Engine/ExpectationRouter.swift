@@ -3,7 +3,9 @@ import Segments
 /// Routes the rows of bronze batches: for each row, the first of the pipeline's quarantine
 /// reasons it meets (index 0 is the built-in `malformed_row`: a ragged or non-UTF-8
 /// record, every feed column null and `_rescued` set; then each expectation in order,
-/// failed when it is false or null), or `valid`.
+/// failed when it is false or null; then, for a row that passed them, silver's overflow
+/// reason when one of its silver columns does not fit its type), or `valid`. The silver
+/// columns of the batch are left in `columns`.
 ///
 /// ```
 ///   bronze batch ──> lookup keys ──> lookup rows gathered into slots ──┐
@@ -25,6 +27,13 @@ public final class ExpectationRouter {
     let inputs: [(slot: Int, column: Int)]
     let feedColumns: Int
     let rescuedColumn: Int
+    /// Silver's columns, in order; each derived one's slot (nil for a bare column).
+    let columnKernels: [ExpressionKernel]
+    let derivedSlots: [Int?]
+    let overflows: OverflowRows
+    let overflowReason: UInt8?
+    /// The silver columns of the last batch routed (valid only for its valid rows).
+    public private(set) var columns: [ColumnVector]
 
     /// - Parameter references: the pipeline's reference tables in memory, by name.
     public init(pipeline: CheckedPipeline, references: [String: LookupTable], capacity: Int) throws {
@@ -39,6 +48,14 @@ public final class ExpectationRouter {
         }
         onKernels = try pipeline.silverLookups.map { try ExpressionKernel.compile($0.on, capacity: capacity, references: keySets) }
         kernels = try pipeline.expectations.map { try ExpressionKernel.compile($0.expr, capacity: capacity, references: keySets) }
+        let overflows = OverflowRows(capacity: capacity)
+        self.overflows = overflows
+        columnKernels = try pipeline.silverColumns.map { try ExpressionKernel.compile($0, capacity: capacity, references: keySets, overflows: overflows) }
+        derivedSlots = pipeline.silverColumns.indices.map { k in
+            scope.slots.firstIndex { if case let .derived(d) = $0.source { return d == k } else { return false } }
+        }
+        overflowReason = pipeline.overflowReason.map(UInt8.init)
+        columns = columnKernels.map(\.output)
         var slots: [ColumnVector] = []
         var gathers = [[(slot: Int, column: Int)]](repeating: [], count: pipeline.silverLookups.count)
         var inputs: [(slot: Int, column: Int)] = []
@@ -90,6 +107,22 @@ public final class ExpectationRouter {
             let result = try kernel.evaluate(slots, rows: n)
             let reason = UInt8(k + 1)
             for r in 0..<n where out[r] == Self.valid && (result.isNull(r) || !result.bool(r)) { out[r] = reason }
+        }
+        // Silver's columns, each seeing those before it; a value that does not fit is
+        // noted (null), and matters only on a row that passed every expectation.
+        overflows.reset(rows: n)
+        for (k, kernel) in columnKernels.enumerated() {
+            let v = try kernel.evaluate(slots, rows: n)
+            if let d = derivedSlots[k] { slots[d] = v }
+            columns[k] = v
+        }
+        if overflows.count > 0 {
+            for r in 0..<n where out[r] == Self.valid && overflows.flags[r] {
+                guard let reason = overflowReason else {
+                    throw EvaluationError(row: r, message: "a silver column of this row does not fit its type; name a quarantine reason for such rows with silver's overflow key, or fix the row")
+                }
+                out[r] = reason
+            }
         }
     }
 }

@@ -88,6 +88,8 @@ silver:
     - event_date: date(event_time)
   partition: event_date
   order: [event_time, transaction_id]
+  # A row whose amount or amount_usd does not fit its decimal is a bad price.
+  overflow: bad_price
 
 gold:
   - name: dim_date

@@ -96,6 +96,9 @@ public struct PipelineFile: Sendable {
         public var columns: [Named]
         public var partition: (name: String, at: Position)
         public var order: [(name: String, at: Position)]
+        /// The quarantine reason of a row whose silver columns do not fit their types;
+        /// nil: such a row stops the run with an error naming it.
+        public var overflow: (name: String, at: Position)?
         public var at: Position
     }
 

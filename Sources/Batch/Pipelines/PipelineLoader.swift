@@ -264,7 +264,7 @@ public struct PipelineLoader {
     }
 
     func silver(_ node: Node) throws -> PipelineFile.Silver {
-        let m = try mapping(node, "silver", keys: ["expectations", "dedup", "lookups", "columns", "partition", "order"],
+        let m = try mapping(node, "silver", keys: ["expectations", "dedup", "lookups", "columns", "partition", "order", "overflow"],
                             required: ["columns", "partition", "order"])
         var expectations: [PipelineFile.Named] = []
         if let e = m["expectations"] {
@@ -288,10 +288,14 @@ public struct PipelineLoader {
             }
         }
         let partition = try req(m, "partition")
+        if let o = m["overflow"], try name(o, "overflow") == "malformed_row" {
+            throw fail(position(o), "malformed_row is built in (a ragged or non-UTF-8 record); name the overflow reason otherwise")
+        }
         return PipelineFile.Silver(expectations: expectations, dedup: dedup, lookups: try m["lookups"].map { try lookups($0, "silver.lookups") } ?? [],
                                    columns: try namedList(try req(m, "columns"), "silver.columns"),
                                    partition: (try name(partition, "partition"), position(partition)),
-                                   order: try names(try req(m, "order"), "an order column"), at: position(node))
+                                   order: try names(try req(m, "order"), "an order column"),
+                                   overflow: try m["overflow"].map { (try name($0, "overflow"), position($0)) }, at: position(node))
     }
 
     func gold(_ node: Node) throws -> [PipelineFile.GoldTable] {

@@ -311,8 +311,16 @@ public struct CheckedPipeline: Sendable {
     /// Every table the pipeline makes, in lake order.
     public var tables: [Table] { [bronze] + references + [silver, quarantine] + gold }
 
-    /// Quarantine reasons, in the order they are checked.
-    public var reasons: [String] { ["malformed_row"] + expectations.map(\.name) }
+    /// Quarantine reasons, in the order they are checked: `malformed_row`, each
+    /// expectation, then silver's overflow reason when it is not an expectation's name.
+    public var reasons: [String] {
+        let named = ["malformed_row"] + expectations.map(\.name)
+        guard let o = file.silver.overflow?.name, !named.contains(o) else { return named }
+        return named + [o]
+    }
+
+    /// The index in `reasons` of the overflow reason, if the file names one.
+    public var overflowReason: Int? { file.silver.overflow.flatMap { o in reasons.firstIndex(of: o.name) } }
 }
 
 extension TypeChecker {
