@@ -93,33 +93,50 @@ public struct SilverStage {
             let quarantineBatch = quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
             let narrowBatch = narrow.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
             let reasonNames = pipeline.reasons
+            let reasonBytes = reasonNames.map { Array($0.utf8) }
             var counts = [Int](repeating: 0, count: reasonNames.count)
             let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
             defer { survivors.release() }
             var quarantineSegment: SegmentWriter?
             var base = 0
             var valid = 0
+            // Row numbers of the batch: quarantined ones, valid ones (gathered column by column).
+            let picked = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * capacity)
+            defer { picked.deallocate() }
+            let quarantinedRows = picked, validRows = picked + capacity
             while case let n = try scan.next(), n > 0 {
                 try router.route(scan.vectors, rows: n, into: reasons)
                 for c in quarantineBatch { c.reset() }
                 for c in narrowBatch { c.reset() }
+                var q = 0, v = 0
+                let reasonColumn = quarantineBatch[quarantineBatch.count - 1]
                 for r in 0..<n {
                     if reasons[r] != ExpectationRouter.valid {
                         counts[Int(reasons[r])] += 1
-                        for (k, v) in scan.vectors.enumerated() { LookupTable.copy(v, r, to: quarantineBatch[k]) }
-                        reasonNames[Int(reasons[r])].utf8CString.withUnsafeBytes { quarantineBatch[quarantineBatch.count - 1].appendString(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
-                        continue
+                        quarantinedRows[q] = Int32(r)
+                        q += 1
+                        reasonBytes[Int(reasons[r])].withUnsafeBytes { reasonColumn.appendString($0) }
+                    } else {
+                        validRows[v] = Int32(r)
+                        v += 1
                     }
-                    valid += 1
-                    guard dedup != nil else { survivors.set(base + r); continue }
-                    for (k, c) in (keyColumns + byColumns).enumerated() { LookupTable.copy(router.columns[c], r, to: narrowBatch[k]) }
-                    narrowBatch[narrowBatch.count - 1].appendInt64(Int64(base + r))
                 }
-                if quarantineBatch[0].count > 0 {
+                valid += v
+                if q > 0 {
+                    let rows = UnsafeBufferPointer(start: quarantinedRows, count: q)
+                    for (k, c) in scan.vectors.enumerated() { quarantineBatch[k].append(contentsOf: c, gathering: rows) }
                     if quarantineSegment == nil { quarantineSegment = try quarantineWriter.newSegment(options: segmentOptions) }
-                    try quarantineSegment?.append(quarantineBatch, rows: 0..<quarantineBatch[0].count)
+                    try quarantineSegment?.append(quarantineBatch, rows: 0..<q)
                 }
-                if let dedup, narrowBatch[0].count > 0 { try dedup.push(narrowBatch, rows: 0..<narrowBatch[0].count) }
+                let rows = UnsafeBufferPointer(start: validRows, count: v)
+                if let dedup, v > 0 {
+                    for (k, c) in (keyColumns + byColumns).enumerated() { narrowBatch[k].append(contentsOf: router.columns[c], gathering: rows) }
+                    let rowNumbers = narrowBatch[narrowBatch.count - 1]
+                    for r in rows { rowNumbers.appendInt64(Int64(base + Int(r))) }
+                    try dedup.push(narrowBatch, rows: 0..<v)
+                } else if dedup == nil {
+                    for r in rows { survivors.set(base + Int(r)) }
+                }
                 base += n
             }
             if let s = quarantineSegment {
@@ -144,10 +161,16 @@ public struct SilverStage {
             while case let n = try again.next(), n > 0 {
                 try router.route(again.vectors, rows: n, into: reasons)
                 for c in silverBatch { c.reset() }
+                var kept = 0
                 for r in 0..<n where reasons[r] == ExpectationRouter.valid && survivors.contains(base + r) {
-                    for (k, c) in router.columns.enumerated() { LookupTable.copy(c, r, to: silverBatch[k]) }
+                    validRows[kept] = Int32(r)
+                    kept += 1
                 }
-                if silverBatch[0].count > 0 { try sort.push(silverBatch, rows: 0..<silverBatch[0].count) }
+                if kept > 0 {
+                    let rows = UnsafeBufferPointer(start: validRows, count: kept)
+                    for (k, c) in router.columns.enumerated() { silverBatch[k].append(contentsOf: c, gathering: rows) }
+                    try sort.push(silverBatch, rows: 0..<kept)
+                }
                 base += n
             }
             try sort.finish()
