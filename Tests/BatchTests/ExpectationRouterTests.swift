@@ -13,30 +13,7 @@ import Testing
     func routesAsTheHandWiredSilver(_ zone: String) throws {
         let s = Scratch()
         defer { s.cleanUp() }
-        var raw = s.path + "/raw"
-        if zone == "edge" {
-            raw = repositoryRoot + "/Tests/Oracle/zones/edge"
-        } else if zone == "overflow" {
-            let edge = repositoryRoot + "/Tests/Oracle/zones/edge"
-            try FileManager.default.createDirectory(atPath: raw + "/transactions", withIntermediateDirectories: true)
-            for f in ["customers.csv", "products.csv", "fx_rates.csv"] { try FileManager.default.copyItem(atPath: edge + "/" + f, toPath: raw + "/" + f) }
-            let t = "2025-03-01T10:00:00Z"
-            try """
-            transaction_id,customer_id,product_id,quantity,unit_price,currency,status,channel,event_time,updated_at
-            A1,1,10,1000,999999999999999.99,USD,completed,web,\(t),\(t)
-            A2,1,10,92,999999999999999.99,GBP,completed,web,\(t),\(t)
-            A3,1,10,2,5.00,USD,completed,web,\(t),\(t)
-            A4,1,10,1000,999999999999999.99,XXX,completed,web,\(t),\(t)
-            A5,1,10,92,99999999999999999,USD,completed,web,\(t),\(t)
-
-            """.write(toFile: raw + "/transactions/a.csv", atomically: true, encoding: .utf8)
-        } else {
-            var o = Generator.Options(records: 20_000)
-            o.files = 2
-            o.order = Generator.Order(rawValue: zone) ?? .time
-            o.seed = 5
-            _ = try Generator(options: o).write(to: raw)
-        }
+        let raw = try transactionsZone(zone, records: 20_000, seed: 5, in: s)
         let lake = s.path + "/lake"
         _ = try runPipeline(raw, lake)
 
@@ -76,4 +53,34 @@ import Testing
         }
         #expect(rows == bronze.snapshot.rowCount && agree == rows, "\(disagreements)")
     }
+}
+
+/// A landing zone of the transactions pipeline for the engine's tests: `time` or `random`
+/// (generated, in that order), `edge` (the hand-written zone of Tests/Oracle), or
+/// `overflow` (amounts and USD amounts beyond int64, beside good rows).
+func transactionsZone(_ zone: String, records: Int, seed: UInt64, in s: Scratch) throws -> String {
+    let edge = repositoryRoot + "/Tests/Oracle/zones/edge"
+    if zone == "edge" { return edge }
+    let raw = s.path + "/raw"
+    if zone == "overflow" {
+        try FileManager.default.createDirectory(atPath: raw + "/transactions", withIntermediateDirectories: true)
+        for f in ["customers.csv", "products.csv", "fx_rates.csv"] { try FileManager.default.copyItem(atPath: edge + "/" + f, toPath: raw + "/" + f) }
+        let t = "2025-03-01T10:00:00Z"
+        try """
+        transaction_id,customer_id,product_id,quantity,unit_price,currency,status,channel,event_time,updated_at
+        A1,1,10,1000,999999999999999.99,USD,completed,web,\(t),\(t)
+        A2,1,10,92,999999999999999.99,GBP,completed,web,\(t),\(t)
+        A3,1,10,2,5.00,USD,completed,web,\(t),\(t)
+        A4,1,10,1000,999999999999999.99,XXX,completed,web,\(t),\(t)
+        A5,1,10,92,99999999999999999,USD,completed,web,\(t),\(t)
+
+        """.write(toFile: raw + "/transactions/a.csv", atomically: true, encoding: .utf8)
+        return raw
+    }
+    var o = Generator.Options(records: records)
+    o.files = 2
+    o.order = Generator.Order(rawValue: zone) ?? .time
+    o.seed = seed
+    _ = try Generator(options: o).write(to: raw)
+    return raw
 }

@@ -12,16 +12,7 @@ import Testing
     func writesWhatTheHandWiredSilverWrites(_ zone: String, _ budget: Int) throws {
         let s = Scratch()
         defer { s.cleanUp() }
-        var raw = s.path + "/raw"
-        if zone == "edge" {
-            raw = repositoryRoot + "/Tests/Oracle/zones/edge"
-        } else {
-            var o = Generator.Options(records: 30_000)
-            o.files = 2
-            o.order = Generator.Order(rawValue: zone) ?? .time
-            o.seed = 8
-            _ = try Generator(options: o).write(to: raw)
-        }
+        let raw = try transactionsZone(zone, records: 30_000, seed: 8, in: s)
         let lake = s.path + "/lake"
         _ = try runPipeline(raw, lake)
         let report = try withEngine("silver-stage", budget: budget) { budget, spill in

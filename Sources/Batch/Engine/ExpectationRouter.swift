@@ -86,7 +86,7 @@ public final class ExpectationRouter {
             for r in 0..<n {
                 let row = table.row(of: key, r)
                 for (slot, column) in gathers[i] {
-                    if let row { LookupTable.copy(table.columns[column], row, to: slots[slot]) } else { slots[slot].appendNull() }
+                    if let row { slots[slot].appendValue(of: table.columns[column], row: row) } else { slots[slot].appendNull() }
                 }
             }
         }

@@ -215,17 +215,7 @@ public final class ExpressionKernel {
 
     /// Appends row `r` of `x` (of this node's type) to the output.
     @inline(__always)
-    func copy(_ x: ColumnVector, _ r: Int) {
-        let out = output
-        if x.isNull(r) { out.appendNull(); return }
-        switch out.type {
-        case .bool: out.appendBool(x.bool(r))
-        case .int32, .date: out.appendInt32(x.int32(r))
-        case .float64: out.appendDouble(x.double(r))
-        case .string: x.withString(r) { out.appendString($0) }
-        default: out.appendInt64(x.int64(r))
-        }
-    }
+    func copy(_ x: ColumnVector, _ r: Int) { output.appendValue(of: x, row: r) }
 
     func overflow(_ r: Int, _ what: String) -> EvaluationError {
         EvaluationError(row: r, message: "\(what) does not fit \(type) (18 digits); the value would be wrong, so nothing is written")
@@ -535,6 +525,19 @@ public final class ExpressionKernel {
 }
 
 extension ColumnVector {
+    /// Appends row `r` of `from` (a vector of the same type), null or not.
+    @inline(__always)
+    func appendValue(of from: ColumnVector, row r: Int) {
+        if from.isNull(r) { appendNull(); return }
+        switch type {
+        case .bool: appendBool(from.bool(r))
+        case .int32, .date: appendInt32(from.int32(r))
+        case .float64: appendDouble(from.double(r))
+        case .string: from.withString(r) { appendString($0) }
+        default: appendInt64(from.int64(r))
+        }
+    }
+
     /// Appends `s` with ASCII letters upper- or lower-cased.
     func appendCaseFolded(_ s: UnsafeRawBufferPointer, upper: Bool) {
         withUnsafeTemporaryAllocation(byteCount: max(s.count, 1), alignment: 1) { buffer in

@@ -27,7 +27,7 @@ public final class LookupTable {
         let scan = TableScan(reader)
         while case let n = try scan.next(), n > 0 {
             for (k, c) in columns.enumerated() {
-                for r in 0..<n { Self.copy(scan.vectors[k], r, to: c) }
+                for r in 0..<n { c.appendValue(of: scan.vectors[k], row: r) }
             }
         }
         let key = columns[keyColumn], set = keys
@@ -43,17 +43,6 @@ public final class LookupTable {
     static func bytes(rows: Int, schema: Schema, storedBytes: Int) -> Int {
         let fixed = schema.fields.reduce(0) { $0 + $1.type.valueWidthBytes + 1 } * rows
         return fixed + rows * 2 * 13 + storedBytes * 4
-    }
-
-    static func copy(_ from: ColumnVector, _ r: Int, to c: ColumnVector) {
-        if from.isNull(r) { c.appendNull(); return }
-        switch c.type {
-        case .bool: c.appendBool(from.bool(r))
-        case .int32, .date: c.appendInt32(from.int32(r))
-        case .float64: c.appendDouble(from.double(r))
-        case .string: from.withString(r) { c.appendString($0) }
-        default: c.appendInt64(from.int64(r))
-        }
     }
 
     /// The row of key row `r` of `key` (of the key's type), nil when there is none.
