@@ -25,9 +25,8 @@ struct Batchrun: ParsableCommand {
             printErr("batchrun: error: unknown command '\(word)'\(hint) The commands are \(names.joined(separator: ", ")); batchrun --help says what each does.")
             Foundation.exit(ExitStatus.usage)
         }
-        var command: ParsableCommand
         do {
-            command = try parseAsRoot()
+            var command = try parseAsRoot()
             try command.run()
         } catch {
             let code = exitCode(for: error)

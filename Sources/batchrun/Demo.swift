@@ -13,8 +13,8 @@ struct Demo: ParsableCommand {
         discussion: """
         Writes DIR/raw (the generated CSV files) and DIR/lake (the tables). DIR is replaced \
         on each demo run, so it must be a folder an earlier demo made, or not exist yet. \
-        Look at the results with `batchrun inspect DIR/lake/gold/daily_sales` or \
-        `batchrun export DIR/lake daily_sales --format csv --out DIR/export`.
+        Look at the results with `batchrun inspect DIR/lake/gold/\(Lake.goldTables.last ?? "TABLE")` or \
+        `batchrun export DIR/lake \(Lake.goldTables.last ?? "TABLE") --format csv --out DIR/export`.
         """
     )
 
@@ -71,8 +71,8 @@ struct Demo: ParsableCommand {
                 printErr("""
 
                 the landing zone is in \(dir)/raw, the lake in \(lake)
-                next: \(me) inspect \(lake)/gold/daily_sales
-                      \(me) export \(lake) customer_monthly --format csv --out \(dir)/export
+                next: \(me) inspect \(lake)/gold/\(Lake.goldTables.first ?? "TABLE")
+                      \(me) export \(lake) \(Lake.goldTables.last ?? "TABLE") --format csv --out \(dir)/export
                       \(me) verify \(lake)
                       (make install puts batchrun on your PATH: /usr/local/bin, or PREFIX=DIR make install)
                 """)

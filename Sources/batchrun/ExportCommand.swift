@@ -14,7 +14,7 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "The lake folder.")
     var lake: String
 
-    @Argument(help: "bronze, silver, quarantine, a gold table (dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly, or gold/<name>) or a reference table (customers, products, fx_rates, or reference/<name>).")
+    @Argument(help: ArgumentHelp("\(Lake.topTables.joined(separator: ", ")), a gold table (\(Lake.goldTables.joined(separator: ", ")), or gold/<name>) or a reference table (\(Lake.referenceTables.joined(separator: ", ")), or reference/<name>)."))
     var table: String
 
     @Option(help: "Output format; csv is the one there is.")

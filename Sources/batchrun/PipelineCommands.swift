@@ -7,7 +7,7 @@ import Spill
 struct GoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gold",
-        abstract: "Build the gold tables from silver: dim_date, dim_customer, dim_product, fact_transactions, daily_sales, customer_monthly.",
+        abstract: "Build the gold tables from silver: \(Lake.goldTables.joined(separator: ", ")).",
         usage: "batchrun gold --lake LAKE [options]"
     )
 

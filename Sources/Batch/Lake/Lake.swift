@@ -10,8 +10,10 @@ public enum Lake {
     /// at a time, so this bounds a scan's memory (about 2.5 MiB for a bronze row group of
     /// 15 columns), small enough for a 16 MiB budget; big enough for good compression.
     public static let rowGroupRows = 16_384
-    public static let referenceTables = ["customers", "products", "fx_rates"]
-    public static let goldTables = ["dim_date", "dim_customer", "dim_product", "fact_transactions", "daily_sales", "customer_monthly"]
+    /// The reference and gold tables of the pipeline the lake runs (the built-in one),
+    /// as its file names them, in its order.
+    public static let referenceTables = BuiltinPipelines.transactionsFile.references.map(\.name)
+    public static let goldTables = BuiltinPipelines.transactionsFile.gold.map(\.name)
     /// Where damaged tables go when a stage rebuilds them: never deleted, only moved.
     public static let setAsideFolder = "_set_aside"
 

@@ -132,13 +132,7 @@ public struct Landing: Sendable {
     }
 
     /// The built-in transactions pipeline's landing zone.
-    public static let transactions: Landing = {
-        do {
-            return Landing(try PipelineLoader.load(text: BuiltinPipelines.transactions, path: "<built-in transactions pipeline>"))
-        } catch {
-            preconditionFailure("the built-in transactions pipeline does not load: \(error)") // a test loads it too
-        }
-    }()
+    public static let transactions = Landing(BuiltinPipelines.transactionsFile)
 }
 
 /// Where each column of a feed is in a file's records, from its header.

@@ -164,13 +164,22 @@ gold:
 """#
 
     public static let all: [(name: String, text: String)] = [("transactions", transactions)]
+
+    /// The built-in transactions pipeline, loaded once (a test loads the same text).
+    public static let transactionsFile: PipelineFile = {
+        do {
+            return try PipelineLoader.load(text: transactions, path: "<built-in transactions pipeline>")
+        } catch {
+            preconditionFailure("the built-in transactions pipeline does not load: \(error)")
+        }
+    }()
 }
 
 extension PipelineLoader {
     /// The pipeline at `path`, or the built-in transactions pipeline when `path` is nil,
     /// loaded and type-checked.
     public static func checked(path: String?) throws -> CheckedPipeline {
-        let file = try path.map { try load(path: $0) } ?? load(text: BuiltinPipelines.transactions, path: "<built-in transactions pipeline>")
+        let file = try path.map { try load(path: $0) } ?? BuiltinPipelines.transactionsFile
         return try TypeChecker.check(file)
     }
 }

@@ -74,7 +74,7 @@ public struct TypeChecker {
         let (silverColumns, silverTyped, silverScope) = try projectColumns(file.silver.columns, scope: scope, lookups: silverLookups, table: "silver")
         if let d = file.silver.dedup {
             for (n, at) in d.key + d.by where silverScope.find(nil, n) == nil {
-                throw fail(at, "'\(n)' is not a column silver can dedup on\(hint(n, silverScope))")
+                throw fail(at, "'\(n)' is not a column silver can dedup on\(Self.hint(n, silverScope.slots.filter { $0.qualifier == nil }.map(\.name)))")
             }
         }
         let (partName, partAt) = file.silver.partition
@@ -229,10 +229,6 @@ public struct TypeChecker {
         for (n, at) in order where !columns.contains(where: { $0.name == n }) {
             throw fail(at, "\(table) is ordered by '\(n)', which is not one of its columns (\(columns.map(\.name).joined(separator: ", ")))")
         }
-    }
-
-    func hint(_ name: String, _ scope: Scope) -> String {
-        Self.hint(name, scope.slots.filter { $0.qualifier == nil }.map(\.name))
     }
 
     static func hint(_ name: String, _ names: [String]) -> String {
