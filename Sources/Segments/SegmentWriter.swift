@@ -302,6 +302,46 @@ extension ColumnVector {
         setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
     }
 
+    /// As `append(contentsOf:gathering:)`, but a negative row appends a null: the gather
+    /// of a lookup, where a key that found no row gives nulls.
+    public func append(contentsOf other: ColumnVector, gatheringOrNull rows: UnsafeBufferPointer<Int32>) {
+        precondition(other.type == type, "append(contentsOf:gatheringOrNull:) needs the same column type")
+        precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
+        if rows.isEmpty { return }
+        let first = count
+        if type == .string {
+            var bytes = 0
+            for r in rows where r >= 0 { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
+            var end = Int(offset(first))
+            ensureHeap(end + bytes, preserving: end)
+            for (k, r) in rows.enumerated() {
+                if r >= 0 {
+                    let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
+                    if n > 0 { (heap + end).copyMemory(from: other.heap + s, byteCount: n) }
+                    end += n
+                }
+                setOffset(first + k + 1, UInt32(end))
+            }
+        } else {
+            switch type.valueWidthBytes {
+            case 8:
+                let src = other.values.assumingMemoryBound(to: UInt64.self), dst = (values + first * 8).assumingMemoryBound(to: UInt64.self)
+                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+            case 4:
+                let src = other.values.assumingMemoryBound(to: UInt32.self), dst = (values + first * 4).assumingMemoryBound(to: UInt32.self)
+                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+            default:
+                let src = other.values.assumingMemoryBound(to: UInt8.self), dst = (values + first).assumingMemoryBound(to: UInt8.self)
+                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+            }
+        }
+        var nulls = 0
+        for (k, r) in rows.enumerated() {
+            if r < 0 || other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
+        }
+        setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
+    }
+
     private func gatherValues(_ other: ColumnVector, _ rows: UnsafeBufferPointer<Int32>, to first: Int) {
         switch type.valueWidthBytes {
         case 8:

@@ -120,8 +120,11 @@ import Testing
         let origin = PipelineFile.Position(line: 1, column: 1)
         let feed = PipelineFile.Feed(name: "codes", files: "codes.csv", key: "code",
                                      columns: [.init(name: "code", type: .string, textCase: .asIs, required: true, at: origin)], at: origin)
-        let keys = KeySet(capacity: 2, strings: true)
-        "web".utf8CString.withUnsafeBytes { keys.insert(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+        let codes = ColumnVector(type: .string, capacity: 2)
+        codes.appendString("web")
+        codes.appendNull()
+        let keys = KeySet(column: codes)
+        #expect(keys.count == 1)
         #expect(try eval("s in codes", rows, references: ["codes": keys], feeds: [feed]) == ["true", "false", "null"])
         #expect(try eval("s not in codes", rows, references: ["codes": keys], feeds: [feed]) == ["false", "true", "null"])
     }

@@ -158,7 +158,7 @@ enum OperatorFixture {
             let spill = try spillDir()
             defer { spill.close() }
             // Hash partitions come 64 to a split: "many" needs a smaller budget to split twice.
-            let budget = MemoryBudget(limitBytes: setting.expect == "many" ? 110 << 10 : setting.budget)
+            let budget = MemoryBudget(limitBytes: setting.expect == "many" ? 90 << 10 : setting.budget)
             var out: [TestRow] = []
             var stats = OperatorStats()
             do {

@@ -266,10 +266,10 @@ struct HandZone {
     @Test func manyRowsThatFitAreCutForTwoThreads() {
         var sizes = SortSizes()
         let start: Int64 = 19_500 * CivilTime.microsPerDay
-        let rows = 700_000 // 700,000 x 118 bytes: over SortSizes.rangesWorthBytes
+        let rows = 700_000 // 700,000 x 118 bytes: over SortRangePlan.rangesWorthBytes
         for i in 0..<rows { sizes.rowsPerSlice.add(day: CivilTime.floorDiv(start + Int64(i) * 3_000_000, SortSizes.sliceMicros)) }
         let plan = MemoryPlan(available: 4 << 30, operators: 1)
-        #expect(rows * sizes.bytesPerRow >= SortSizes.rangesWorthBytes && rows * sizes.bytesPerRow < plan.sortEngineBytes / 2)
+        #expect(rows * sizes.bytesPerRow >= SortRangePlan.rangesWorthBytes && rows * sizes.bytesPerRow < plan.sortEngineBytes / 2)
         let two = sizes.split(plan: plan, sortsAtOnce: 2)
         #expect(two.fit && (3...5).contains(two.starts.count + 1), "\(two.starts.count + 1) ranges")
         #expect(sizes.split(plan: plan, sortsAtOnce: 1).starts.isEmpty)

@@ -232,14 +232,18 @@ public final class DedupOperator {
     let keyColumns: [Int]
     let keyCodec: RowCodec
     let order: KeyEncoder
-    /// The columns other than the key's, in order: the payload holds only them (the key's
-    /// bytes already hold the key columns).
+    /// The ordering columns (their values come back from the order's bytes), and for each
+    /// whether it is decoded there (not a key column, nor one an earlier order key gave).
+    let orderColumns: [Int]
+    let orderDecodes: [Bool]
+    /// The other columns, in order: the payload holds only them.
     let payloadColumns: [Int]
     let codec: RowCodec
     let table: GraceHashTable
     /// Rows as the table's records: header, key, then the rest (u32 order bytes, order,
     /// payload).
     private let encoder: RecordBatchEncoder
+    private let scratch = ByteBuffer(capacity: 256)
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, keyColumns: [Int], order: [SortKey], budget: MemoryBudget, spill: SpillManager,
@@ -249,7 +253,10 @@ public final class DedupOperator {
         self.keyColumns = keyColumns
         keyCodec = RowCodec(types: keyColumns.map { schema.fields[$0].type })
         self.order = KeyEncoder(keys: order, schema: schema)
-        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
+        let orderColumns = order.map(\.column)
+        self.orderColumns = orderColumns
+        orderDecodes = orderColumns.indices.map { !keyColumns.contains(orderColumns[$0]) && !orderColumns[..<$0].contains(orderColumns[$0]) }
+        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) && !orderColumns.contains($0) }
         codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
         encoder = RecordBatchEncoder(schema: schema, headerBytes: GraceHashTable.recordHeaderBytes,
                                      sections: [.init(.row(keyColumns)), .init(.key(order), lengthPrefixed: true), .init(.row(payloadColumns))])
@@ -265,14 +272,19 @@ public final class DedupOperator {
         try table.finish()
     }
 
-    public func pull(into columns: [ColumnVector]) throws -> Int {
+    /// Fills `columns` (emptied first) with the next kept rows; without `keys`, the key
+    /// columns are left empty (for a caller that needs only the others).
+    public func pull(into columns: [ColumnVector], keys: Bool = true) throws -> Int {
         for c in columns { c.reset() }
         let capacity = columns[0].capacity
         let keyOut = keyColumns.map { columns[$0] }, payloadOut = payloadColumns.map { columns[$0] }
+        let orderOut = orderColumns.map { columns[$0] }
         var n = 0
         while n < capacity, let r = try table.next() {
-            keyCodec.decode(r.key, appendTo: keyOut)
-            codec.decode(GraceHashTable.dedupParts(r.rest).payload, appendTo: payloadOut)
+            if keys { keyCodec.decode(r.key, appendTo: keyOut) }
+            let parts = GraceHashTable.dedupParts(r.rest)
+            _ = order.decode(parts.order, appendTo: orderOut, decodes: orderDecodes, scratch: scratch)
+            codec.decode(parts.payload, appendTo: payloadOut)
             n += 1
         }
         stats.rowsOut += n

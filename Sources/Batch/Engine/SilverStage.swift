@@ -1,27 +1,41 @@
 import Segments
 import Spill
 
-/// bronze -> silver + quarantine for any pipeline file, out of core: the generic stage
-/// the hand-wired transactions silver gives way to.
+/// bronze -> silver + quarantine for any pipeline file, out of core, in one pass over
+/// bronze:
 ///
 /// ```
-///   pass 1: bronze, batch by batch ─> ExpectationRouter ─┬─> quarantine (bronze columns
-///                                                        │   + reason), in bronze order
-///                                                        └─> valid rows' (dedup key, by,
-///                                                            bronze row) ─> spilling dedup
-///                                                                 └─> survivors bitmap
-///   pass 2: bronze again, the survivors' silver columns ─> external sort by (partition,
-///           order...) ─> silver, one date partition after another
+///   bronze, batch by batch ─> ExpectationRouter ─┬─> quarantine (bronze columns + reason),
+///                                                │   in bronze order
+///                                                ├─> valid rows' (dedup key, by, bronze
+///                                                │   row) ─> spilling dedup ─> survivors
+///                                                └─> valid rows' silver columns + bronze
+///                                                    row ─> external sort by (partition,
+///                                                    order...)
+///   sorted rows ─> those the dedup kept ─> silver, one date partition after another
 /// ```
+/// The sort's rows are cut by ranges of the partition date, counted in a first quick
+/// scan of what the partition column needs: each range is sorted on its own, in memory
+/// when it fits, and with two threads two ranges at a time. During the pass the sort
+/// only writes its ranges' files, so the dedup has the memory; then the sort has it.
+///
 /// Versions with equal `by` values go to the row ingested last: bronze's row number
-/// breaks the tie, bronze being in ingestion order. The counts reconcile before anything
-/// is committed: bronze = quarantined + silver + duplicates removed.
+/// breaks the tie, bronze being in ingestion order (checked as it is read). The counts
+/// reconcile before anything is committed: bronze = quarantined + silver + duplicates
+/// removed.
 public struct SilverStage {
     public struct Report: Sendable {
         public var bronzeRows = 0
         public var quarantined: [String: Int] = [:]
         public var duplicatesRemoved = 0
         public var silverRows = 0
+        public var partitions = 0
+        public var bytesWritten = 0
+        public var dedup = OperatorStats()
+        public var sort = OperatorStats()
+        /// Wall time of the partition scan (ranges), the pass over bronze (scan_route),
+        /// the dedup's result (dedup) and the sort and write (sort_write).
+        public var phases = PhaseTimes()
         public var quarantinedTotal: Int { quarantined.values.reduce(0, +) }
     }
 
@@ -29,6 +43,7 @@ public struct SilverStage {
     public let budget: MemoryBudget
     public let spill: SpillManager
     public var batchRows = 65_536
+    public var threads = 2
     public var compression: Compression = .lz4
 
     public init(pipeline: CheckedPipeline, budget: MemoryBudget, spill: SpillManager) {
@@ -41,160 +56,418 @@ public struct SilverStage {
     /// name) and writes `silver` and `quarantine`, each replaced in one commit.
     public func run(bronze bronzePath: String, references: String, silver silverPath: String, quarantine quarantinePath: String) throws -> Report {
         let bronze = try TableReader(path: bronzePath)
-        var tables: [String: LookupTable] = [:]
-        for feed in pipeline.file.references {
-            let layout = FeedLayout(feed, lineage: false)
-            tables[feed.name] = try LookupTable(name: feed.name, reader: try TableReader(path: references + "/" + feed.name),
-                                                keyColumn: layout.keyColumn, budget: budget)
-        }
+        var readers: [String: TableReader] = [:]
+        for feed in pipeline.file.references { readers[feed.name] = try TableReader(path: references + "/" + feed.name) }
+        let quarantineWriter = try TableWriter(path: quarantinePath, schema: quarantineSchema(bronze))
+        defer { quarantineWriter.close() }
+        let silverWriter = try TableWriter(path: silverPath, schema: silverSchema, partitionColumns: [pipeline.silver.partition ?? "date"])
+        defer { silverWriter.close() }
+        let report = try run(bronze: bronze, references: readers, silver: silverWriter, quarantine: quarantineWriter)
+        let info = ["pipeline": pipeline.file.name, "bronze_rows": String(report.bronzeRows), "quarantined": String(report.quarantinedTotal),
+                    "duplicates_removed": String(report.duplicatesRemoved), "silver_rows": String(report.silverRows)]
+        try quarantineWriter.commit(operation: "silver", replaceAll: true, info: info)
+        try silverWriter.commit(operation: "silver", replaceAll: true, info: info)
+        return report
+    }
+
+    public var silverSchema: Schema {
+        Schema(pipeline.silver.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
+    }
+
+    /// Bronze's columns and the reason.
+    public func quarantineSchema(_ bronze: TableReader) -> Schema {
+        Schema(bronze.snapshot.schema.fields + [Field("reason", .string, nullable: false)])
+    }
+
+    /// Reads `bronze` and the `references` (by feed name), stages silver's and
+    /// quarantine's segments in the writers, reconciles the counts and passes the report
+    /// to `check`; the caller commits. On an error (`check`'s too), the segments written
+    /// are deleted.
+    public func run(bronze: TableReader, references: [String: TableReader], silver silverWriter: TableWriter,
+                    quarantine quarantineWriter: TableWriter, check: (Report) throws -> Void = { _ in }) throws -> Report {
         var report = Report()
         report.bronzeRows = bronze.snapshot.rowCount
+        let scan = TableScan(bronze)
+        let capacity = scan.vectors[0].capacity
+        var tables: [String: LookupTable] = [:]
+        for feed in pipeline.file.references {
+            guard let reader = references[feed.name] else {
+                throw BatchError(.missingInput, path: feed.name, "the reference table \(feed.name) was not given to silver")
+            }
+            tables[feed.name] = try LookupTable(name: feed.name, reader: reader, keyColumn: FeedLayout(feed, lineage: false).keyColumn, budget: budget)
+        }
         let silverTable = pipeline.silver
-        let silverSchema = Schema(silverTable.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
-        let quarantineSchema = Schema(bronze.snapshot.schema.fields + [Field("reason", .string, nullable: false)])
+        let silverSchema = self.silverSchema
+        let quarantineSchema = self.quarantineSchema(bronze)
         guard let partition = silverTable.columns.firstIndex(where: { $0.name == silverTable.partition }) else {
             throw BatchError(.invalidArgument, path: pipeline.file.path, "silver's partition column is not one of its columns")
         }
-        let orderColumns = silverTable.order.compactMap { name in silverTable.columns.firstIndex { $0.name == name } }
-        let segmentOptions = SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows)
-
-        let quarantineWriter = try TableWriter(path: quarantinePath, schema: quarantineSchema)
-        defer { quarantineWriter.close() }
-        let silverWriter = try TableWriter(path: silverPath, schema: silverSchema, partitionColumns: [silverTable.partition ?? "date"])
-        defer { silverWriter.close() }
+        // The sort's rows: silver's columns, then the bronze row (to keep the dedup's).
+        let sortSchema = Schema(silverSchema.fields + [Field("_row", .int64, nullable: false)])
+        let rowColumn = silverSchema.count
+        let order = silverTable.order.compactMap { name in silverTable.columns.firstIndex { $0.name == name } }
+        // Sorted by (partition, order...); when the order's first column fixes the
+        // partition's date (it is that date, or its timestamp), by the order alone.
+        let unitsPerDay = order.first.flatMap { partitionIsDate(of: $0, partition: partition) }
+        let sortKeys = (unitsPerDay == nil ? [partition] + order : order).map { SortKey($0) }
 
         // The dedup's narrow rows: key columns, by columns, bronze row number.
         let dedupSpec = pipeline.file.silver.dedup
-        let keyNames = dedupSpec?.key.map(\.name) ?? []
-        let byNames = dedupSpec?.by.map(\.name) ?? []
         func silverColumn(_ name: String) throws -> Int {
             guard let k = silverTable.columns.firstIndex(where: { $0.name == name }) else {
                 throw BatchError(.invalidArgument, path: pipeline.file.path, "dedup column \(name) is not a column of silver; the engine dedups on silver's columns")
             }
             return k
         }
-        let keyColumns = try keyNames.map(silverColumn)
-        let byColumns = try byNames.map(silverColumn)
+        let keyColumns = try (dedupSpec?.key ?? []).map { try silverColumn($0.name) }
+        let byColumns = try (dedupSpec?.by ?? []).map { try silverColumn($0.name) }
         let narrowFields = (keyColumns + byColumns).map { silverSchema.fields[$0] } + [Field("_row", .int64, nullable: false)]
         let narrow = Schema(narrowFields.enumerated().map { Field("c\($0.offset)", $0.element.type, nullable: $0.element.nullable) })
         let least = dedupSpec?.keep == .least
-        let order = byColumns.indices.map { SortKey(keyColumns.count + $0, descending: least) } + [SortKey(narrow.count - 1)]
-        let plan = MemoryPlan(available: budget.availableBytes / 2, operators: 2)
-        let dedup = dedupSpec == nil ? nil : try DedupOperator(schema: narrow, keyColumns: Array(0..<keyColumns.count), order: order, budget: budget,
-                                                              spill: spill, blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+        let dedupOrder = byColumns.indices.map { SortKey(keyColumns.count + $0, descending: least) } + [SortKey(narrow.count - 1)]
+
+        // Rows are routed `unit` at a time (a slice of a row group when batches are smaller
+        // than bronze's row groups), into one batch or, with two threads, two.
+        let buffers = threads >= 2 ? 2 : 1
+        func batchBytes(_ unit: Int) -> Int {
+            BatchPool.batchBytes(schema: bronze.snapshot.schema, rows: unit < capacity ? unit : 0, stringBytesPerRow: 16)
+                + BatchPool.batchBytes(schema: quarantineSchema, rows: unit, stringBytesPerRow: 16)
+                + buffers * BatchPool.batchBytes(schema: sortSchema, rows: unit, stringBytesPerRow: 16)
+                + buffers * BatchPool.batchBytes(schema: narrow, rows: unit, stringBytesPerRow: 16)
+                + ExpressionKernel.bytes(pipeline.silverColumns + pipeline.expectations.map(\.expr), rows: unit)
+        }
+        var unit = max(1, min(batchRows, capacity))
+        while unit > 1024 && batchBytes(unit) > budget.availableBytes / 4 { unit /= 2 }
+        let batches = try budget.reserve(BatchPool.batchBytes(schema: bronze.snapshot.schema, rows: capacity, stringBytesPerRow: 16) + batchBytes(unit),
+                                         for: "silver batches")
+        defer { batches.end() }
+
+        // Where the sort cuts its rows: the rows of each partition date.
+        let whole = MemoryPlan(available: budget.availableBytes, operators: 1)
+        let rowBytes = sortRowBytes(sortSchema, keys: sortKeys, bronze: bronze)
+        var perDay = DayHistogram()
+        if report.bronzeRows * rowBytes >= min(SortRangePlan.rangesWorthBytes, whole.sortEngineBytes * 4 / 5) {
+            perDay = try partitionDays(bronze, tables, partition: partition, capacity: capacity)
+        }
+        report.phases.lap("ranges")
+        let split = SortRangePlan(rowsPerUnit: perDay, bytesPerRow: rowBytes).split(plan: whole, sortsAtOnce: threads >= 2 ? 2 : 1)
+        let rangeMode = !split.starts.isEmpty
+        // In range mode the sort only writes its ranges' files during the pass: its memory
+        // is for sorting them, after the dedup is done; otherwise the two share it.
+        let shared = MemoryPlan(available: budget.availableBytes, operators: 2)
+        let sort = try SortOperator(schema: sortSchema, keys: sortKeys, budget: budget, spill: spill,
+                                    blockBytes: rangeMode ? whole.sortBlockBytes : shared.sortBlockBytes,
+                                    memoryMaxBytes: rangeMode ? whole.sortEngineBytes : shared.sortEngineBytes,
+                                    splitters: SortOperator.splitKeys(sortKeys, schema: sortSchema, split.starts.map { $0 * (unitsPerDay ?? 1) }),
+                                    bucketBlockBytes: split.bucketBlockBytes)
+        let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
+        defer { survivors.release() }
         var written: [SegmentSummary] = []
         do {
-            // Pass 1.
-            let scan = TableScan(bronze)
-            let capacity = scan.vectors[0].capacity
-            let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: capacity)
-            let reasons = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
-            defer { reasons.deallocate() }
-            let quarantineBatch = quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-            let narrowBatch = narrow.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-            let reasonNames = pipeline.reasons
-            let reasonBytes = reasonNames.map { Array($0.utf8) }
-            var counts = [Int](repeating: 0, count: reasonNames.count)
-            let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
-            defer { survivors.release() }
-            var quarantineSegment: SegmentWriter?
-            var base = 0
-            var valid = 0
-            // Row numbers of the batch: quarantined ones, valid ones (gathered column by column).
-            let picked = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * capacity)
-            defer { picked.deallocate() }
-            let quarantinedRows = picked, validRows = picked + capacity
-            while case let n = try scan.next(), n > 0 {
-                try router.route(scan.vectors, rows: n, into: reasons)
-                for c in quarantineBatch { c.reset() }
-                for c in narrowBatch { c.reset() }
+            let valid = try routeAndDedup(scan, unit: unit, buffers: buffers, tables, quarantine: quarantineWriter, quarantineSchema: quarantineSchema, narrow: narrow,
+                                          dedup: dedupSpec == nil ? nil : (keyColumns, byColumns, dedupOrder), rangeMode: rangeMode,
+                                          sort: sort, sortSchema: sortSchema, survivors: survivors, written: &written, report: &report)
+            try sort.finish()
+            try writeSilver(sort, rows: unit, sortSchema: sortSchema, rowColumn: rowColumn, partition: partition, survivors: survivors,
+                            rangesFit: split.fit, to: silverWriter, written: &written, report: &report)
+            report.duplicatesRemoved = valid - report.silverRows
+            report.bytesWritten = written.reduce(0) { $0 + $1.fileBytes }
+            guard report.bronzeRows == report.quarantinedTotal + report.silverRows + report.duplicatesRemoved, valid + report.quarantinedTotal == report.bronzeRows else {
+                throw BatchError(.reconciliation, path: silverWriter.path, "counts do not reconcile: bronze \(report.bronzeRows) != quarantined \(report.quarantinedTotal) + silver \(report.silverRows) + duplicates removed \(report.duplicatesRemoved)")
+            }
+            try check(report)
+        } catch {
+            for s in written { try? SystemIO.unlink(s.path) } // never committed
+            throw error
+        }
+        return report
+    }
+
+    /// When silver's partition is silver column `first` itself (a date) or `date(first)`
+    /// (a timestamp): the units of `first` in a day (1 or microseconds). Rows in the
+    /// order of `first` are then in the order of their partition.
+    func partitionIsDate(of first: Int, partition: Int) -> Int64? {
+        if first == partition { return 1 }
+        let columns = pipeline.silverColumns
+        guard case let .call(.date, args) = columns[partition].node, args.count == 1, columns[first].type == .timestamp,
+              case let .slot(s) = args[0].node else { return nil }
+        let isFirst: Bool
+        if case let .derived(d) = pipeline.silverScope.slots[s].source { isFirst = d == first } else if case let .slot(f) = columns[first].node { isFirst = f == s } else { isFirst = false }
+        return isFirst ? CivilTime.microsPerDay : nil
+    }
+
+    /// The valid rows of each partition date, counted from the bronze columns that the
+    /// partition column needs (only those are read).
+    func partitionDays(_ bronze: TableReader, _ tables: [String: LookupTable], partition: Int, capacity: Int) throws -> DayHistogram {
+        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: capacity, only: [partition])
+        let scan = TableScan(bronze, columns: router.inputColumns)
+        var days = DayHistogram()
+        while case let n = try scan.next(), n > 0 {
+            try router.project(scan.vectors, rows: n)
+            let d = router.columns[partition]
+            for r in 0..<n where !d.isNull(r) { days.add(day: Int64(d.int32(r))) }
+        }
+        return days
+    }
+
+    /// A sort row's bytes, near enough: the sorter's index entry and header (32), the key
+    /// (fixed-size values and a byte each, strings with 3 bytes more), the payload (null
+    /// bitmap, fixed-size values, strings with their lengths). A string's length is its
+    /// bronze column's average when silver copies it, else 16.
+    func sortRowBytes(_ schema: Schema, keys: [SortKey], bronze: TableReader) -> Int {
+        var bronzeStringBytes: [Int: Int] = [:]
+        if bronze.snapshot.rowCount > 0, let segments = try? (0..<bronze.segmentCount).map({ try bronze.segment($0) }) {
+            for (c, field) in bronze.snapshot.schema.fields.enumerated() where field.type == .string {
+                let raw = segments.reduce(0) { sum, s in sum + s.rowGroups.reduce(0) { $0 + $1.chunks[c].rawBytes - 4 * $1.rowCount } }
+                bronzeStringBytes[c] = max(0, raw / bronze.snapshot.rowCount)
+            }
+        }
+        func stringBytes(_ k: Int) -> Int {
+            guard k < pipeline.silverColumns.count, case let .slot(s) = pipeline.silverColumns[k].node,
+                  case let .input(c) = pipeline.silverScope.slots[s].source else { return 16 }
+            return bronzeStringBytes[c] ?? 16
+        }
+        let keyColumns = Set(keys.map(\.column))
+        var bytes = 32 + (schema.count + 7) / 8
+        for (k, f) in schema.fields.enumerated() {
+            let value = f.type == .string ? stringBytes(k) : f.type.valueWidthBytes
+            bytes += keyColumns.contains(k) ? value + (f.type == .string ? 3 : 1) : value + (f.type == .string ? 4 : 0)
+        }
+        return bytes
+    }
+
+    /// The valid rows of a batch of bronze: their narrow dedup rows and their sort rows.
+    final class RoutedBatch {
+        let narrow: [ColumnVector]
+        let sortRows: [ColumnVector]
+        var valid = 0
+
+        init(_ narrow: Schema, _ sortRows: Schema, capacity: Int) {
+            self.narrow = narrow.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
+            self.sortRows = sortRows.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
+        }
+
+        func reset() {
+            for c in narrow { c.reset() }
+            for c in sortRows { c.reset() }
+            valid = 0
+        }
+    }
+
+    /// The pass over bronze. With two threads, one scans and routes while the other
+    /// writes quarantine and feeds the dedup and the sort. Fills `survivors` with the
+    /// bronze rows the dedup keeps; returns the count of valid rows.
+    func routeAndDedup(_ scan: TableScan, unit: Int, buffers count: Int, _ tables: [String: LookupTable], quarantine: TableWriter, quarantineSchema: Schema, narrow: Schema,
+                       dedup spec: (key: [Int], by: [Int], order: [SortKey])?, rangeMode: Bool, sort: SortOperator, sortSchema: Schema,
+                       survivors: RowBitmap, written: inout [SegmentSummary], report: inout Report) throws -> Int {
+        let plan = MemoryPlan(available: budget.availableBytes, operators: rangeMode ? 1 : 2)
+        let dedup = try spec.map {
+            try DedupOperator(schema: narrow, keyColumns: Array(0..<$0.key.count), order: $0.order, budget: budget, spill: spill,
+                              blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
+        }
+        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: unit)
+        let order = IngestionOrder(lineageColumn: pipeline.file.facts.columns.count)
+        let reasons = UnsafeMutablePointer<UInt8>.allocate(capacity: unit)
+        defer { reasons.deallocate() }
+        let picked = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * unit)
+        defer { picked.deallocate() }
+        let quarantinedRows = picked, validRows = picked + unit
+        let reasonBytes = pipeline.reasons.map { Array($0.utf8) }
+        var counts = [Int](repeating: 0, count: reasonBytes.count)
+        let segmentOptions = SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows)
+        let dedupColumns = spec.map { $0.key + $0.by } ?? []
+        let path = scan.reader.snapshot.path
+        let quarantined = quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: unit) }
+        let slice = scan.vectors.map { ColumnVector(type: $0.type, capacity: unit < $0.capacity ? unit : 1) }
+        var base = 0, validTotal = 0
+        var groupRows = 0, offset = 0 // the row group read, the first of its rows not routed
+        var segment: SegmentWriter?
+        let first = RoutedBatch(narrow, sortSchema, capacity: unit)
+        let buffers = (first, count >= 2 ? RoutedBatch(narrow, sortSchema, capacity: unit) : first)
+        do {
+            // The producer routes a batch, writes its quarantined rows and lays out its valid
+            // ones; the consumer feeds them to the dedup and the sort.
+            try Parallel.pipeline(threads: count, buffers: buffers, produce: { out in
+                if offset == groupRows {
+                    groupRows = try scan.next()
+                    offset = 0
+                    if groupRows == 0 { return false }
+                    try order.check(scan.vectors, rows: groupRows, table: path)
+                }
+                let n = min(unit, groupRows - offset)
+                let batch: [ColumnVector]
+                if n == groupRows {
+                    batch = scan.vectors
+                } else {
+                    for (k, c) in slice.enumerated() {
+                        c.reset()
+                        c.append(contentsOf: scan.vectors[k], rows: offset..<(offset + n))
+                    }
+                    batch = slice
+                }
+                offset += n
+                try router.route(batch, rows: n, into: reasons)
+                out.reset()
                 var q = 0, v = 0
-                let reasonColumn = quarantineBatch[quarantineBatch.count - 1]
+                for c in quarantined { c.reset() }
+                let reasonColumn = quarantined[quarantined.count - 1]
                 for r in 0..<n {
-                    if reasons[r] != ExpectationRouter.valid {
-                        counts[Int(reasons[r])] += 1
+                    let reason = Int(reasons[r])
+                    if reason != Int(ExpectationRouter.valid) {
+                        counts[reason] += 1
                         quarantinedRows[q] = Int32(r)
                         q += 1
-                        reasonBytes[Int(reasons[r])].withUnsafeBytes { reasonColumn.appendString($0) }
+                        reasonBytes[reason].withUnsafeBytes { reasonColumn.appendString($0) }
                     } else {
                         validRows[v] = Int32(r)
                         v += 1
                     }
                 }
-                valid += v
                 if q > 0 {
                     let rows = UnsafeBufferPointer(start: quarantinedRows, count: q)
-                    for (k, c) in scan.vectors.enumerated() { quarantineBatch[k].append(contentsOf: c, gathering: rows) }
-                    if quarantineSegment == nil { quarantineSegment = try quarantineWriter.newSegment(options: segmentOptions) }
-                    try quarantineSegment?.append(quarantineBatch, rows: 0..<q)
+                    for (k, c) in batch.enumerated() { quarantined[k].append(contentsOf: c, gathering: rows) }
+                    if segment == nil { segment = try quarantine.newSegment(options: segmentOptions) }
+                    try segment?.append(quarantined, rows: 0..<q)
                 }
                 let rows = UnsafeBufferPointer(start: validRows, count: v)
-                if let dedup, v > 0 {
-                    for (k, c) in (keyColumns + byColumns).enumerated() { narrowBatch[k].append(contentsOf: router.columns[c], gathering: rows) }
-                    let rowNumbers = narrowBatch[narrowBatch.count - 1]
-                    for r in rows { rowNumbers.appendInt64(Int64(base + Int(r))) }
-                    try dedup.push(narrowBatch, rows: 0..<v)
-                } else if dedup == nil {
+                let rowNumbers = out.sortRows[out.sortRows.count - 1]
+                for r in rows { rowNumbers.appendInt64(Int64(base + Int(r))) }
+                for (k, c) in router.columns.enumerated() { out.sortRows[k].append(contentsOf: c, gathering: rows) }
+                if dedup != nil {
+                    for (k, c) in dedupColumns.enumerated() { out.narrow[k].append(contentsOf: out.sortRows[c], rows: 0..<v) }
+                    out.narrow[out.narrow.count - 1].append(contentsOf: rowNumbers, rows: 0..<v)
+                } else {
                     for r in rows { survivors.set(base + Int(r)) }
                 }
+                out.valid = v
                 base += n
-            }
-            if let s = quarantineSegment {
+                validTotal += v
+                return true
+            }, consume: { batch in
+                if batch.valid > 0 {
+                    try dedup?.push(batch.narrow, rows: 0..<batch.valid)
+                    try sort.push(batch.sortRows, rows: 0..<batch.valid)
+                }
+            })
+            if let s = segment {
                 let summary = try s.finish()
-                quarantineWriter.stage(summary)
+                quarantine.stage(summary)
                 written.append(summary)
-            }
-            for (k, name) in reasonNames.enumerated() { report.quarantined[name, default: 0] += counts[k] }
-            if let dedup {
-                try dedup.finish()
-                while case let n = try dedup.pull(into: narrowBatch), n > 0 {
-                    for r in 0..<n { survivors.set(Int(narrowBatch[narrowBatch.count - 1].int64(r))) }
-                }
-            }
-
-            // Pass 2: the survivors' silver columns, sorted by (partition, order...).
-            let sort = try SortOperator(schema: silverSchema, keys: ([partition] + orderColumns).map { SortKey($0) }, budget: budget, spill: spill,
-                                        blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
-            let again = TableScan(bronze)
-            let silverBatch = silverSchema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-            base = 0
-            while case let n = try again.next(), n > 0 {
-                try router.route(again.vectors, rows: n, into: reasons)
-                for c in silverBatch { c.reset() }
-                var kept = 0
-                for r in 0..<n where reasons[r] == ExpectationRouter.valid && survivors.contains(base + r) {
-                    validRows[kept] = Int32(r)
-                    kept += 1
-                }
-                if kept > 0 {
-                    let rows = UnsafeBufferPointer(start: validRows, count: kept)
-                    for (k, c) in router.columns.enumerated() { silverBatch[k].append(contentsOf: c, gathering: rows) }
-                    try sort.push(silverBatch, rows: 0..<kept)
-                }
-                base += n
-            }
-            try sort.finish()
-            let partitioned = DatePartitionWriter(table: silverWriter, granularity: .day, options: segmentOptions)
-            let out = silverSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
-            while case let n = try sort.pull(into: out), n > 0 {
-                try partitioned.append(out, rows: 0..<n, days: out[partition])
-            }
-            try partitioned.finish()
-            partitioned.stageFinished()
-            written += partitioned.written
-            report.silverRows = partitioned.rows
-            report.duplicatesRemoved = valid - report.silverRows
-            guard report.bronzeRows == report.quarantinedTotal + report.silverRows + report.duplicatesRemoved else {
-                throw BatchError(.reconciliation, path: silverPath, "counts do not reconcile: bronze \(report.bronzeRows) != quarantined \(report.quarantinedTotal) + silver \(report.silverRows) + duplicates removed \(report.duplicatesRemoved)")
+                segment = nil
             }
         } catch {
-            for s in written { try? SystemIO.unlink(s.path) } // never committed
+            segment?.abandon()
             throw error
         }
-        let info = ["pipeline": pipeline.file.name, "bronze_rows": String(report.bronzeRows), "quarantined": String(report.quarantinedTotal),
-                    "duplicates_removed": String(report.duplicatesRemoved), "silver_rows": String(report.silverRows)]
-        try quarantineWriter.commit(operation: "silver", replaceAll: true, info: info)
-        try silverWriter.commit(operation: "silver", replaceAll: true, info: info)
-        return report
+        for (k, name) in pipeline.reasons.enumerated() { report.quarantined[name, default: 0] += counts[k] }
+        report.phases.lap("scan_route")
+        if let dedup {
+            try dedup.finish()
+            let out = narrow.fields.map { ColumnVector(type: $0.type, capacity: unit) }
+            while case let n = try dedup.pull(into: out, keys: false), n > 0 {
+                let rows = out[out.count - 1]
+                for r in 0..<n { survivors.set(Int(rows.int64(r))) }
+            }
+            report.dedup = dedup.stats
+        }
+        report.phases.lap("dedup")
+        return validTotal
+    }
+
+    /// The sorted rows the dedup kept, written one partition after another: with two
+    /// threads and ranges that each fit in half the sort's memory, two ranges at a time
+    /// (their segments staged in order at the end).
+    func writeSilver(_ sort: SortOperator, rows: Int, sortSchema: Schema, rowColumn: Int, partition: Int, survivors: RowBitmap, rangesFit: Bool,
+                     to table: TableWriter, written: inout [SegmentSummary], report: inout Report) throws {
+        let segmentOptions = SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows)
+        let sets = (0..<2).map { _ in KeptRows(sortSchema, rowColumn: rowColumn, capacity: rows) }
+        var writers: [DatePartitionWriter] = []
+        do {
+            let ranges = sort.ranges()
+            if ranges.count > 0 && threads >= 2 && rangesFit {
+                let slots = SharedSlots<DatePartitionWriter>(count: ranges.count)
+                defer { writers = (0..<ranges.count).compactMap { slots.get($0) } }
+                let shared = Handed((table, sets, survivors))
+                let rangeBytes = MemoryPlan(available: budget.availableBytes, operators: 1).sortEngineBytes / 2
+                try Parallel.run(workers: 2) { w, next in
+                    let (table, kept, survivors) = (shared.value.0, shared.value.1[w], shared.value.2)
+                    var previous: SortRanges.SortedRange? // read to its end: its memory goes to the next range
+                    while let i = next(ranges.count) {
+                        guard let range = try ranges.take(i, memoryMaxBytes: rangeBytes, reusing: previous.take()) else { continue }
+                        let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions, stagesAtOnce: false)
+                        slots.set(i, partitioned)
+                        while case let n = try range.pull(into: kept.sorted), n > 0 {
+                            let k = kept.keep(n, survivors)
+                            try partitioned.append(kept.out, rows: 0..<k, days: kept.out[partition])
+                        }
+                        try partitioned.finish()
+                        previous = range
+                    }
+                }
+            } else {
+                let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions)
+                writers = [partitioned]
+                let kept = sets[0]
+                while case let n = try sort.pull(into: kept.sorted), n > 0 {
+                    let k = kept.keep(n, survivors)
+                    try partitioned.append(kept.out, rows: 0..<k, days: kept.out[partition])
+                }
+                try partitioned.finish()
+            }
+        } catch {
+            for p in writers { p.abandon() }
+            throw error
+        }
+        for p in writers {
+            p.stageFinished() // in range order; a writer that staged as it went has nothing left
+            written += p.written
+            report.silverRows += p.rows
+        }
+        report.partitions = Set(writers.flatMap(\.partitionValues)).count
+        report.sort = sort.stats
+        report.phases.lap("sort_write")
+    }
+
+    /// A batch of sorted rows and the silver rows among them the dedup kept.
+    final class KeptRows: @unchecked Sendable {
+        let sorted: [ColumnVector]
+        /// Silver's columns of the kept rows: `sorted`'s own when every row is kept.
+        private(set) var out: [ColumnVector]
+        private let gathered: [ColumnVector]
+        private let silverOfSorted: [ColumnVector]
+        private let rowColumn: Int
+        private let picked: UnsafeMutablePointer<Int32>
+
+        init(_ schema: Schema, rowColumn: Int, capacity: Int) {
+            sorted = schema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
+            silverOfSorted = Array(sorted[0..<rowColumn])
+            gathered = schema.fields[0..<rowColumn].map { ColumnVector(type: $0.type, capacity: capacity) }
+            out = silverOfSorted
+            self.rowColumn = rowColumn
+            picked = .allocate(capacity: capacity)
+        }
+
+        deinit { picked.deallocate() }
+
+        /// Keeps the rows of `sorted` (`n` of them) whose bronze row survived; returns how many.
+        func keep(_ n: Int, _ survivors: RowBitmap) -> Int {
+            let rows = sorted[rowColumn]
+            var k = 0
+            for r in 0..<n where survivors.contains(Int(rows.int64(r))) {
+                picked[k] = Int32(r)
+                k += 1
+            }
+            if k == n {
+                out = silverOfSorted
+                return n
+            }
+            let keptRows = UnsafeBufferPointer(start: picked, count: k)
+            for (c, v) in gathered.enumerated() {
+                v.reset()
+                v.append(contentsOf: sorted[c], gathering: keptRows)
+            }
+            out = gathered
+            return k
+        }
     }
 }

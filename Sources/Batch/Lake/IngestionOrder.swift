@@ -7,12 +7,20 @@ final class IngestionOrder {
     private var seq = Int64.min
     private var line = Int64.min
     private let file = ByteBuffer(capacity: 64)
+    /// Where bronze's lineage columns start (`FeedLayout.lineageFields`): after the feed's.
+    private let lineage: Int
 
+    init(lineageColumn: Int) {
+        lineage = lineageColumn
+    }
+
+    /// Checks rows `0..<n` of `v`, a batch of bronze's columns, after those checked before.
     func check(_ v: [ColumnVector], rows n: Int, table: String) throws {
+        let (files, lines, seqs) = (v[lineage], v[lineage + 1], v[lineage + 2])
         for r in 0..<n {
-            let s = v[12].isNull(r) ? Int64.min : v[12].int64(r)
-            let l = v[11].isNull(r) ? Int64.min : v[11].int64(r)
-            let (ok, sameFile) = v[10].withString(r) { f -> (Bool, Bool) in
+            let s = seqs.isNull(r) ? Int64.min : seqs.int64(r)
+            let l = lines.isNull(r) ? Int64.min : lines.int64(r)
+            let (ok, sameFile) = files.withString(r) { f -> (Bool, Bool) in
                 let c = file.withUnsafeBytes { p in Bytes.compare(p, f) }
                 if s != seq { return (s > seq, c == 0) }
                 return (c < 0 || (c == 0 && l > line), c == 0)
@@ -23,7 +31,7 @@ final class IngestionOrder {
             }
             if !sameFile {
                 file.removeAll()
-                v[10].withString(r) { file.append($0) }
+                files.withString(r) { file.append($0) }
             }
             seq = s
             line = l

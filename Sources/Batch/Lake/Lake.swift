@@ -194,5 +194,7 @@ public struct StageOptions: Sendable {
     public var compression: Compression = .lz4
     /// 2: each pass runs as two stages on two threads (Parallel.pipeline); 1: in turn.
     public var threads = 2
+    /// The pipeline the lake runs (the built-in transactions pipeline unless told).
+    public var pipeline = BuiltinPipelines.transactionsChecked
     public init(lake: String) { self.lake = lake }
 }

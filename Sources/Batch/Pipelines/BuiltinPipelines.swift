@@ -175,6 +175,17 @@ gold:
     }()
 }
 
+extension BuiltinPipelines {
+    /// The built-in transactions pipeline, type-checked once.
+    public static let transactionsChecked: CheckedPipeline = {
+        do {
+            return try TypeChecker.check(transactionsFile)
+        } catch {
+            preconditionFailure("the built-in transactions pipeline does not type-check: \(error)")
+        }
+    }()
+}
+
 extension PipelineLoader {
     /// The pipeline at `path`, or the built-in transactions pipeline when `path` is nil,
     /// loaded and type-checked.

@@ -250,7 +250,7 @@ public struct Silver {
         var reasons = counts // the producing stage's own copies, written back below
         var sizes = days
         var producedSegment: SegmentWriter?
-        let ingestionOrder = IngestionOrder()
+        let ingestionOrder = IngestionOrder(lineageColumn: 10)
         // Stage 1 scans, classifies and writes quarantine rows, and lays out each valid row
         // as a record of the dedup table (hash, lengths, key; order = updated_at, row
         // number, big-endian: memcmp order); stage 2 adds them to the table.
@@ -552,8 +552,6 @@ struct SortSizes {
     /// so that a day with more rows than the sort's memory still splits into ranges that
     /// fit (100M rows over 91 days is about 1.1M rows a day).
     static let sliceMicros: Int64 = 15 * 60 * 1_000_000
-    /// Rows that fit in the sort at once are sorted in ranges side by side from this size.
-    static let rangesWorthBytes = 64 << 20
     var rowsPerSlice = DayHistogram()
     /// Bronze rows scanned and the bytes of their strings that silver keeps.
     private var rows = 0, stringBytes = 0
@@ -569,36 +567,11 @@ struct SortSizes {
     /// strings' bytes.
     var bytesPerRow: Int { 24 + 8 + 9 + 3 + (2 + 7 * 8 + 4 + 3 * 4) + (rows == 0 ? 0 : stringBytes / rows) }
 
-    /// Where the sort's ranges start: the event_times (multiples of `sliceMicros`) that
-    /// begin the second, third, ... range, each range filling at most 80% of the sort's
-    /// memory (of its share of it, with `sortsAtOnce` ranges sorted side by side); none
-    /// when all rows fit at once and are fewer than `rangesWorthBytes` (or one thread
-    /// sorts them); about `2 x sortsAtOnce` ranges when they fit but are more. The ranges' file writers take at most an eighth of the
-    /// share: with many ranges their blocks shrink (down to 32 KiB), and past that the
-    /// ranges grow (so with a small budget and many rows a range may still need runs).
-    /// `fit` is false when some range is over that memory.
+    /// Where the sort's ranges start (event_times, multiples of `sliceMicros`), whether
+    /// each range fits, and the block size of their files (`SortRangePlan`).
     func split(plan: MemoryPlan, sortsAtOnce: Int) -> (starts: [Int64], fit: Bool, bucketBlockBytes: Int) {
-        let perRow = bytesPerRow
-        let total = rowsPerSlice.total
-        let fitsAtOnce = total <= max(1, plan.sortEngineBytes * 4 / 5 / perRow)
-        // Rows that fit at once are still cut in ranges when there are two threads and
-        // enough rows for the second to pay: their sorting and writing then run side by
-        // side (at 1M rows that halves silver's last phase).
-        guard !fitsAtOnce || (sortsAtOnce >= 2 && total * perRow >= Self.rangesWorthBytes) else { return ([], true, plan.sortBlockBytes) }
-        let fitting = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
-        var limit = fitsAtOnce ? min(fitting, total / (2 * sortsAtOnce) + 1) : fitting
-        let writersBytes = plan.shareBytes / 8
-        let smallestBlock = min(32 << 10, plan.sortBlockBytes)
-        let maxRanges = max(2, writersBytes / SpillWriter.memoryBytes(blockBytes: smallestBlock, compresses: false))
-        var splits = rowsPerSlice.splitDays(limit: limit)
-        while splits.count >= maxRanges {
-            limit += limit / 4 + 1
-            splits = rowsPerSlice.splitDays(limit: limit)
-        }
-        var block = plan.sortBlockBytes
-        while block > smallestBlock && (splits.count + 1) * SpillWriter.memoryBytes(blockBytes: block, compresses: false) > writersBytes { block /= 2 }
-        let fit = limit <= fitting && rowsPerSlice.ranges.allSatisfy { $0.count <= fitting }
-        return (splits.map { $0 * Self.sliceMicros }, fit, max(block, smallestBlock))
+        let r = SortRangePlan(rowsPerUnit: rowsPerSlice, bytesPerRow: bytesPerRow).split(plan: plan, sortsAtOnce: sortsAtOnce)
+        return (r.starts.map { $0 * Self.sliceMicros }, r.fit, r.bucketBlockBytes)
     }
 }
 

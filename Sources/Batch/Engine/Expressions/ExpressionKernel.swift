@@ -67,6 +67,10 @@ public final class ExpressionKernel {
     let output: ColumnVector
     /// When set, a value that does not fit is noted here and null, not an error.
     let overflows: OverflowRows?
+    /// `x in (...)` whose items are all literals (strings or integers): their values.
+    enum ConstantItems { case strings([[UInt8]]), integers([Int64]) }
+    private let constantItems: ConstantItems?
+    private let constantsHaveNull: Bool
     /// The children's results of the batch being evaluated, one slot per child, reused
     /// batch after batch (a fresh array per batch would be a malloc per node).
     private var inputs: [ColumnVector]
@@ -78,6 +82,22 @@ public final class ExpressionKernel {
         self.overflows = overflows
         output = ColumnVector(type: Self.columnType(type), capacity: capacity)
         inputs = children.map(\.output)
+        (constantItems, constantsHaveNull) = Self.constants(op, children)
+    }
+
+    /// The literal items of an `in (...)` whose items are all literals of a string or
+    /// integer-like type, and whether one is null.
+    private static func constants(_ op: Op, _ children: [ExpressionKernel]) -> (ConstantItems?, Bool) {
+        guard case .inList = op, children.dropFirst().allSatisfy({ if case .literal = $0.op { true } else { false } }) else { return (nil, false) }
+        let items = children.dropFirst().map(\.output)
+        let hasNull = items.contains { $0.isNull(0) }
+        let present = items.filter { !$0.isNull(0) }
+        switch children[0].type {
+        case .string: return (.strings(present.map { $0.withString(0) { Array($0) } }), hasNull)
+        case .bool, .float64: return (nil, false)
+        case .int32, .date: return (.integers(present.map { Int64($0.int32(0)) }), hasNull)
+        default: return (.integers(present.map { $0.int64(0) }), hasNull)
+        }
     }
 
     public static func columnType(_ t: ValueType) -> ColumnType {
@@ -155,6 +175,30 @@ public final class ExpressionKernel {
         case let .date(d): output.appendInt32(d)
         case let .timestamp(t): output.appendInt64(t)
         }
+    }
+
+    /// The memory of the kernels of `exprs` for batches of `rows` rows: an output vector
+    /// per node that is not a slot (strings counted at 16 bytes a row).
+    static func bytes(_ exprs: [TypedExpr], rows: Int) -> Int {
+        var total = 0
+        func walk(_ e: TypedExpr) {
+            switch e.node {
+            case .slot: return
+            case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): walk(x)
+            case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): walk(a); walk(b)
+            case let .inList(x, items, _): walk(x); items.forEach(walk)
+            case let .call(_, args): args.forEach(walk)
+            case let .aggregate(_, arg, filter): arg.map(walk); filter.map(walk)
+            case let .caseWhen(branches, otherwise):
+                for (c, v) in branches { walk(c); walk(v) }
+                otherwise.map(walk)
+            case .literal: break
+            }
+            let type = columnType(e.type)
+            total += rows * (type == .string ? 4 + 16 : type.valueWidthBytes) + rows / 8 + 64
+        }
+        exprs.forEach(walk)
+        return total
     }
 
     // MARK: evaluating
@@ -343,6 +387,19 @@ public final class ExpressionKernel {
         let out = output
         let t = children[0].type
         let x = inputs[0]
+        if let constants = constantItems {
+            // Literal items: the row's value against their values, no item vectors.
+            for r in 0..<rows {
+                if x.isNull(r) { out.appendNull(); continue }
+                let found: Bool
+                switch constants {
+                case let .strings(items): found = x.withString(r) { a in items.contains { $0.count == a.count && $0.withUnsafeBytes { Bytes.equal(a, $0) } } }
+                case let .integers(items): found = items.contains(t == .int32 || t == .date ? Int64(x.int32(r)) : x.int64(r))
+                }
+                if found { out.appendBool(!negated) } else if constantsHaveNull { out.appendNull() } else { out.appendBool(negated) }
+            }
+            return
+        }
         for r in 0..<rows {
             if x.isNull(r) { out.appendNull(); continue }
             var found = false, sawNull = false

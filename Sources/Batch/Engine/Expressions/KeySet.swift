@@ -1,34 +1,61 @@
 import Segments
 
 /// The keys of a reference table, for `x in R` and lookups: integers or byte strings,
-/// each with a value (the row it is on), in an open addressing table sized once (load at
-/// most 1/2), so a probe allocates nothing.
+/// each with a value (the row it is on), built once from the key column and then probed
+/// per row, allocating nothing.
+///
+/// Integer keys live in an `Int64Map` (dense when the keys are numbered from a base, as
+/// most ids are; hashed otherwise), so a probe touches one cache line and a batch of
+/// probes can be started ahead (`prefetch`). String keys live in an open addressing table
+/// of their hashes (load at most 1/2) over one arena of their bytes.
 public final class KeySet: @unchecked Sendable {
-    private var slots: [Int64]
-    private var values: [Int32]
+    private let integers: Int64Map?
+    private var slots: [Int64] = []
+    private var values: [Int32] = []
     /// For strings: each slot's key is arena[starts[k] ..< starts[k] + lengths[k]].
     private var starts: [Int32] = []
     private var lengths: [Int32] = []
     private var arena: [UInt8] = []
-    private var used: [Bool]
-    private let mask: Int
-    public let isString: Bool
+    private var used: [Bool] = []
+    private var mask = 0
+    public var isString: Bool { integers == nil }
     public private(set) var count = 0
 
-    /// A set of about `capacity` keys.
-    public init(capacity: Int, strings: Bool) {
-        var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = [Int64](repeating: 0, count: size)
-        values = [Int32](repeating: 0, count: size)
-        used = [Bool](repeating: false, count: size)
-        mask = size - 1
-        isString = strings
-        if strings {
+    /// The keys of rows `0..<column.count` of `column` (null rows are skipped), each with
+    /// its row number; a key on several rows keeps its last.
+    public init(column: ColumnVector) {
+        let rows = column.count
+        guard column.type != .string else {
+            integers = nil
+            var size = 16
+            while size < rows * 2 { size <<= 1 }
+            slots = [Int64](repeating: 0, count: size)
+            values = [Int32](repeating: 0, count: size)
+            used = [Bool](repeating: false, count: size)
             starts = [Int32](repeating: 0, count: size)
             lengths = [Int32](repeating: 0, count: size)
+            mask = size - 1
+            for r in 0..<rows where !column.isNull(r) { column.withString(r) { insert($0, value: Int32(r)) } }
+            return
         }
+        var (low, high, keys) = (Int64.max, Int64.min, 0)
+        for r in 0..<rows where !column.isNull(r) {
+            let v = column.integer(r)
+            (low, high, keys) = (min(low, v), max(high, v), keys + 1)
+        }
+        let map = Int64Map(count: keys, range: keys == 0 ? nil : low...high)
+        for r in 0..<rows where !column.isNull(r) {
+            let v = column.integer(r)
+            if map.get(v) == nil { count += 1 }
+            map.set(v, Int32(r))
+        }
+        integers = map
     }
+
+    /// The bytes a set of `keys` keys takes at most, beside string keys' own bytes: a
+    /// hashed `Int64Map` (16 bytes a slot), or for strings a hash, a value, a start, a
+    /// length and a flag a slot.
+    static func bytes(keys: Int) -> Int { Int64Map.hashCapacity(keys) * 21 }
 
     @inline(__always)
     static func spread(_ v: Int64) -> Int {
@@ -37,43 +64,23 @@ public final class KeySet: @unchecked Sendable {
         return Int(truncatingIfNeeded: x)
     }
 
-    /// Adds key `v` with `value`; a key already there keeps its first value unless
-    /// `replacing`.
-    public func insert(_ v: Int64, value: Int32 = 0, replacing: Bool = false) {
-        precondition(!isString && count * 2 < slots.count, "key set is full or holds strings")
-        var k = Self.spread(v) & mask
-        while used[k] {
-            if slots[k] == v {
-                if replacing { values[k] = value }
-                return
-            }
-            k = (k + 1) & mask
-        }
-        used[k] = true
-        slots[k] = v
-        values[k] = value
-        count += 1
-    }
-
+    @inline(__always)
     public func contains(_ v: Int64) -> Bool { value(v) != nil }
 
-    /// The value of key `v`, nil when it is not in the set.
-    public func value(_ v: Int64) -> Int32? {
-        var k = Self.spread(v) & mask
-        while used[k] {
-            if slots[k] == v { return values[k] }
-            k = (k + 1) & mask
-        }
-        return nil
-    }
+    /// The value of key `v`, nil when it is not in the set (or the set holds strings).
+    @inline(__always)
+    public func value(_ v: Int64) -> Int32? { integers?.get(v) }
 
-    public func insert(_ bytes: UnsafeRawBufferPointer, value: Int32 = 0, replacing: Bool = false) {
-        precondition(isString && count * 2 < slots.count, "key set is full or holds integers")
+    /// Starts loading what a probe for integer key `v` reads first.
+    @inline(__always)
+    public func prefetch(_ v: Int64) { integers?.prefetch(v) }
+
+    private func insert(_ bytes: UnsafeRawBufferPointer, value: Int32) {
         let h = Int64(bitPattern: Checksum.xxh64(bytes))
         var k = Self.spread(h) & mask
         while used[k] {
             if slots[k] == h && equal(k, bytes) {
-                if replacing { values[k] = value }
+                values[k] = value
                 return
             }
             k = (k + 1) & mask
@@ -91,6 +98,7 @@ public final class KeySet: @unchecked Sendable {
 
     /// The value of key `bytes`, nil when it is not in the set.
     public func value(_ bytes: UnsafeRawBufferPointer) -> Int32? {
+        guard integers == nil else { return nil }
         let h = Int64(bitPattern: Checksum.xxh64(bytes))
         var k = Self.spread(h) & mask
         while used[k] {
@@ -104,6 +112,22 @@ public final class KeySet: @unchecked Sendable {
         guard Int(lengths[k]) == bytes.count else { return false }
         return arena.withUnsafeBytes { a in
             Bytes.equal(UnsafeRawBufferPointer(rebasing: a[Int(starts[k])..<(Int(starts[k]) + bytes.count)]), bytes)
+        }
+    }
+
+    /// Each row's value for rows `0..<n` of `key` (a column of the keys' type) into
+    /// `out`: the row of its key, or -1 for a null or absent key. Integer probes are
+    /// started some rows ahead, so their cache misses overlap.
+    public func values(of key: ColumnVector, rows n: Int, into out: UnsafeMutablePointer<Int32>) {
+        if let integers {
+            let ahead = 16
+            for r in 0..<min(ahead, n) where !key.isNull(r) { integers.prefetch(key.integer(r)) }
+            for r in 0..<n {
+                if r + ahead < n && !key.isNull(r + ahead) { integers.prefetch(key.integer(r + ahead)) }
+                out[r] = key.isNull(r) ? -1 : integers.get(key.integer(r)) ?? -1
+            }
+        } else {
+            for r in 0..<n { out[r] = key.isNull(r) ? -1 : key.withString(r) { value($0) } ?? -1 }
         }
     }
 }

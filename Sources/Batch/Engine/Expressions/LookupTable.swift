@@ -23,17 +23,11 @@ public final class LookupTable {
                                          remedy: MemoryBudget.fixedSizeRemedy("the \(rowCount) rows of reference table \(name) stay in memory for its lookups"))
         let capacity = max(1, rowCount)
         columns = schema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-        keys = KeySet(capacity: rowCount, strings: schema.fields[keyColumn].type == .string)
         let scan = TableScan(reader)
         while case let n = try scan.next(), n > 0 {
-            for (k, c) in columns.enumerated() {
-                for r in 0..<n { c.appendValue(of: scan.vectors[k], row: r) }
-            }
+            for (k, c) in columns.enumerated() { c.append(contentsOf: scan.vectors[k], rows: 0..<n) }
         }
-        let key = columns[keyColumn], set = keys
-        for r in 0..<rowCount where !key.isNull(r) {
-            if set.isString { key.withString(r) { set.insert($0, value: Int32(r)) } } else { set.insert(key.integer(r), value: Int32(r)) }
-        }
+        keys = KeySet(column: columns[keyColumn])
     }
 
     deinit { reservation.end() }
@@ -42,14 +36,12 @@ public final class LookupTable {
     /// (bounded by what the table stores, which is compressed, times 4).
     static func bytes(rows: Int, schema: Schema, storedBytes: Int) -> Int {
         let fixed = schema.fields.reduce(0) { $0 + $1.type.valueWidthBytes + 1 } * rows
-        return fixed + rows * 2 * 13 + storedBytes * 4
+        return fixed + KeySet.bytes(keys: rows) + storedBytes * 4
     }
 
-    /// The row of key row `r` of `key` (of the key's type), nil when there is none.
-    @inline(__always)
-    public func row(of key: ColumnVector, _ r: Int) -> Int? {
-        if key.isNull(r) { return nil }
-        let found = keys.isString ? key.withString(r) { keys.value($0) } : keys.value(key.integer(r))
-        return found.map(Int.init)
+    /// Each row's row in the table for rows `0..<n` of `key` (of the key's type) into
+    /// `out`; -1 where the key is null or absent.
+    public func rows(of key: ColumnVector, rows n: Int, into out: UnsafeMutablePointer<Int32>) {
+        keys.values(of: key, rows: n, into: out)
     }
 }
