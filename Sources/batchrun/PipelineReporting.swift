@@ -184,7 +184,7 @@ enum PipelineReporting {
             if let s = r.silver, s.quarantinedTotal > 0 {
                 lines.append("")
                 lines.append("quarantined by reason")
-                for name in Silver.reasons where (s.quarantined[name] ?? 0) > 0 {
+                for name in s.reasons where (s.quarantined[name] ?? 0) > 0 {
                     lines.append("  " + name.rightPadded(18) + count(s.quarantined[name] ?? 0).leftPadded(11))
                 }
             }

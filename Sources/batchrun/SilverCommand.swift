@@ -62,7 +62,7 @@ enum SilverReporting {
     static func fields(_ r: Silver.Report) -> [(String, JSON)] {
         [
             ("bronze_rows", .int(r.bronzeRows)),
-            ("quarantined", .object(Silver.reasons.map { ($0, .int(r.quarantined[$0] ?? 0)) })),
+            ("quarantined", .object(r.reasons.map { ($0, .int(r.quarantined[$0] ?? 0)) })),
             ("quarantined_total", .int(r.quarantinedTotal)),
             ("duplicates_removed", .int(r.duplicatesRemoved)),
             ("silver_rows", .int(r.silverRows)),
@@ -86,7 +86,7 @@ enum SilverReporting {
     static func text(_ r: Silver.Report, seconds: Double, spill: SpillManager) -> String {
         var lines = [String(format: "silver: %d bronze rows -> %d silver rows in %d date partitions, %d quarantined, %d duplicates removed (%.2f s)",
                             r.bronzeRows, r.silverRows, r.partitions, r.quarantinedTotal, r.duplicatesRemoved, seconds)]
-        for name in Silver.reasons where (r.quarantined[name] ?? 0) > 0 {
+        for name in r.reasons where (r.quarantined[name] ?? 0) > 0 {
             lines.append("  quarantined \(name): \(r.quarantined[name] ?? 0)")
         }
         if spill.bytesWritten > 0 {

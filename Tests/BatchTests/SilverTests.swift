@@ -77,7 +77,7 @@ struct HandZone {
         _ = try ingest(z.raw, z.lake)
         let report = try runSilver(z.lake)
         var expected: [String: Int] = [:]
-        for r in Silver.reasons { expected[r] = 1 }
+        for r in Generator.reasons { expected[r] = 1 }
         expected["missing_id"] = 2
         #expect(report.quarantined == expected)
         #expect(report.silverRows == 2 && report.duplicatesRemoved == 0 && report.bronzeRows == 14)
@@ -234,42 +234,44 @@ struct HandZone {
     }
 }
 
-@Suite struct SortSizesTests {
+@Suite struct SortRangePlanTests {
+    /// Rows of a transactions-like silver in the sort.
+    static let rowBytes = 118
+
     /// One day with more rows than half the sort's memory (the 100M case: about 1.1M rows
-    /// a day) still splits into ranges that each fit, at 15-minute boundaries inside the
-    /// day, and the ranges' writers stay within an eighth of the memory.
+    /// a day), counted in 15-minute slices of a timestamp, still splits into ranges that
+    /// each fit, at slice boundaries inside the day, and the ranges' writers stay within
+    /// an eighth of the memory.
     @Test func aDayBiggerThanTheSortSplitsInsideTheDay() {
-        var sizes = SortSizes()
+        var slices = DayHistogram()
+        let perDay = Int64(96)
         let day: Int64 = 19_500
-        let dayStart = day * CivilTime.microsPerDay
         let rows = 200_000
-        for i in 0..<rows {
-            sizes.rowsPerSlice.add(day: CivilTime.floorDiv(dayStart + Int64(i) * (CivilTime.microsPerDay / Int64(rows)), SortSizes.sliceMicros))
-        }
+        for i in 0..<rows { slices.add(day: day * perDay + Int64(i) * perDay / Int64(rows)) }
         let plan = MemoryPlan(available: 8 << 20, operators: 1)
-        let perHalf = plan.sortEngineBytes / 2 * 4 / 5 / sizes.bytesPerRow
+        let perHalf = plan.sortEngineBytes / 2 * 4 / 5 / Self.rowBytes
         #expect(perHalf < rows / 2, "the day must be bigger than half the sort for this test")
-        let split = sizes.split(plan: plan, sortsAtOnce: 2)
+        let split = SortRangePlan(rowsPerUnit: slices, bytesPerRow: Self.rowBytes).split(plan: plan, sortsAtOnce: 2)
         #expect(split.fit)
         #expect(split.starts.count + 1 >= rows / perHalf)
         #expect(split.starts == split.starts.sorted() && Set(split.starts).count == split.starts.count)
-        #expect(split.starts.allSatisfy { $0 % SortSizes.sliceMicros == 0 && $0 > dayStart && $0 < dayStart + CivilTime.microsPerDay })
+        #expect(split.starts.allSatisfy { $0 > day * perDay && $0 < (day + 1) * perDay })
         #expect((split.starts.count + 1) * SpillWriter.memoryBytes(blockBytes: split.bucketBlockBytes, compresses: false) <= plan.shareBytes / 8)
         // Rows that fit at once: no ranges.
-        var few = SortSizes()
-        for i in 0..<1000 { few.rowsPerSlice.add(day: CivilTime.floorDiv(dayStart + Int64(i), SortSizes.sliceMicros)) }
-        #expect(few.split(plan: plan, sortsAtOnce: 2).starts.isEmpty)
+        var few = DayHistogram()
+        few.add(day: day * perDay, 1000)
+        #expect(SortRangePlan(rowsPerUnit: few, bytesPerRow: Self.rowBytes).split(plan: plan, sortsAtOnce: 2).starts.isEmpty)
     }
 
     /// Rows that fit in the sort at once but are many are cut in about four ranges for two
     /// threads, so that both sort and write; one thread sorts them in one piece.
     @Test func manyRowsThatFitAreCutForTwoThreads() {
-        var sizes = SortSizes()
-        let start: Int64 = 19_500 * CivilTime.microsPerDay
+        var days = DayHistogram()
         let rows = 700_000 // 700,000 x 118 bytes: over SortRangePlan.rangesWorthBytes
-        for i in 0..<rows { sizes.rowsPerSlice.add(day: CivilTime.floorDiv(start + Int64(i) * 3_000_000, SortSizes.sliceMicros)) }
+        for i in 0..<rows { days.add(day: 19_500 + Int64(i / 20_000)) }
         let plan = MemoryPlan(available: 4 << 30, operators: 1)
-        #expect(rows * sizes.bytesPerRow >= SortRangePlan.rangesWorthBytes && rows * sizes.bytesPerRow < plan.sortEngineBytes / 2)
+        let sizes = SortRangePlan(rowsPerUnit: days, bytesPerRow: Self.rowBytes)
+        #expect(rows * Self.rowBytes >= SortRangePlan.rangesWorthBytes && rows * Self.rowBytes < plan.sortEngineBytes / 2)
         let two = sizes.split(plan: plan, sortsAtOnce: 2)
         #expect(two.fit && (3...5).contains(two.starts.count + 1), "\(two.starts.count + 1) ranges")
         #expect(sizes.split(plan: plan, sortsAtOnce: 1).starts.isEmpty)

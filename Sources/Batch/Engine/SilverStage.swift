@@ -145,12 +145,17 @@ public struct SilverStage {
         // Where the sort cuts its rows: the rows of each partition date.
         let whole = MemoryPlan(available: budget.availableBytes, operators: 1)
         let rowBytes = sortRowBytes(sortSchema, keys: sortKeys, bronze: bronze)
-        var perDay = DayHistogram()
+        // Counted by the leading sort key: days of the partition, or 15-minute slices of
+        // the timestamp that leads instead (a day with more rows than the sort's memory
+        // then still splits).
+        let leading = sortKeys[0].column
+        let keyUnit = unitsPerDay == CivilTime.microsPerDay ? SortRangePlan.sliceMicros : 1
+        var perUnit = DayHistogram()
         if report.bronzeRows * rowBytes >= min(SortRangePlan.rangesWorthBytes, whole.sortEngineBytes * 4 / 5) {
-            perDay = try partitionDays(bronze, tables, partition: partition, capacity: capacity)
+            perUnit = try histogram(bronze, tables, column: leading, unit: keyUnit, capacity: capacity)
         }
         report.phases.lap("ranges")
-        let split = SortRangePlan(rowsPerUnit: perDay, bytesPerRow: rowBytes).split(plan: whole, sortsAtOnce: threads >= 2 ? 2 : 1)
+        let split = SortRangePlan(rowsPerUnit: perUnit, bytesPerRow: rowBytes).split(plan: whole, sortsAtOnce: threads >= 2 ? 2 : 1)
         let rangeMode = !split.starts.isEmpty
         // In range mode the sort only writes its ranges' files during the pass: its memory
         // is for sorting them, after the dedup is done; otherwise the two share it.
@@ -158,7 +163,7 @@ public struct SilverStage {
         let sort = try SortOperator(schema: sortSchema, keys: sortKeys, budget: budget, spill: spill,
                                     blockBytes: rangeMode ? whole.sortBlockBytes : shared.sortBlockBytes,
                                     memoryMaxBytes: rangeMode ? whole.sortEngineBytes : shared.sortEngineBytes,
-                                    splitters: SortOperator.splitKeys(sortKeys, schema: sortSchema, split.starts.map { $0 * (unitsPerDay ?? 1) }),
+                                    splitters: SortOperator.splitKeys(sortKeys, schema: sortSchema, split.starts.map { $0 * keyUnit }),
                                     bucketBlockBytes: split.bucketBlockBytes)
         let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
         defer { survivors.release() }
@@ -196,18 +201,19 @@ public struct SilverStage {
         return isFirst ? CivilTime.microsPerDay : nil
     }
 
-    /// The valid rows of each partition date, counted from the bronze columns that the
-    /// partition column needs (only those are read).
-    func partitionDays(_ bronze: TableReader, _ tables: [String: LookupTable], partition: Int, capacity: Int) throws -> DayHistogram {
-        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: capacity, only: [partition])
+    /// The rows of each `unit` of silver column `column` (a date or a timestamp: the
+    /// number of `unit`s since the epoch), counted over all of bronze from the bronze
+    /// columns that column needs (only those are read).
+    func histogram(_ bronze: TableReader, _ tables: [String: LookupTable], column: Int, unit: Int64, capacity: Int) throws -> DayHistogram {
+        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: capacity, only: [column])
         let scan = TableScan(bronze, columns: router.inputColumns)
-        var days = DayHistogram()
+        var units = DayHistogram()
         while case let n = try scan.next(), n > 0 {
             try router.project(scan.vectors, rows: n)
-            let d = router.columns[partition]
-            for r in 0..<n where !d.isNull(r) { days.add(day: Int64(d.int32(r))) }
+            let v = router.columns[column]
+            for r in 0..<n where !v.isNull(r) { units.add(day: CivilTime.floorDiv(v.integer(r), unit)) }
         }
-        return days
+        return units
     }
 
     /// A sort row's bytes, near enough: the sorter's index entry and header (32), the key

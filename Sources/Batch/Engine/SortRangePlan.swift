@@ -6,6 +6,10 @@ import Spill
 struct SortRangePlan {
     /// Rows that fit in the sort at once are sorted in ranges side by side from this size.
     static let rangesWorthBytes = 64 << 20
+    /// The unit a timestamp is counted in: finer than a day, so that a day with more rows
+    /// than the sort's memory still splits into ranges that fit (100M rows over 91 days
+    /// is about 1.1M rows a day).
+    static let sliceMicros: Int64 = 15 * 60 * 1_000_000
     var rowsPerUnit: DayHistogram
     var bytesPerRow: Int
 

@@ -138,7 +138,7 @@ public struct Pipeline {
         var attempts = 0
         while true {
             attempts += 1
-            let silverStale = options.rebuild ? "--rebuild asked for it" : Silver.staleness(lake: lake)
+            let silverStale = options.rebuild ? "--rebuild asked for it" : Silver.staleness(lake: lake, pipeline: stage.pipeline)
             report.silver = try timed(.silver) {
                 silverStale != nil ? try Silver(options: stage, budget: budget, spill: spill).run() : nil
             }

@@ -188,7 +188,7 @@ public enum Verify {
 
     static func checkExpected(lake: String, bronze: Int, silver: Int, quarantined: Int, duplicates: Int, into report: inout Report) {
         let expected: Generator.Expected?
-        do { expected = try Silver.loadExpected(lake: lake) } catch {
+        do { expected = try Silver.loadExpected(lake: lake, reasons: BuiltinPipelines.transactionsChecked.reasons) } catch {
             report.problems.append("\(error)")
             return
         }
