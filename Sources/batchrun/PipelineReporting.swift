@@ -24,12 +24,13 @@ enum PipelineReporting {
     static func goldFields(_ r: Gold.Report) -> [(String, JSON)] {
         [
             ("silver_rows", .int(r.silverRows)),
-            ("tables", .object(Gold.tables.map { ($0, .int(r.rows[$0] ?? 0)) })),
-            ("months", .int(r.months)), ("completed_rows", .int(r.completed)), ("refunded_rows", .int(r.refunded)),
+            ("tables", .object(r.tables.map { ($0, .int(r.rows[$0] ?? 0)) })),
+            ("partitions", .int(r.partitions)),
+            ("sorted_projections", .array(r.sorted.map { .string($0) })),
             ("bytes_written", .int(r.bytesWritten)),
             ("set_aside", .array(r.setAside.map { .string($0) })),
-            ("spill", .object([("customer_aggregate_spills", .int(r.customerAggregate.spills)), ("customer_sort_runs", .int(r.customerSort.spills)),
-                               ("daily_aggregate_spills", .int(r.dailySpills))])),
+            ("spill", .object([("aggregate_spills", .int(r.aggregates.spills)), ("aggregate_spill_bytes", .int(r.aggregates.spillBytesWritten))])),
+            ("phase_seconds", .object(r.phases.phases.map { ($0.name, .double($0.seconds)) })),
         ]
     }
 
@@ -39,9 +40,10 @@ enum PipelineReporting {
     }
 
     static func goldText(_ r: Gold.Report, seconds: Double) -> String {
-        var lines = [String(format: "gold: %@ silver rows -> %@ fact rows in %d month partition(s), %@ written (%.2f s)",
-                            count(r.silverRows), count(r.rows["fact_transactions"] ?? 0), r.months, ByteSize.format(r.bytesWritten), seconds)]
-        for name in Gold.tables { lines.append("  " + name.rightPadded(18) + count(r.rows[name] ?? 0).leftPadded(13) + " rows") }
+        var lines = [String(format: "gold: %@ silver rows -> %d tables, %d partition(s), %@ written (%.2f s)",
+                            count(r.silverRows), r.tables.count, r.partitions, ByteSize.format(r.bytesWritten), seconds)]
+        for name in r.tables { lines.append("  " + name.rightPadded(18) + count(r.rows[name] ?? 0).leftPadded(13) + " rows") }
+        for name in r.sorted { lines.append("  \(name) was sorted: its source did not come in its order") }
         for place in r.setAside { lines.append("  a damaged table was set aside (not deleted) and rebuilt: \(place)") }
         return lines.joined(separator: "\n")
     }
@@ -62,7 +64,7 @@ enum PipelineReporting {
                           count(v.silverRows), count(v.quarantinedTotal), count(v.duplicatesRemoved), s, rate(v.bronzeRows, s))
         case .gold:
             guard let g = r.gold else { return String(format: "gold    up to date: silver and reference unchanged (%.2f s)", s) }
-            return String(format: "gold    %@ silver rows -> 6 tables, %d month(s) (%.2f s, %@)", count(g.silverRows), g.months, s, rate(g.silverRows, s))
+            return String(format: "gold    %@ silver rows -> %d tables, %d partition(s) (%.2f s, %@)", count(g.silverRows), g.tables.count, g.partitions, s, rate(g.silverRows, s))
         }
     }
 
@@ -77,10 +79,9 @@ enum PipelineReporting {
             if s.dedup.spills > 0 { out.append("silver's dedup overflowed its share of the memory limit \(s.dedup.spills) time(s)") }
         }
         if let g = r.gold {
-            if g.customerAggregate.spills + g.dailySpills > 0 {
-                out.append("gold's aggregations overflowed their share of the memory limit \(g.customerAggregate.spills + g.dailySpills) time(s)")
+            if g.aggregates.spills > 0 {
+                out.append("gold's aggregations overflowed their share of the memory limit \(g.aggregates.spills) time(s)")
             }
-            if g.customerSort.spills > 0 { out.append("gold's sort wrote \(g.customerSort.spills) sorted run(s): its rows did not fit its share of the memory limit") }
         }
         return out
     }
@@ -170,7 +171,7 @@ enum PipelineReporting {
                 row("silver", nil, nil, .silver, "up to date (bronze and reference unchanged)")
             }
             if let g = r.gold {
-                row("gold", g.silverRows, g.rows["fact_transactions"] ?? 0, .gold, "6 tables, fact in \(g.months) year/month partition(s)")
+                row("gold", g.silverRows, g.rows.values.reduce(0, +), .gold, "\(g.tables.count) tables, \(g.partitions) partition(s)")
             } else {
                 row("gold", nil, nil, .gold, "up to date (silver and reference unchanged)")
             }

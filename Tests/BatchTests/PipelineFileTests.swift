@@ -38,10 +38,10 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(silver == fields(TransactionsContract.silver), "\(silver) \(fields(TransactionsContract.silver))")
         #expect(fields(try table("quarantine")).map { $0.replacingOccurrences(of: " not null", with: "") }
                 == fields(TransactionsContract.quarantine).map { $0.replacingOccurrences(of: " not null", with: "") })
-        #expect(fields(try table("gold/dim_date")) == fields(Gold.dimDateSchema))
-        #expect(fields(try table("gold/fact_transactions")) == fields(Gold.factSchema))
-        #expect(fields(try table("gold/daily_sales")) == fields(Gold.dailySalesSchema))
-        #expect(fields(try table("gold/customer_monthly")) == fields(Gold.customerMonthlySchema))
+        #expect(fields(try table("gold/dim_date")) == fields(TransactionsContract.dimDate))
+        #expect(fields(try table("gold/fact_transactions")) == fields(TransactionsContract.fact))
+        #expect(fields(try table("gold/daily_sales")) == fields(TransactionsContract.dailySales))
+        #expect(fields(try table("gold/customer_monthly")) == fields(TransactionsContract.customerMonthly))
         #expect(fields(try table("gold/dim_customer")) == fields(Reference.customers.schema))
         #expect(fields(try table("gold/dim_product")) == fields(Reference.products.schema))
         #expect(fields(try table("reference/fx_rates")) == fields(Reference.fxRates.schema))
@@ -183,4 +183,28 @@ enum TransactionsContract {
         Field("event_date", .date, nullable: false),
     ])
     static let quarantine = Schema(Bronze.schema.fields + [Field("reason", .string, nullable: false)])
+    static let dimDate = Schema([
+        Field("date_key", .int32, nullable: false), Field("date", .date, nullable: false), Field("year", .int32, nullable: false),
+        Field("quarter", .int32, nullable: false), Field("month", .int32, nullable: false), Field("day", .int32, nullable: false),
+        Field("day_of_week", .int32, nullable: false), Field("iso_week", .int32, nullable: false), Field("is_weekend", .bool, nullable: false),
+    ])
+    static let fact = Schema([
+        Field("transaction_id", .string, nullable: false), Field("date_key", .int32, nullable: false),
+        Field("customer_id", .int64, nullable: false), Field("product_id", .int64, nullable: false),
+        Field("quantity", .int64, nullable: false), Field("unit_price", .decimal(scale: 2), nullable: false),
+        Field("amount", .decimal(scale: 2), nullable: false), Field("currency", .string, nullable: false),
+        Field("amount_usd", .decimal(scale: 2), nullable: false), Field("status", .string, nullable: false),
+        Field("channel", .string, nullable: false), Field("event_time", .timestamp, nullable: false),
+    ])
+    static let dailySales = Schema([
+        Field("date_key", .int32, nullable: false), Field("category", .string), Field("channel", .string, nullable: false),
+        Field("orders", .int64, nullable: false), Field("units", .int64, nullable: false),
+        Field("revenue_usd", .decimal(scale: 2), nullable: false), Field("refunds", .int64, nullable: false),
+        Field("refunded_usd", .decimal(scale: 2), nullable: false),
+    ])
+    static let customerMonthly = Schema([
+        Field("customer_id", .int64, nullable: false), Field("year", .int32, nullable: false), Field("month", .int32, nullable: false),
+        Field("orders", .int64, nullable: false), Field("revenue_usd", .decimal(scale: 2), nullable: false),
+        Field("first_purchase_at", .timestamp, nullable: false), Field("last_purchase_at", .timestamp, nullable: false),
+    ])
 }

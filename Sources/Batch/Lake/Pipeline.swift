@@ -145,7 +145,7 @@ public struct Pipeline {
             if let why = silverStale { report.reasons[.silver] = why }
             finished(.silver, report)
             do {
-                let goldStale = options.rebuild ? "--rebuild asked for it" : Gold.staleness(lake: lake)
+                let goldStale = options.rebuild ? "--rebuild asked for it" : Gold.staleness(lake: lake, pipeline: stage.pipeline)
                 report.gold = try timed(.gold) {
                     goldStale != nil ? try Gold(options: stage, budget: budget, spill: spill).run() : nil
                 }

@@ -106,9 +106,9 @@ public struct TypeChecker {
                 }
                 var s = Scope()
                 s.slots.append(.init(qualifier: nil, name: "date", type: .date, nullable: false, source: .input(0)))
-                let (columns, typed, _) = try projectColumns(t.columns, scope: s, lookups: [], table: t.name)
+                let (columns, typed, projected) = try projectColumns(t.columns, scope: s, lookups: [], table: t.name)
                 try checkOrder(t.order, columns: columns, table: t.name)
-                plan.scope = s
+                plan.scope = projected
                 plan.columns = typed
                 table = CheckedPipeline.Table(name: "gold/" + t.name, columns: columns, partition: nil, order: t.order.map(\.name))
             case .projection, .aggregate:
@@ -153,7 +153,7 @@ public struct TypeChecker {
                     try checkOrder(t.order, columns: columns, table: t.name)
                     table = CheckedPipeline.Table(name: "gold/" + t.name, columns: columns, partition: nil, order: t.order.map(\.name))
                 } else {
-                    let (columns, typed, _) = try projectColumns(t.columns, scope: s, lookups: lookups, table: t.name)
+                    let (columns, typed, projected) = try projectColumns(t.columns, scope: s, lookups: lookups, table: t.name)
                     plan.columns = typed
                     var partition: String?
                     if let (p, at) = t.partition {
@@ -169,6 +169,7 @@ public struct TypeChecker {
                     }
                     try checkOrder(t.order, columns: columns, table: t.name)
                     table = CheckedPipeline.Table(name: "gold/" + t.name, columns: columns, partition: partition, order: t.order.map(\.name))
+                    s = projected
                 }
                 plan.scope = s
             }

@@ -1,0 +1,234 @@
+import Segments
+import Spill
+
+/// Gold aggregates: each aggregate of the measures (`count`, `sum`, `min`, `max`, `avg`,
+/// with its `filter`) becomes one or two accumulators of a spilling aggregation by the
+/// group keys; the measures are then evaluated over each group's keys and aggregates.
+///
+/// ```
+///   source rows ─> where ─> group keys + accumulator inputs ─> AggregateOperator
+///     ─> keys + aggregates ─> measure kernels ─> sort by order ─> table
+/// ```
+extension GoldStage {
+    /// The aggregate nodes of a measure, in tree order.
+    static func aggregates(in e: TypedExpr) -> [TypedExpr] {
+        var out: [TypedExpr] = []
+        func walk(_ e: TypedExpr) {
+            switch e.node {
+            case .aggregate: out.append(e)
+            case .slot, .literal: break
+            case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): walk(x)
+            case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): walk(a); walk(b)
+            case let .inList(x, items, _): walk(x); items.forEach(walk)
+            case let .call(_, args): args.forEach(walk)
+            case let .caseWhen(branches, otherwise):
+                for (c, v) in branches { walk(c); walk(v) }
+                otherwise.map(walk)
+            }
+        }
+        walk(e)
+        return out
+    }
+
+    /// `e` with its aggregates, in tree order, read from slots `next`, `next + 1`, ...
+    static func readingAggregates(_ e: TypedExpr, from next: inout Int) -> TypedExpr {
+        func r(_ x: TypedExpr) -> TypedExpr { readingAggregates(x, from: &next) }
+        let node: TypedExpr.Node
+        switch e.node {
+        case .aggregate:
+            node = .slot(next)
+            next += 1
+        case .slot, .literal: return e
+        case let .negate(x): node = .negate(r(x))
+        case let .not(x): node = .not(r(x))
+        case let .cast(x): node = .cast(r(x))
+        case let .isNull(x, negated): node = .isNull(r(x), negated: negated)
+        case let .inReference(x, reference, negated): node = .inReference(r(x), reference: reference, negated: negated)
+        case let .arithmetic(op, a, b): node = .arithmetic(op, r(a), r(b))
+        case let .compare(op, a, b): node = .compare(op, r(a), r(b))
+        case let .logic(op, a, b): node = .logic(op, r(a), r(b))
+        case let .inList(x, items, negated): node = .inList(r(x), items.map(r), negated: negated)
+        case let .call(fn, args): node = .call(fn, args.map(r))
+        case let .caseWhen(branches, otherwise): node = .caseWhen(branches.map { (r($0.0), r($0.1)) }, otherwise: otherwise.map(r))
+        }
+        return TypedExpr(node, e.type, nullable: e.nullable)
+    }
+
+    /// One aggregate of the measures: its function, argument, filter and the columns of
+    /// its accumulators in the aggregation's input (`value`, then `count` for sum and avg).
+    struct Accumulator {
+        var function: AggregateFunction
+        var argument: Int?
+        var filter: Int?
+        var value: Int
+        var count: Int?
+        var type: ValueType
+    }
+
+    func aggregate(_ source: RowSource, _ t: PipelineFile.GoldTable, _ plan: CheckedPipeline.GoldPlan, _ tables: [String: LookupTable],
+                   to writer: TableWriter, written: inout [SegmentSummary]) throws -> OperatorStats {
+        let nodes = plan.columns.flatMap(Self.aggregates(in:))
+        let rows = max(1, min(batchRows, source.capacity))
+        let groups = plan.groupBy.count
+        // Evaluated per source row: the group keys, then each aggregate's argument;
+        // conditions: where, then each aggregate's filter.
+        var columns = plan.groupBy
+        var conditions = plan.filter.map { [$0] } ?? []
+        var fields = plan.groupBy.enumerated().map { Field("g\($0.offset)", ExpressionKernel.columnType($0.element.type), nullable: true) }
+        var accumulators: [Accumulator] = []
+        var aggregates: [Aggregate] = []
+        for node in nodes {
+            guard case let .aggregate(fn, arg, filter) = node.node else { continue }
+            var a = Accumulator(function: fn, argument: nil, filter: nil, value: fields.count, count: nil, type: node.type)
+            if let arg {
+                a.argument = columns.count
+                columns.append(arg)
+            }
+            if let filter {
+                a.filter = conditions.count
+                conditions.append(filter)
+            }
+            switch fn {
+            case .count:
+                fields.append(Field("a\(fields.count)", .int64))
+                aggregates.append(Aggregate(.sum, a.value, as: "a\(a.value)"))
+            case .sum, .avg, .min, .max:
+                let type = ExpressionKernel.columnType(arg?.type ?? .int64)
+                fields.append(Field("a\(fields.count)", type, nullable: true))
+                let f: Aggregate.Function = fn == .min ? .min : fn == .max ? .max : .sum
+                aggregates.append(Aggregate(f, a.value, as: "a\(a.value)"))
+                if fn == .sum || fn == .avg {
+                    a.count = fields.count
+                    fields.append(Field("a\(fields.count)", .int64))
+                    aggregates.append(Aggregate(.sum, a.count, as: "a\(fields.count - 1)"))
+                }
+            }
+            accumulators.append(a)
+        }
+        let input = Schema(fields)
+        let memory = MemoryPlan(available: budget.availableBytes, operators: 2)
+        let operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: budget, spill: spill,
+                                              blockBytes: memory.hashBlockBytes, memoryMaxBytes: memory.hashEngineBytes)
+        let evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows)
+        let scan = try source.scan(evaluator.inputColumns)
+        let batch = input.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let slice = scan.vectors.map { ColumnVector(type: $0.type, capacity: rows) }
+        let picked = UnsafeMutablePointer<Int32>.allocate(capacity: rows)
+        defer { picked.deallocate() }
+        let hasWhere = plan.filter != nil
+        var passed = 0
+        while case let n = try scan.next(), n > 0 {
+            var start = 0
+            while start < n {
+                let m = min(rows, n - start)
+                let inputs: [ColumnVector]
+                if m == n {
+                    inputs = scan.vectors
+                } else {
+                    for (k, c) in slice.enumerated() {
+                        c.reset()
+                        c.append(contentsOf: scan.vectors[k], rows: start..<(start + m))
+                    }
+                    inputs = slice
+                }
+                start += m
+                try evaluator.bind(inputs, rows: m)
+                try evaluator.evaluateColumns(rows: m)
+                var k = 0
+                if hasWhere {
+                    let keep = try evaluator.condition(0, rows: m)
+                    for r in 0..<m where !keep.isNull(r) && keep.bool(r) {
+                        picked[k] = Int32(r)
+                        k += 1
+                    }
+                } else {
+                    for r in 0..<m { picked[r] = Int32(r) }
+                    k = m
+                }
+                if k == 0 { continue }
+                passed += k
+                let kept = UnsafeBufferPointer(start: picked, count: k)
+                for c in batch { c.reset() }
+                for g in 0..<groups { batch[g].append(contentsOf: evaluator.columns[g], gathering: kept) }
+                for a in accumulators {
+                    let filter = try a.filter.map { try evaluator.condition($0, rows: m) }
+                    let arg = a.argument.map { evaluator.columns[$0] }
+                    let value = batch[a.value], count = a.count.map { batch[$0] }
+                    for r in kept {
+                        let r = Int(r)
+                        let included = filter.map { !$0.isNull(r) && $0.bool(r) } ?? true
+                        switch a.function {
+                        case .count:
+                            value.appendInt64(included && !(arg?.isNull(r) ?? false) ? 1 : 0)
+                        case .sum, .avg, .min, .max:
+                            guard let arg else { preconditionFailure("\(a.function) has an argument") }
+                            let taken = included && !arg.isNull(r)
+                            if taken { value.appendValue(of: arg, row: r) } else { value.appendNull() }
+                            count?.appendInt64(taken ? 1 : 0)
+                        }
+                    }
+                }
+                try operation.push(batch, rows: 0..<k)
+            }
+        }
+        guard operation.stats.rowsIn == passed else {
+            throw BatchError(.reconciliation, path: writer.path, "gold does not reconcile: \(t.name)'s aggregation saw \(operation.stats.rowsIn) rows, \(passed) passed its where")
+        }
+        try operation.finish()
+
+        // The measures, over each group's keys and aggregates.
+        var scope = Scope()
+        for (k, g) in plan.groupBy.enumerated() { scope.slots.append(.init(qualifier: nil, name: "g\(k)", type: g.type, nullable: true, source: .input(k))) }
+        for (j, a) in accumulators.enumerated() {
+            scope.slots.append(.init(qualifier: nil, name: "a\(j)", type: a.type, nullable: true, source: .input(groups + j)))
+        }
+        var next = groups
+        let measures = plan.columns.map { Self.readingAggregates($0, from: &next) }
+        let measuring = try ScopeEvaluator(scope: scope, lookups: [], columns: measures, references: [:], capacity: rows)
+        let schema = self.schema(t.name)
+        let sort = try sorter(schema, order: t.order.map(\.name))
+        let pulled = operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        let results = accumulators.map { ColumnVector(type: ExpressionKernel.columnType($0.type), capacity: rows) }
+        while case let n = try operation.pull(into: pulled), n > 0 {
+            for (j, a) in accumulators.enumerated() {
+                let out = results[j]
+                out.reset()
+                let value = pulled[a.value], count = a.count.map { pulled[$0] }
+                for r in 0..<n {
+                    if a.function == .sum || a.function == .avg, let count, count.int64(r) == 0 {
+                        out.appendNull()
+                        continue
+                    }
+                    if a.function == .sum || a.function == .avg, value.int64(r) == Int64.max || value.int64(r) == Int64.min {
+                        throw BatchError(.reconciliation, path: writer.path, "a sum of \(t.name) leaves 18 digits; gold cannot hold it exactly")
+                    }
+                    switch a.function {
+                    case .avg: out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: t.name))
+                    default: out.appendValue(of: value, row: r)
+                    }
+                }
+            }
+            let groupsAndAggregates = Array(pulled[0..<groups]) + results
+            try measuring.bind(groupsAndAggregates, rows: n, full: true)
+            try measuring.evaluateColumns(rows: n)
+            try sort.push(Array(groupsAndAggregates[0..<groups]) + measuring.columns, rows: 0..<n)
+        }
+        try drain(sort, schema: schema, rows: rows, to: writer, written: &written)
+        return operation.stats
+    }
+
+    /// avg = sum / count at the average's scale, rounded half up (away from zero).
+    static func average(_ sum: Int64, count: Int64, from: ColumnType, to: ValueType, table: String) throws -> Int64 {
+        var scaled = Int128(sum)
+        let fromScale = if case let .decimal(s) = from { s } else { 0 }
+        for _ in 0..<max(0, to.scale - fromScale) { scaled *= 10 }
+        let c = Int128(count)
+        var q = scaled / c
+        let rest = scaled % c
+        if 2 * abs(rest) >= c { q += scaled < 0 ? -1 : 1 }
+        guard let v = Int64(exactly: q) else {
+            throw BatchError(.reconciliation, path: table, "an average of \(table) leaves 18 digits; gold cannot hold it exactly")
+        }
+        return v
+    }
+}
