@@ -188,7 +188,7 @@ struct BenchCommand: ParsableCommand {
             switch stage {
             case "ingest": (rowsIn, rowsOut) = (obj["rows_added"] as? Int ?? 0, obj["bronze_rows"] as? Int ?? 0)
             case "silver": (rowsIn, rowsOut) = (obj["bronze_rows"] as? Int ?? 0, obj["silver_rows"] as? Int ?? 0)
-            default: (rowsIn, rowsOut) = (obj["silver_rows"] as? Int ?? 0, (obj["tables"] as? [String: Any])?["fact_transactions"] as? Int ?? 0)
+            default: (rowsIn, rowsOut) = (obj["silver_rows"] as? Int ?? 0, ((obj["tables"] as? [String: Int]) ?? [:]).values.reduce(0, +))
             }
             stages.append(.init(stage: stage, seconds: o.seconds, peakRSSBytes: o.peakRSSBytes, rowsIn: rowsIn, rowsOut: rowsOut))
         }

@@ -42,15 +42,15 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(fields(try table("gold/fact_transactions")) == fields(TransactionsContract.fact))
         #expect(fields(try table("gold/daily_sales")) == fields(TransactionsContract.dailySales))
         #expect(fields(try table("gold/customer_monthly")) == fields(TransactionsContract.customerMonthly))
-        #expect(fields(try table("gold/dim_customer")) == fields(Reference.customers.schema))
-        #expect(fields(try table("gold/dim_product")) == fields(Reference.products.schema))
-        #expect(fields(try table("reference/fx_rates")) == fields(Reference.fxRates.schema))
+        #expect(fields(try table("gold/dim_customer")) == fields(TransactionsContract.customers))
+        #expect(fields(try table("gold/dim_product")) == fields(TransactionsContract.products))
+        #expect(fields(try table("reference/fx_rates")) == fields(TransactionsContract.fxRates))
         #expect(p.reasons == Generator.reasons)
         #expect(try table("silver").partition == "event_date" && (try table("gold/fact_transactions")).partition == "month(event_date)")
         // The landing zone the generic ingest builds from the file: bronze and the
         // reference tables have the hand-wired schemas.
-        #expect(Landing.transactions.facts.schema == Bronze.schema)
-        #expect(Landing.transactions.references.map(\.schema) == [Reference.customers.schema, Reference.products.schema, Reference.fxRates.schema])
+        #expect(Landing.transactions.facts.schema == TransactionsContract.bronze)
+        #expect(Landing.transactions.references.map(\.schema) == [TransactionsContract.customers, TransactionsContract.products, TransactionsContract.fxRates])
     }
 
     /// The worked example of docs/PIPELINES.md is a valid file.
@@ -182,7 +182,19 @@ enum TransactionsContract {
         Field("event_time", .timestamp, nullable: false), Field("updated_at", .timestamp, nullable: false),
         Field("event_date", .date, nullable: false),
     ])
-    static let quarantine = Schema(Bronze.schema.fields + [Field("reason", .string, nullable: false)])
+    static let bronze = Schema(SampleTable.schema.fields + [
+        Field("_source_file", .string, nullable: false), Field("_source_line", .int64, nullable: false),
+        Field("_ingest_seq", .int64, nullable: false), Field("_ingested_at", .timestamp, nullable: false), Field("_rescued", .string),
+    ])
+    static let customers = Schema([
+        Field("customer_id", .int64, nullable: false), Field("name", .string), Field("country", .string),
+        Field("segment", .string), Field("signup_date", .date),
+    ])
+    static let products = Schema([
+        Field("product_id", .int64, nullable: false), Field("name", .string), Field("category", .string), Field("list_price", .decimal(scale: 2)),
+    ])
+    static let fxRates = Schema([Field("currency", .string, nullable: false), Field("usd_per_unit", .decimal(scale: 6))])
+    static let quarantine = Schema(bronze.fields + [Field("reason", .string, nullable: false)])
     static let dimDate = Schema([
         Field("date_key", .int32, nullable: false), Field("date", .date, nullable: false), Field("year", .int32, nullable: false),
         Field("quarter", .int32, nullable: false), Field("month", .int32, nullable: false), Field("day", .int32, nullable: false),

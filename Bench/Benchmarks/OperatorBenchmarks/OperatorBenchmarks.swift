@@ -289,7 +289,8 @@ enum Join {
     /// A products reference table of `count` rows: product p has category `c%02d` with
     /// c = p % 20, none when p % 97 == 0.
     static func writeProducts(_ path: String, count: Int) throws -> TableReader {
-        let schema = Reference.products.schema
+        let schema = Schema([Field("product_id", .int64, nullable: false), Field("name", .string), Field("category", .string),
+                             Field("list_price", .decimal(scale: 2))])
         let table = try TableWriter(path: path, schema: schema)
         defer { table.close() }
         let segment = try table.newSegment()

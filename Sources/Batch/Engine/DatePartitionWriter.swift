@@ -2,8 +2,8 @@ import Segments
 
 /// Writes rows that arrive in date order into a date-partitioned table: one segment per
 /// partition, opened when the first row of a partition comes and finished when a row of
-/// the next one does. Silver's event_date=YYYY-MM-DD partitions and gold's
-/// year=YYYY/month=MM partitions of fact_transactions are written this way.
+/// the next one does. Silver's day partitions (`<column>=YYYY-MM-DD`) and gold
+/// projections' day or month partitions (`year=YYYY/month=MM`) are written this way.
 ///
 /// A date that goes back to an earlier partition is a caller's bug (its input is
 /// sorted), reported as an invalid argument rather than written to a second segment.

@@ -3,8 +3,8 @@
 /// seen no longer fits, bins merge pairwise (the shift grows) until it does. A "day" is
 /// any integer unit of time.
 ///
-/// Silver counts its valid rows per 15 minutes of event_time this way in pass 1 (its
-/// days are 15-minute slices), to cut its sort into time ranges that each fit in memory.
+/// Silver counts its rows per day of its partition, or per 15 minutes of the timestamp
+/// that leads its sort, this way, to cut its sort into ranges that each fit in memory.
 struct DayHistogram {
     static let binCount = 4096
     /// Each bin covers 2^shift days.

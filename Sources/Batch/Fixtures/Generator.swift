@@ -61,6 +61,12 @@ public struct Generator: Sendable {
 
     func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
 
+    /// The transaction file's columns, in the order the files have them.
+    public static let transactionColumns = [
+        "transaction_id", "customer_id", "product_id", "quantity", "unit_price",
+        "currency", "status", "channel", "event_time", "updated_at",
+    ]
+
     public static let reasons = [
         "malformed_row", "missing_id", "bad_number", "bad_timestamp", "bad_quantity", "bad_price",
         "bad_status", "bad_channel", "unknown_currency", "unknown_customer", "unknown_product",
@@ -226,7 +232,7 @@ public struct Generator: Sendable {
         var headerNoise = rng(file, 0x4845_4144)
         for (k, c) in order.enumerated() {
             if k > 0 { out.byte(0x2C) }
-            var name = Bronze.transactionColumns[c]
+            var name = Self.transactionColumns[c]
             if options.noise && headerNoise.next(below: 4) == 0 { name = " " + name.uppercased() }
             out.text(name)
         }

@@ -2,7 +2,7 @@ import Foundation
 import Segments
 
 /// The folders of a lake: `bronze`, `silver` and `quarantine` at the top, the gold
-/// tables under `gold/`, the reference data (customers, products, fx_rates) under
+/// tables under `gold/`, the reference tables of the pipeline's landing zone under
 /// `reference/`. Damaged tables that a stage rebuilt are moved to `_set_aside/`.
 public enum Lake {
     public static let topTables = ["bronze", "silver", "quarantine"]

@@ -163,7 +163,9 @@ public enum Verify {
         let gold = Lake.goldTables.compactMap { name in s["gold/" + name].map { (name, $0) } }
         guard !gold.isEmpty else { return }
         let infos = gold.map { $0.1.commitInfos.last ?? [:] }
-        if infos.contains(where: { i in ["silver", "customers", "products"].contains { !sameInput(i, infos[0], $0) } }) {
+        let pipeline = BuiltinPipelines.transactionsChecked
+        let goldReferences = Gold.references(pipeline).map(\.name)
+        if infos.contains(where: { i in (["silver"] + goldReferences).contains { !sameInput(i, infos[0], $0) } }) {
             let versions = Set(infos.map { $0["silver_version"] ?? "?" })
             report.problems.append("gold tables come from different inputs (silver versions \(versions.sorted().joined(separator: ", "))): a gold run did not finish; run batchrun gold")
         } else if let silver = s["silver"], let goldInfo = infos.first {
@@ -171,11 +173,14 @@ public enum Verify {
             if !isBuilt(goldInfo, from: "silver", silver) {
                 report.notes.append("gold was built from silver version \(goldInfo["silver_version"] ?? "?")\(goldInfo["silver_table"] == silver.tableId ? "" : " of another silver table"); silver is at version \(silver.version): run batchrun gold (or run) to bring it up to date")
             } else {
-                if ["customers", "products"].contains(where: { !sameInput(goldInfo, silverInfo, $0) }) {
-                    report.problems.append("gold was built from other reference tables than silver (products version \(goldInfo["products_version"] ?? "?") against silver's \(silverInfo["products_version"] ?? "?")): run batchrun run")
+                let silverReferences = goldReferences.filter { silverInfo[$0 + "_table"] != nil }
+                if let other = silverReferences.first(where: { !sameInput(goldInfo, silverInfo, $0) }) {
+                    report.problems.append("gold was built from other reference tables than silver (\(other) version \(goldInfo[other + "_version"] ?? "?") against silver's \(silverInfo[other + "_version"] ?? "?")): run batchrun run")
                 }
-                if let fact = s["gold/fact_transactions"], fact.rowCount != silver.rowCount {
-                    report.problems.append("fact_transactions holds \(fact.rowCount) rows, silver \(silver.rowCount)")
+                // A projection of silver has one row per silver row.
+                for t in pipeline.file.gold where t.from == "silver" {
+                    guard case .projection = t.kind, let table = s["gold/" + t.name], table.rowCount != silver.rowCount else { continue }
+                    report.problems.append("\(t.name) holds \(table.rowCount) rows, silver \(silver.rowCount)")
                 }
             }
         }

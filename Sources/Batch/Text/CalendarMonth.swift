@@ -10,7 +10,7 @@ struct CalendarMonth {
 
     /// The date_key (yyyymmdd) of a day of this month.
     func dateKey(_ day: Int64) -> Int32 { dateKeyBase + Int32(day - days.lowerBound + 1) }
-    /// fact_transactions' partition values: year=YYYY, month=MM.
+    /// A month partition's values: year=YYYY, month=MM.
     var partition: [String] {
         [String(year), month < 10 ? "0" + String(month) : String(month)]
     }
