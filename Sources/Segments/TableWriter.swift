@@ -103,6 +103,11 @@ public final class TableWriter {
 
     public var stagedFiles: [TableFile] { staged }
 
+    /// Forgets every staged file (the caller deletes them): a build that starts over.
+    public func unstageAll() {
+        staged.removeAll()
+    }
+
     /// Commits the staged files, removing `remove` (paths relative to the table) or, with
     /// `replaceAll`, every live file. Returns the new version.
     @discardableResult

@@ -84,6 +84,7 @@ public struct Gold {
         }
         var stage = GoldStage(pipeline: pipeline, budget: budget, spill: spill)
         stage.batchRows = options.batchRows
+        stage.threads = options.threads
         stage.compression = options.compression
         try stage.checkSupported()
         Lake.removeNeverCommitted(lake: lake)

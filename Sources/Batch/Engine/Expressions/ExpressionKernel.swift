@@ -71,6 +71,8 @@ public final class ExpressionKernel {
     enum ConstantItems { case strings([[UInt8]]), integers([Int64]) }
     private let constantItems: ConstantItems?
     private let constantsHaveNull: Bool
+    /// A date part kernel's last day and its part.
+    private var lastDay = Int64.min, lastPart: Int32 = 0
     /// The children's results of the batch being evaluated, one slot per child, reused
     /// batch after batch (a fresh array per batch would be a malloc per node).
     private var inputs: [ColumnVector]
@@ -349,6 +351,15 @@ public final class ExpressionKernel {
     func compare(_ op: BinaryOp, _ a: ColumnVector, _ b: ColumnVector, _ rows: Int) {
         let out = output
         let t = children[0].type
+        if t == .string && (op == .equal || op == .notEqual) {
+            // Equality of strings: lengths first, then bytes.
+            for r in 0..<rows {
+                if a.isNull(r) || b.isNull(r) { out.appendNull(); continue }
+                let same = a.withString(r) { x in b.withString(r) { y in x.count == y.count && Bytes.equal(x, y) } }
+                out.appendBool(same == (op == .equal))
+            }
+            return
+        }
         for r in 0..<rows {
             if a.isNull(r) || b.isNull(r) { out.appendNull(); continue }
             let c: Int
@@ -441,20 +452,30 @@ public final class ExpressionKernel {
             default:
                 let day = fromTimestamp ? CivilTime.floorDiv(x.int64(r), CivilTime.microsPerDay) : Int64(x.int32(r))
                 if fn == .date { out.appendInt32(Int32(day)); continue }
-                let c = ValueText.civil(day)
-                let value: Int
-                switch fn {
-                case .year: value = Int(c.year)
-                case .month: value = c.month
-                case .day: value = c.day
-                case .quarter: value = (c.month - 1) / 3 + 1
-                case .dayOfWeek: value = CivilTime.isoDayOfWeek(day)
-                case .isoWeek: value = CivilTime.isoWeek(day)
-                default: value = Int(c.year) * 10_000 + c.month * 100 + c.day // dateKey
+                // Rows often come by date: the part of the previous row's day is reused.
+                if day != lastDay {
+                    lastDay = day
+                    lastPart = Self.part(fn, of: day)
                 }
-                out.appendInt32(Int32(truncatingIfNeeded: value))
+                out.appendInt32(lastPart)
             }
         }
+    }
+
+    /// A date part of day `day` (days since 1970-01-01).
+    static func part(_ fn: TypedExpr.Function, of day: Int64) -> Int32 {
+        let c = ValueText.civil(day)
+        let value: Int
+        switch fn {
+        case .year: value = Int(c.year)
+        case .month: value = c.month
+        case .day: value = c.day
+        case .quarter: value = (c.month - 1) / 3 + 1
+        case .dayOfWeek: value = CivilTime.isoDayOfWeek(day)
+        case .isoWeek: value = CivilTime.isoWeek(day)
+        default: value = Int(c.year) * 10_000 + c.month * 100 + c.day // dateKey
+        }
+        return Int32(truncatingIfNeeded: value)
     }
 
     func round(_ x: ColumnVector, scale: Int, _ rows: Int) {

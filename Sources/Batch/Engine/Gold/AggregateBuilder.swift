@@ -9,7 +9,28 @@ import Spill
 ///   source rows ─> where ─> group keys + accumulator inputs ─> AggregateOperator
 ///     ─> keys + aggregates ─> measure kernels ─> sort by order ─> table
 /// ```
-extension GoldStage {
+final class AggregateBuilder: TableBuilder {
+    let table: String
+    let inputColumns: [Int]
+    var weight: Int { 2 }
+    private(set) var written: [SegmentSummary] = []
+    private(set) var stats = OperatorStats()
+    private let stage: GoldStage
+    private let writer: TableWriter
+    private let rows: Int
+    private let order: [String]
+    private let schema: Schema
+    private let groups: Int
+    private let accumulators: [Accumulator]
+    private let hasWhere: Bool
+    private let operation: AggregateOperator
+    private let evaluator: ScopeEvaluator
+    private let measuring: ScopeEvaluator
+    /// The aggregation's input rows of a batch: group keys, then accumulator inputs.
+    private let batch: [ColumnVector]
+    private let picked: UnsafeMutablePointer<Int32>
+    private var passed = 0
+
     /// The aggregate nodes of a measure, in tree order.
     static func aggregates(in e: TypedExpr) -> [TypedExpr] {
         var out: [TypedExpr] = []
@@ -65,11 +86,16 @@ extension GoldStage {
         var type: ValueType
     }
 
-    func aggregate(_ source: RowSource, _ t: PipelineFile.GoldTable, _ plan: CheckedPipeline.GoldPlan, _ tables: [String: LookupTable],
-                   to writer: TableWriter, written: inout [SegmentSummary]) throws -> OperatorStats {
+    init(_ stage: GoldStage, _ t: PipelineFile.GoldTable, _ plan: CheckedPipeline.GoldPlan, source: RowSource, tables: [String: LookupTable],
+         rows: Int, writer: TableWriter) throws {
+        self.stage = stage
+        table = t.name
+        self.writer = writer
+        self.rows = rows
+        order = t.order.map(\.name)
+        schema = stage.schema(t.name)
         let nodes = plan.columns.flatMap(Self.aggregates(in:))
-        let rows = max(1, min(batchRows, source.capacity))
-        let groups = plan.groupBy.count
+        groups = plan.groupBy.count
         // Evaluated per source row: the group keys, then each aggregate's argument;
         // conditions: where, then each aggregate's filter.
         var columns = plan.groupBy
@@ -93,89 +119,27 @@ extension GoldStage {
                 fields.append(Field("a\(fields.count)", .int64))
                 aggregates.append(Aggregate(.sum, a.value, as: "a\(a.value)"))
             case .sum, .avg, .min, .max:
-                let type = ExpressionKernel.columnType(arg?.type ?? .int64)
-                fields.append(Field("a\(fields.count)", type, nullable: true))
+                fields.append(Field("a\(fields.count)", ExpressionKernel.columnType(arg?.type ?? .int64), nullable: true))
                 let f: Aggregate.Function = fn == .min ? .min : fn == .max ? .max : .sum
                 aggregates.append(Aggregate(f, a.value, as: "a\(a.value)"))
                 if fn == .sum || fn == .avg {
                     a.count = fields.count
                     fields.append(Field("a\(fields.count)", .int64))
-                    aggregates.append(Aggregate(.sum, a.count, as: "a\(fields.count - 1)"))
+                    aggregates.append(Aggregate(.sum, fields.count - 1, as: "a\(fields.count - 1)"))
                 }
             }
             accumulators.append(a)
         }
+        self.accumulators = accumulators
+        hasWhere = plan.filter != nil
         let input = Schema(fields)
-        let memory = MemoryPlan(available: budget.availableBytes, operators: 2)
-        let operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: budget, spill: spill,
-                                              blockBytes: memory.hashBlockBytes, memoryMaxBytes: memory.hashEngineBytes)
-        let evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows)
-        let scan = try source.scan(evaluator.inputColumns)
-        let batch = input.fields.map { ColumnVector(type: $0.type, capacity: rows) }
-        let slice = scan.vectors.map { ColumnVector(type: $0.type, capacity: rows) }
-        let picked = UnsafeMutablePointer<Int32>.allocate(capacity: rows)
-        defer { picked.deallocate() }
-        let hasWhere = plan.filter != nil
-        var passed = 0
-        while case let n = try scan.next(), n > 0 {
-            var start = 0
-            while start < n {
-                let m = min(rows, n - start)
-                let inputs: [ColumnVector]
-                if m == n {
-                    inputs = scan.vectors
-                } else {
-                    for (k, c) in slice.enumerated() {
-                        c.reset()
-                        c.append(contentsOf: scan.vectors[k], rows: start..<(start + m))
-                    }
-                    inputs = slice
-                }
-                start += m
-                try evaluator.bind(inputs, rows: m)
-                try evaluator.evaluateColumns(rows: m)
-                var k = 0
-                if hasWhere {
-                    let keep = try evaluator.condition(0, rows: m)
-                    for r in 0..<m where !keep.isNull(r) && keep.bool(r) {
-                        picked[k] = Int32(r)
-                        k += 1
-                    }
-                } else {
-                    for r in 0..<m { picked[r] = Int32(r) }
-                    k = m
-                }
-                if k == 0 { continue }
-                passed += k
-                let kept = UnsafeBufferPointer(start: picked, count: k)
-                for c in batch { c.reset() }
-                for g in 0..<groups { batch[g].append(contentsOf: evaluator.columns[g], gathering: kept) }
-                for a in accumulators {
-                    let filter = try a.filter.map { try evaluator.condition($0, rows: m) }
-                    let arg = a.argument.map { evaluator.columns[$0] }
-                    let value = batch[a.value], count = a.count.map { batch[$0] }
-                    for r in kept {
-                        let r = Int(r)
-                        let included = filter.map { !$0.isNull(r) && $0.bool(r) } ?? true
-                        switch a.function {
-                        case .count:
-                            value.appendInt64(included && !(arg?.isNull(r) ?? false) ? 1 : 0)
-                        case .sum, .avg, .min, .max:
-                            guard let arg else { preconditionFailure("\(a.function) has an argument") }
-                            let taken = included && !arg.isNull(r)
-                            if taken { value.appendValue(of: arg, row: r) } else { value.appendNull() }
-                            count?.appendInt64(taken ? 1 : 0)
-                        }
-                    }
-                }
-                try operation.push(batch, rows: 0..<k)
-            }
-        }
-        guard operation.stats.rowsIn == passed else {
-            throw BatchError(.reconciliation, path: writer.path, "gold does not reconcile: \(t.name)'s aggregation saw \(operation.stats.rowsIn) rows, \(passed) passed its where")
-        }
-        try operation.finish()
-
+        let memory = MemoryPlan(available: stage.budget.availableBytes, operators: 2)
+        operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: stage.budget, spill: stage.spill,
+                                          blockBytes: memory.hashBlockBytes, memoryMaxBytes: memory.hashEngineBytes)
+        evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows)
+        inputColumns = evaluator.inputColumns
+        batch = input.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        picked = .allocate(capacity: rows)
         // The measures, over each group's keys and aggregates.
         var scope = Scope()
         for (k, g) in plan.groupBy.enumerated() { scope.slots.append(.init(qualifier: nil, name: "g\(k)", type: g.type, nullable: true, source: .input(k))) }
@@ -184,9 +148,57 @@ extension GoldStage {
         }
         var next = groups
         let measures = plan.columns.map { Self.readingAggregates($0, from: &next) }
-        let measuring = try ScopeEvaluator(scope: scope, lookups: [], columns: measures, references: [:], capacity: rows)
-        let schema = self.schema(t.name)
-        let sort = try sorter(schema, order: t.order.map(\.name))
+        measuring = try ScopeEvaluator(scope: scope, lookups: [], columns: measures, references: [:], capacity: rows)
+    }
+
+    deinit { picked.deallocate() }
+
+    func consume(_ source: [ColumnVector], rows m: Int) throws {
+        try evaluator.bind(source, rows: m, full: true)
+        try evaluator.evaluateColumns(rows: m)
+        var k = 0
+        if hasWhere {
+            let keep = try evaluator.condition(0, rows: m)
+            for r in 0..<m where !keep.isNull(r) && keep.bool(r) {
+                picked[k] = Int32(r)
+                k += 1
+            }
+        } else {
+            for r in 0..<m { picked[r] = Int32(r) }
+            k = m
+        }
+        if k == 0 { return }
+        passed += k
+        let kept = UnsafeBufferPointer(start: picked, count: k)
+        for c in batch { c.reset() }
+        for g in 0..<groups { batch[g].append(contentsOf: evaluator.columns[g], gathering: kept) }
+        for a in accumulators {
+            let filter = try a.filter.map { try evaluator.condition($0, rows: m) }
+            let arg = a.argument.map { evaluator.columns[$0] }
+            let value = batch[a.value], count = a.count.map { batch[$0] }
+            for r in kept {
+                let r = Int(r)
+                let included = filter.map { !$0.isNull(r) && $0.bool(r) } ?? true
+                switch a.function {
+                case .count:
+                    value.appendInt64(included && !(arg?.isNull(r) ?? false) ? 1 : 0)
+                case .sum, .avg, .min, .max:
+                    guard let arg else { preconditionFailure("\(a.function) has an argument") }
+                    let taken = included && !arg.isNull(r)
+                    if taken { value.appendValue(of: arg, row: r) } else { value.appendNull() }
+                    count?.appendInt64(taken ? 1 : 0)
+                }
+            }
+        }
+        try operation.push(batch, rows: 0..<k)
+    }
+
+    func finish() throws {
+        guard operation.stats.rowsIn == passed else {
+            throw BatchError(.reconciliation, path: writer.path, "gold does not reconcile: \(table)'s aggregation saw \(operation.stats.rowsIn) rows, \(passed) passed its where")
+        }
+        try operation.finish()
+        let sort = try stage.sorter(schema, order: order)
         let pulled = operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
         let results = accumulators.map { ColumnVector(type: ExpressionKernel.columnType($0.type), capacity: rows) }
         while case let n = try operation.pull(into: pulled), n > 0 {
@@ -200,10 +212,10 @@ extension GoldStage {
                         continue
                     }
                     if a.function == .sum || a.function == .avg, value.int64(r) == Int64.max || value.int64(r) == Int64.min {
-                        throw BatchError(.reconciliation, path: writer.path, "a sum of \(t.name) leaves 18 digits; gold cannot hold it exactly")
+                        throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
                     }
                     switch a.function {
-                    case .avg: out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: t.name))
+                    case .avg: out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
                     default: out.appendValue(of: value, row: r)
                     }
                 }
@@ -213,8 +225,14 @@ extension GoldStage {
             try measuring.evaluateColumns(rows: n)
             try sort.push(Array(groupsAndAggregates[0..<groups]) + measuring.columns, rows: 0..<n)
         }
-        try drain(sort, schema: schema, rows: rows, to: writer, written: &written)
-        return operation.stats
+        stats = operation.stats
+        written.append(try stage.drain(sort, schema: schema, rows: rows, to: writer))
+    }
+
+    func abandon() {
+        for s in written { try? SystemIO.unlink(s.path) }
+        writer.unstageAll()
+        written = []
     }
 
     /// avg = sum / count at the average's scale, rounded half up (away from zero).
