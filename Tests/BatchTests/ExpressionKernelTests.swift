@@ -112,6 +112,20 @@ import Testing
         #expect(try eval("b is not null and b", rows) == ["true", "false", "false"])
     }
 
+    /// An expression written twice is the same tree (one kernel serves both); a
+    /// different literal, column, operator or type is not.
+    @Test func sameExpressions() throws {
+        func same(_ a: String, _ b: String) throws -> Bool {
+            try TypeChecker.expression(a, columns: Self.columns).isSame(as: try TypeChecker.expression(b, columns: Self.columns))
+        }
+        #expect(try same("s = 'web'", "s  =  'web'"))
+        #expect(try same("coalesce(i, 0) + 1 between 2 and 3", "coalesce(i,0)+1 between 2 and 3"))
+        #expect(try !same("s = 'web'", "s = 'fax'"))
+        #expect(try !same("s = 'web'", "s <> 'web'"))
+        #expect(try !same("i + 1", "i + 1.0"))
+        #expect(try !same("i in (1, 2)", "i in (1, 2, 3)"))
+    }
+
     @Test func membership() throws {
         let rows: [Row] = [["s": "web", "i": 1], ["s": "fax", "i": 5], ["i": 2]]
         #expect(try eval("s in ('web', 'mobile')", rows) == ["true", "false", "null"])

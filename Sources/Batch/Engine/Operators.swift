@@ -26,7 +26,10 @@ extension GraceHashTable {
     /// Adds rows `rows` of `columns`, encoded chunk by chunk as the table's records by
     /// `encoder` (whose first section is the key): the header (hash, key and rest
     /// lengths) is filled here, then the chunk goes to the table in one call.
+    /// `combine`, when given, may merge records of the chunk: it returns the count of
+    /// those left (their bounds in `survivors`), or -1 to add the chunk as it is.
     static func add(_ columns: [ColumnVector], rows: Range<Int>, encoder: RecordBatchEncoder, to table: GraceHashTable,
+                    combine: (() throws -> Int)? = nil, survivors: UnsafePointer<Int>? = nil,
                     fill: (RecordBatchEncoder, Int) -> Void = { _, _ in }) throws {
         try encoder.encodeChunks(columns, rows: rows) { first in
             fill(encoder, first)
@@ -37,7 +40,11 @@ extension GraceHashTable {
                 r.storeBytes(of: UInt32(k), toByteOffset: 8, as: UInt32.self)
                 r.storeBytes(of: UInt32(encoder.recordBytes(i) - recordHeaderBytes - k), toByteOffset: 12, as: UInt32.self)
             }
-            try table.add(records: encoder.base, starts: encoder.starts, count: encoder.count)
+            if let combine, let survivors, case let k = try combine(), k >= 0 {
+                try table.add(records: encoder.base, starts: survivors, count: k)
+            } else {
+                try table.add(records: encoder.base, starts: encoder.starts, count: encoder.count)
+            }
         }
     }
 }
@@ -326,8 +333,13 @@ public final class AggregateOperator {
     /// Rows as the table's records: header, group key, then one Int64 per value slot
     /// (the trailer, filled by push).
     private let encoder: RecordBatchEncoder
-    /// Value slots per record.
+    /// Value slots per record, and how each combines.
     private let valueCount: Int
+    private let ops: [GraceHashTable.AggregateOp]
+    /// `combine`'s hash of a chunk's keys (record numbers, -1 empty) and its survivors' bounds.
+    private let combineIndex = UnsafeMutablePointer<Int32>.allocate(capacity: AggregateOperator.combineSlots)
+    private let survivors: UnsafeMutablePointer<Int>
+    private var skipCombining = 0
     public private(set) var stats = OperatorStats()
 
     public init(schema: Schema, groupColumns: [Int], aggregates: [Aggregate], budget: MemoryBudget, spill: SpillManager,
@@ -361,13 +373,20 @@ public final class AggregateOperator {
         self.slots = slots
         outputSchema = Schema(fields)
         valueCount = ops.count
+        self.ops = ops
+        survivors = .allocate(capacity: RecordBatchEncoder.chunkRows + 1)
         encoder = RecordBatchEncoder(schema: schema, headerBytes: GraceHashTable.recordHeaderBytes, sections: [.init(.row(groupColumns))],
                                      trailerBytes: 8 * ops.count)
         table = try GraceHashTable(mode: .aggregate(ops), budget: budget, spill: spill, consumer: "aggregate", blockBytes: blockBytes, memoryMaxBytes: memoryMaxBytes)
     }
 
+    deinit {
+        combineIndex.deallocate()
+        survivors.deallocate()
+    }
+
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table) { encoder, first in
+        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table, combine: { try self.combine() }, survivors: survivors) { encoder, first in
             // Each record's values, one aggregate (a column of input) at a time.
             for (k, a) in aggregates.enumerated() {
                 let s = slots[k]
@@ -399,6 +418,80 @@ public final class AggregateOperator {
     public func finish() throws {
         try table.finish()
     }
+
+    /// Pre-aggregates the encoder's chunk of records before they go to the table: records
+    /// with equal keys are combined into the first of them (a small hash of the chunk's
+    /// keys), and the survivors are moved together. A chunk with few groups (a day's
+    /// categories and channels) then costs the table a few inserts, not one per row.
+    /// Past `combineSlots / 2` distinct keys the rest of the chunk passes as it is.
+    /// Returns the survivors' count; their bounds are in `survivors`.
+    private func combine() throws -> Int {
+        let n = encoder.count
+        if n < 2 { return -1 }
+        if skipCombining > 0 {
+            skipCombining -= 1
+            return -1
+        }
+        for k in 0..<Self.combineSlots { combineIndex[k] = -1 }
+        let base = encoder.base
+        var distinct = 0
+        var dead = 0
+        let trailer = 8 * valueCount
+        for i in 0..<n {
+            guard distinct < Self.combineSlots / 2 else { break }
+            let r = base + encoder.starts[i]
+            let h = r.loadUnaligned(as: UInt64.self)
+            let keyBytes = Int(r.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            var slot = Int(truncatingIfNeeded: h) & (Self.combineSlots - 1)
+            while true {
+                let j = Int(combineIndex[slot])
+                if j < 0 {
+                    combineIndex[slot] = Int32(i)
+                    distinct += 1
+                    break
+                }
+                let other = base + encoder.starts[j]
+                if other.loadUnaligned(as: UInt64.self) == h && Int(other.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) == keyBytes
+                    && Bytes.equal(UnsafeRawBufferPointer(start: other + GraceHashTable.recordHeaderBytes, count: keyBytes),
+                                   UnsafeRawBufferPointer(start: r + GraceHashTable.recordHeaderBytes, count: keyBytes)) {
+                    let into = other + encoder.recordBytes(j) - trailer, from = r + encoder.recordBytes(i) - trailer
+                    for (v, op) in ops.enumerated() {
+                        let a = into.loadUnaligned(fromByteOffset: 8 * v, as: Int64.self), b = from.loadUnaligned(fromByteOffset: 8 * v, as: Int64.self)
+                        let c: Int64
+                        switch op {
+                        case .sum:
+                            let (x, o) = a.addingReportingOverflow(b)
+                            c = o ? (b > 0 ? Int64.max : Int64.min) : x
+                        case .min: c = Swift.min(a, b)
+                        case .max: c = Swift.max(a, b)
+                        }
+                        into.storeBytes(of: c, toByteOffset: 8 * v, as: Int64.self)
+                    }
+                    r.storeBytes(of: UInt32.max, toByteOffset: 8, as: UInt32.self) // combined: dropped below
+                    dead += 1
+                    break
+                }
+                slot = (slot + 1) & (Self.combineSlots - 1)
+            }
+        }
+        // Keys that seldom repeat within a chunk (a customer's): not worth trying for a while.
+        if dead < n / 8 { skipCombining = 15 }
+        if dead == 0 { return -1 }
+        // Survivors moved together, in order.
+        var write = 0, k = 0
+        for i in 0..<n {
+            let start = encoder.starts[i], bytes = encoder.recordBytes(i)
+            if (base + start).loadUnaligned(fromByteOffset: 8, as: UInt32.self) == UInt32.max { continue }
+            if write != start { (base + write).copyMemory(from: base + start, byteCount: bytes) }
+            survivors[k] = write
+            write += bytes
+            k += 1
+        }
+        survivors[k] = write
+        return k
+    }
+
+    static let combineSlots = 2 * RecordBatchEncoder.chunkRows
 
     /// Fills `columns` (one per output field, emptied first) with the next groups.
     public func pull(into columns: [ColumnVector]) throws -> Int {

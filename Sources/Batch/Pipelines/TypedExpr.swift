@@ -63,6 +63,33 @@ public final class TypedExpr: Sendable {
     }
 }
 
+extension TypedExpr {
+    /// Whether `other` computes the same values: the same tree, node for node (written
+    /// twice in a file, one kernel can serve both).
+    public func isSame(as other: TypedExpr) -> Bool {
+        guard type == other.type else { return false }
+        func all(_ a: [TypedExpr], _ b: [TypedExpr]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { $0.isSame(as: $1) } }
+        switch (node, other.node) {
+        case let (.slot(a), .slot(b)): return a == b
+        case let (.literal(a), .literal(b)): return a == b
+        case let (.negate(a), .negate(b)), let (.not(a), .not(b)), let (.cast(a), .cast(b)): return a.isSame(as: b)
+        case let (.arithmetic(o, a, b), .arithmetic(p, c, d)), let (.compare(o, a, b), .compare(p, c, d)), let (.logic(o, a, b), .logic(p, c, d)):
+            return o == p && a.isSame(as: c) && b.isSame(as: d)
+        case let (.isNull(a, m), .isNull(b, n)): return m == n && a.isSame(as: b)
+        case let (.inList(a, x, m), .inList(b, y, n)): return m == n && a.isSame(as: b) && all(x, y)
+        case let (.inReference(a, r, m), .inReference(b, q, n)): return r == q && m == n && a.isSame(as: b)
+        case let (.call(f, x), .call(g, y)): return f == g && all(x, y)
+        case let (.aggregate(f, a, x), .aggregate(g, b, y)):
+            return f == g && (a == nil) == (b == nil) && (x == nil) == (y == nil)
+                && (a.map { a in b.map { a.isSame(as: $0) } ?? false } ?? true) && (x.map { x in y.map { x.isSame(as: $0) } ?? false } ?? true)
+        case let (.caseWhen(x, e), .caseWhen(y, f)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0.isSame(as: $1.0) && $0.1.isSame(as: $1.1) }
+                && (e == nil) == (f == nil) && (e.map { e in f.map { e.isSame(as: $0) } ?? false } ?? true)
+        default: return false
+        }
+    }
+}
+
 /// The named values an expression can read: the columns of its input, the columns of
 /// the lookups declared beside it, and the columns derived before it.
 public struct Scope: Sendable {

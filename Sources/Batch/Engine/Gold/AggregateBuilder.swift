@@ -30,6 +30,9 @@ final class AggregateBuilder: TableBuilder {
     private let batch: [ColumnVector]
     private let picked: UnsafeMutablePointer<Int32>
     private var passed = 0
+    /// The aggregates' distinct filters (condition numbers) and their batch's results.
+    private let filters: [Int]
+    private var filterResults: [ColumnVector]
 
     /// The aggregate nodes of a measure, in tree order.
     static func aggregates(in e: TypedExpr) -> [TypedExpr] {
@@ -95,10 +98,11 @@ final class AggregateBuilder: TableBuilder {
         order = t.order.map(\.name)
         schema = stage.schema(t.name)
         let nodes = plan.columns.flatMap(Self.aggregates(in:))
-        groups = plan.groupBy.count
+        self.groups = plan.groupBy.count
         // Evaluated per source row: the group keys, then each aggregate's argument;
         // conditions: where, then each aggregate's filter.
         var columns = plan.groupBy
+        let groups = plan.groupBy.count
         var conditions = plan.filter.map { [$0] } ?? []
         var fields = plan.groupBy.enumerated().map { Field("g\($0.offset)", ExpressionKernel.columnType($0.element.type), nullable: true) }
         var accumulators: [Accumulator] = []
@@ -106,13 +110,14 @@ final class AggregateBuilder: TableBuilder {
         for node in nodes {
             guard case let .aggregate(fn, arg, filter) = node.node else { continue }
             var a = Accumulator(function: fn, argument: nil, filter: nil, value: fields.count, count: nil, type: node.type)
+            // An argument or filter written again reuses the first one's kernel.
             if let arg {
-                a.argument = columns.count
-                columns.append(arg)
+                a.argument = columns.indices.dropFirst(groups).first { columns[$0].isSame(as: arg) } ?? columns.count
+                if a.argument == columns.count { columns.append(arg) }
             }
             if let filter {
-                a.filter = conditions.count
-                conditions.append(filter)
+                a.filter = conditions.firstIndex { $0.isSame(as: filter) } ?? conditions.count
+                if a.filter == conditions.count { conditions.append(filter) }
             }
             switch fn {
             case .count:
@@ -131,6 +136,8 @@ final class AggregateBuilder: TableBuilder {
             accumulators.append(a)
         }
         self.accumulators = accumulators
+        filters = Array(Set(accumulators.compactMap(\.filter))).sorted()
+        filterResults = filters.map { _ in ColumnVector(type: .bool, capacity: 1) }
         hasWhere = plan.filter != nil
         let input = Schema(fields)
         let memory = MemoryPlan(available: stage.budget.availableBytes, operators: 2)
@@ -172,8 +179,10 @@ final class AggregateBuilder: TableBuilder {
         let kept = UnsafeBufferPointer(start: picked, count: k)
         for c in batch { c.reset() }
         for g in 0..<groups { batch[g].append(contentsOf: evaluator.columns[g], gathering: kept) }
+        // Each filter once per batch, however many aggregates share it.
+        for (k, c) in filters.enumerated() { filterResults[k] = try evaluator.condition(c, rows: m) }
         for a in accumulators {
-            let filter = try a.filter.map { try evaluator.condition($0, rows: m) }
+            let filter = a.filter.map { filterResults[filters.firstIndex(of: $0)!] }
             let arg = a.argument.map { evaluator.columns[$0] }
             let value = batch[a.value], count = a.count.map { batch[$0] }
             for r in kept {
