@@ -1,4 +1,5 @@
 import ArgumentParser
+import Batch
 import Foundation
 import Segments
 import Spill
@@ -54,5 +55,17 @@ struct EngineOptions: ParsableArguments {
             "batchrun: interrupted by \(sig == SIGINT ? "SIGINT" : "SIGTERM"): the spill folder is removed; every table is at its last committed version (a commit is atomic, so a stage that was running left nothing half-written), and running the command again finishes the work"
         }
         return spill
+    }
+}
+
+/// `--pipeline FILE`: the pipeline file a command runs.
+struct PipelineFileOption: ParsableArguments {
+    @Option(help: ArgumentHelp("The pipeline file (docs/PIPELINES.md). Default: the file the lake was last run with, else the built-in transactions pipeline (pipelines/transactions.yaml).",
+                               valueName: "file"))
+    var pipeline: String?
+
+    /// The checked pipeline for `lake`; a file that is wrong is exit 64 with its line and column.
+    func resolve(lake: String) throws -> CheckedPipeline {
+        try Lake.pipeline(lake: lake, file: pipeline)
     }
 }

@@ -14,7 +14,7 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: "The lake folder.")
     var lake: String
 
-    @Argument(help: ArgumentHelp("\(Lake.topTables.joined(separator: ", ")), a gold table (\(Lake.goldTables.joined(separator: ", ")), or gold/<name>) or a reference table (\(Lake.referenceTables.joined(separator: ", ")), or reference/<name>)."))
+    @Argument(help: ArgumentHelp("\(Lake.topTables.joined(separator: ", ")), a gold table or gold/<name>, or a reference table or reference/<name>: those of the lake's pipeline file (the built-in pipeline's are \(Lake.goldTables.joined(separator: ", ")) and \(Lake.referenceTables.joined(separator: ", ")))."))
     var table: String
 
     @Option(help: "Output format; csv is the one there is.")

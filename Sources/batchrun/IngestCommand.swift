@@ -31,6 +31,7 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Worker threads that parse ranges of the raw files side by side (default: the cores available).")
     var threads: Int?
 
+    @OptionGroup var pipelineFile: PipelineFileOption
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
@@ -50,6 +51,7 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var options = Ingest.Options(raw: raw, lake: lake)
+            options.landing = Landing(try pipelineFile.resolve(lake: lake).file)
             options.mode = Ingest.Mode(rawValue: mode) ?? .append
             options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
             options.batchRows = engine.batchRows

@@ -42,8 +42,9 @@ struct PipelineOptions: ParsableArguments {
         guard ["auto", "always", "never"].contains(progress) else { throw ValidationError("--progress must be auto, always or never, not '\(progress)'") }
     }
 
-    func options(raw: String, lake: String, engine: EngineOptions) -> Pipeline.Options {
+    func options(raw: String, lake: String, engine: EngineOptions, pipeline: CheckedPipeline = BuiltinPipelines.transactionsChecked) -> Pipeline.Options {
         var o = Pipeline.Options(raw: raw, lake: lake)
+        o.pipeline = pipeline
         o.ingest.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         o.ingest.mode = Ingest.Mode(rawValue: mode) ?? .append
         o.batchRows = engine.batchRows
@@ -78,6 +79,7 @@ struct RunCommand: ParsableCommand {
     var lake: String
 
     @OptionGroup var pipeline: PipelineOptions
+    @OptionGroup var pipelineFile: PipelineFileOption
     @OptionGroup var engine: EngineOptions
     @OptionGroup var output: OutputOptions
 
@@ -87,7 +89,7 @@ struct RunCommand: ParsableCommand {
             defer { spill.close() }
             let progress = pipeline.makeProgress(quiet: output.quiet)
             let report = try progress.running {
-                try Pipeline(options: pipeline.options(raw: raw, lake: lake, engine: engine), budget: engine.makeBudget(), spill: spill)
+                try Pipeline(options: pipeline.options(raw: raw, lake: lake, engine: engine, pipeline: try pipelineFile.resolve(lake: lake)), budget: engine.makeBudget(), spill: spill)
                     .run(starting: progress.start, finished: progress.finish)
             }
             let summary = PipelineReporting.Summary(report: report, spill: spill, memoryLimit: engine.memoryLimitBytes, generated: nil)

@@ -124,7 +124,7 @@ enum PipelineReporting {
             stages.append(stage(.silver, r.silver.map(SilverReporting.fields)))
             stages.append(stage(.gold, r.gold.map(PipelineReporting.goldFields)))
             var tables: [(String, JSON)] = [("bronze", size(r.bronze)), ("silver", size(r.silverTable)), ("quarantine", size(r.quarantine))]
-            for name in Gold.tables { tables.append(("gold/" + name, size(r.goldTables[name] ?? .init()))) }
+            for name in r.goldOrder { tables.append(("gold/" + name, size(r.goldTables[name] ?? .init()))) }
             var fields: [(String, JSON)] = []
             if let g = generated {
                 fields.append(("generated", .object([("records", .int(g.records)), ("bytes", .int(g.bytes)), ("seconds", .double(g.seconds))])))
@@ -197,7 +197,7 @@ enum PipelineReporting {
             table("bronze", r.bronze)
             table("silver", r.silverTable)
             table("quarantine", r.quarantine)
-            for name in Gold.tables { table("gold/" + name, r.goldTables[name] ?? .init()) }
+            for name in r.goldOrder { table("gold/" + name, r.goldTables[name] ?? .init()) }
             lines.append("")
             var io = "read \(ByteSize.format(i.bytesRead)) of raw files, wrote \(ByteSize.format(bytesWritten))"
             if let c = compressionRatio { io += String(format: "; raw CSV %@ -> bronze %@ (%.1fx smaller)", ByteSize.format(rawBytes), ByteSize.format(r.bronze.bytes), c) }

@@ -30,6 +30,8 @@ struct StageFlags: ParsableArguments {
     @Option(help: "Threads (default: the cores available): 1 runs each pass's two stages in turn, 2 or more side by side (a pass has two stages, so more than 2 adds nothing).")
     var threads: Int?
 
+    @OptionGroup var pipelineFile: PipelineFileOption
+
     func validate() throws {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
     }
@@ -39,6 +41,7 @@ struct StageFlags: ParsableArguments {
                 json: (R, Double, SpillManager) -> JSON, text: (R, Double, SpillManager) -> String) throws {
         try reportingErrors {
             var options = StageOptions(lake: lake)
+            options.pipeline = try pipelineFile.resolve(lake: lake)
             options.batchRows = engine.batchRows
             options.compression = engine.codec
             options.threads = min(2, threads ?? ProcessInfo.processInfo.activeProcessorCount)

@@ -368,3 +368,52 @@ struct CLI {
         #expect(mode == 64)
     }
 }
+
+/// `--pipeline FILE` on run, ingest, silver and gold: another pipeline runs on the same
+/// engine, the lake keeps the file for the commands after, and a wrong file is refused
+/// before any data is read.
+@Suite struct PipelineFlagTests {
+    let dir = NSTemporaryDirectory() + "batchrun-pipeline-flag-\(UUID().uuidString.prefix(8))"
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test func sensorsByFlagThenByTheLakesFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let zone = Self.root + "/Tests/Pipelines/sensors", file = Self.root + "/pipelines/sensors.yaml", lake = dir + "/lake"
+        let (status, out, err) = try CLI.run(["run", "--pipeline", file, "--raw", zone, "--lake", lake, "--json"])
+        #expect(status == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let tables = try #require(report["tables"] as? [String: [String: Int]])
+        #expect(tables["silver"]?["rows"] == 6 && tables["gold/site_daily"]?["rows"] == 5 && tables["gold/fact_transactions"] == nil, "\(tables)")
+        // The lake keeps the file: silver and gold without --pipeline find it up to date;
+        // export and verify know its tables.
+        let (silver, _, e1) = try CLI.run(["run", "--raw", zone, "--lake", lake])
+        #expect(silver == 0 && e1.contains("up to date"), "\(e1)")
+        let (exported, _, e2) = try CLI.run(["export", lake, "dim_day", "--format", "csv", "--out", dir + "/out"])
+        #expect(exported == 0, "\(e2)")
+        #expect(try String(contentsOfFile: dir + "/out/dim_day.csv", encoding: .utf8).hasPrefix("day_key,date,weekday\n20250131,"))
+        let (verified, _, e3) = try CLI.run(["verify", lake, "-q"])
+        #expect(verified == 0, "\(e3)")
+        // A changed file rebuilds silver and gold (the lake records the file's digest).
+        let changed = dir + "/sensors-changed.yaml"
+        try (try String(contentsOfFile: file, encoding: .utf8)).replacingOccurrences(of: "between -60 and 80", with: "between -60 and 25")
+            .write(toFile: changed, atomically: true, encoding: .utf8)
+        let (rebuilt, out2, e4) = try CLI.run(["silver", "--pipeline", changed, "--lake", lake, "--json"])
+        #expect(rebuilt == 0, "\(e4)")
+        let silverReport = try #require(try JSONSerialization.jsonObject(with: Data(out2.utf8)) as? [String: Any])
+        #expect((silverReport["quarantined"] as? [String: Int])?["bad_reading"] == 3, "\(out2)") // 95, 30 and 31 degrees
+    }
+
+    @Test func aWrongFileIsRefusedBeforeAnyDataIsRead() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/wrong.yaml"
+        try (try String(contentsOfFile: Self.root + "/pipelines/sensors.yaml", encoding: .utf8))
+            .replacingOccurrences(of: "humidity between 0 and 100", with: "humidty between 0 and 100").write(toFile: file, atomically: true, encoding: .utf8)
+        for command in [["run", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"], ["ingest", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"],
+                        ["silver", "--lake", dir + "/lake"], ["gold", "--lake", dir + "/lake"]] {
+            let (status, _, err) = try CLI.run(command + ["--pipeline", file])
+            #expect(status == 64 && err.contains("wrong.yaml:41:55: unknown column 'humidty'; did you mean 'humidity'?"), "\(command[0]): \(err)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/lake/bronze"), "\(command[0]) read data")
+        }
+    }
+}

@@ -8,9 +8,6 @@ import Spill
 /// replaced since; a damaged gold table is set aside and rebuilt. Every table is rebuilt
 /// from the whole of silver and replaced by one commit.
 public struct Gold {
-    /// The gold tables of the built-in pipeline, in its order.
-    public static let tables = Lake.goldTables
-
     public typealias Options = StageOptions
 
     public struct Report: Sendable {
@@ -59,7 +56,7 @@ public struct Gold {
     /// current silver and reference tables (by identity) and its files are whole.
     public static func staleness(lake: String, pipeline: CheckedPipeline) -> String? {
         let lineage: [String: String]
-        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)) } catch {
+        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)).merging(["pipeline_digest": pipeline.digest]) { a, _ in a } } catch {
             return "its inputs cannot be read (\(error))" // the run says what is missing when gold opens them
         }
         for t in pipeline.file.gold {
@@ -87,6 +84,7 @@ public struct Gold {
         stage.threads = options.threads
         stage.compression = options.compression
         try stage.checkSupported()
+        try Lake.keep(pipeline.file, lake: lake)
         Lake.removeNeverCommitted(lake: lake)
         let inputs = try Lake.pin(Self.inputTables(lake: lake, pipeline: pipeline))
         let silver = inputs.reader("silver")
@@ -120,6 +118,7 @@ public struct Gold {
         report.phases = built.phases
         var info = inputs.lineage
         info["pipeline"] = pipeline.file.name
+        info["pipeline_digest"] = pipeline.digest
         info["silver_rows"] = String(report.silverRows)
         for t in pipeline.file.gold {
             info["rows"] = String(report.rows[t.name] ?? 0)

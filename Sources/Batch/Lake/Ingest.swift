@@ -125,6 +125,7 @@ public struct Ingest: Sendable {
                              "holds no file matching \(facts.feed.files) (or its .csv.zst); nothing to ingest")
         }
         try Lake.requireFolder(options.lake)
+        try Lake.keep(options.landing.file, lake: options.lake)
         let table = Self.bronzePath(lake: options.lake)
         var report = Report()
         let writer = try openBronze(table, report: &report)

@@ -39,11 +39,44 @@ public enum Lake {
         }
     }
 
-    /// Every table a lake may hold: display name (`gold/dim_date`) and folder.
+    /// Every table a lake may hold, by its pipeline: display name (`gold/dim_date`) and folder.
     public static func allTables(lake: String) -> [(name: String, path: String)] {
-        topTables.map { ($0, lake + "/" + $0) }
-            + referenceTables.map { ("reference/" + $0, lake + "/reference/" + $0) }
-            + goldTables.map { ("gold/" + $0, lake + "/gold/" + $0) }
+        let file = ((try? pipeline(lake: lake)) ?? BuiltinPipelines.transactionsChecked).file
+        return topTables.map { ($0, lake + "/" + $0) }
+            + file.references.map { ("reference/" + $0.name, lake + "/reference/" + $0.name) }
+            + file.gold.map { ("gold/" + $0.name, lake + "/gold/" + $0.name) }
+    }
+
+    // MARK: the lake's pipeline
+
+    /// Where a lake keeps the text of the pipeline file it was last run with (none: the
+    /// built-in transactions pipeline).
+    public static func pipelinePath(lake: String) -> String { lake + "/_pipeline.yaml" }
+
+    /// The pipeline of `lake`: the file at `path` when one is given, else the one the lake
+    /// keeps, else the built-in transactions pipeline. A file that is wrong is refused
+    /// (exit 64) with its line and column.
+    public static func pipeline(lake: String, file path: String? = nil) throws -> CheckedPipeline {
+        if let path { return try PipelineLoader.checked(path: path) }
+        let kept = pipelinePath(lake: lake)
+        if SystemIO.exists(kept) { return try PipelineLoader.checked(path: kept) }
+        return BuiltinPipelines.transactionsChecked
+    }
+
+    /// Keeps the text of `file` in the lake (made when missing), for the commands that
+    /// later read the lake without `--pipeline`. The built-in pipeline is not written: a
+    /// lake without the file runs it.
+    public static func keep(_ file: PipelineFile, lake: String) throws {
+        let path = pipelinePath(lake: lake)
+        if file.text == BuiltinPipelines.transactions {
+            if SystemIO.exists(path) { try SystemIO.unlink(path) }
+            return
+        }
+        let bytes = Array(file.text.utf8)
+        if SystemIO.exists(path), let old = try? SystemIO.readFile(path), old == bytes { return }
+        try requireFolder(lake)
+        try SystemIO.makeDirectories(lake)
+        try SystemIO.writeFileAtomically(path, bytes)
     }
 
     // MARK: lineage
@@ -99,6 +132,10 @@ public enum Lake {
         let s = reader.snapshot
         if let problem = s.firstMissingOrShortFile() { return "is damaged: \(problem)" }
         let info = s.commitInfos.last ?? [:]
+        // Entries other than tables' (the pipeline file's digest) must be the same.
+        for key in lineage.keys.sorted() where !key.hasSuffix("_table") && !key.hasSuffix("_version") && info[key] != lineage[key] {
+            return key == "pipeline_digest" ? "was built by another pipeline file (or another version of it)" : "was built with another \(key)"
+        }
         for key in lineage.keys.sorted() where key.hasSuffix("_table") {
             let name = String(key.dropLast("_table".count))
             let version = lineage[name + "_version"] ?? "?"

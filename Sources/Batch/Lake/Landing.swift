@@ -124,8 +124,11 @@ public struct Landing: Sendable {
     public let references: [FeedLayout]
     /// The pipeline's name, recorded in bronze's commits.
     public let pipeline: String
+    /// The pipeline file the landing zone is declared in.
+    public let file: PipelineFile
 
     public init(_ file: PipelineFile) {
+        self.file = file
         facts = FeedLayout(file.facts, lineage: true)
         references = file.references.map { FeedLayout($0, lineage: false) }
         pipeline = file.name

@@ -15,6 +15,10 @@ public struct Pipeline {
         public var compression: Compression
         /// Rebuild silver and gold even when their inputs did not change.
         public var rebuild = false
+        /// The pipeline run (its landing zone is ingest's).
+        public var pipeline = BuiltinPipelines.transactionsChecked {
+            didSet { ingest.landing = Landing(pipeline.file) }
+        }
 
         public init(raw: String, lake: String) {
             ingest = Ingest.Options(raw: raw, lake: lake)
@@ -36,6 +40,8 @@ public struct Pipeline {
         public var silverTable = TableSize()
         public var quarantine = TableSize()
         public var goldTables: [String: TableSize] = [:]
+        /// The pipeline's gold tables, in its order.
+        public var goldOrder: [String] = []
         /// Why silver or gold ran (an input changed, a table was damaged or never built,
         /// --rebuild); absent for a stage that was up to date.
         public var reasons: [Stage: String] = [:]
@@ -130,6 +136,7 @@ public struct Pipeline {
         finished(.ingest, report)
 
         var stage = StageOptions(lake: lake)
+        stage.pipeline = options.pipeline
         stage.batchRows = options.batchRows
         stage.compression = options.compression
         stage.threads = options.ingest.threads
@@ -158,7 +165,8 @@ public struct Pipeline {
         report.bronze = .of(Ingest.bronzePath(lake: lake))
         report.silverTable = .of(Silver.path(lake: lake))
         report.quarantine = .of(Silver.quarantinePath(lake: lake))
-        for name in Gold.tables { report.goldTables[name] = .of(Gold.path(lake: lake, name)) }
+        report.goldOrder = options.pipeline.file.gold.map(\.name)
+        for name in report.goldOrder { report.goldTables[name] = .of(Gold.path(lake: lake, name)) }
         finished(.gold, report)
         return report
     }

@@ -56,7 +56,7 @@ public struct Silver {
     /// the current bronze and reference tables (by identity) and their files are whole.
     public static func staleness(lake: String, pipeline: CheckedPipeline) -> String? {
         let lineage: [String: String]
-        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)) } catch {
+        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)).merging(["pipeline_digest": pipeline.digest]) { a, _ in a } } catch {
             return "its inputs cannot be read (\(error))" // the run says what is missing when silver opens them
         }
         if let why = Lake.staleness(of: path(lake: lake), builtFrom: lineage) { return "silver " + why }
@@ -78,6 +78,7 @@ public struct Silver {
             throw BatchError(.missingInput, path: Reference.tablePath(lake: options.lake, f.name),
                              "the lake has no reference table '\(f.name)'; ingest a landing zone with \(files) first")
         }
+        try Lake.keep(pipeline.file, lake: options.lake)
         Lake.removeNeverCommitted(lake: options.lake)
         let inputs = try Lake.pin(Self.inputTables(lake: options.lake, pipeline: pipeline))
         let bronze = inputs.reader("bronze")
@@ -111,6 +112,7 @@ public struct Silver {
         report.expected = lakeExpected
         var info = inputs.lineage
         info["pipeline"] = pipeline.file.name
+        info["pipeline_digest"] = pipeline.digest
         info["bronze_rows"] = String(report.bronzeRows)
         info["quarantined"] = String(report.quarantinedTotal)
         info["duplicates_removed"] = String(report.duplicatesRemoved)

@@ -30,14 +30,14 @@ public enum Verify {
     /// Which tables a lake must hold given the ones it holds: gold needs silver, quarantine,
     /// its reference tables and every other gold table; silver and quarantine need each
     /// other, bronze and the reference tables. Bronze alone is a lake.
-    static func required(by present: Set<String>) -> [(table: String, because: String)] {
+    static func required(by present: Set<String>, pipeline: CheckedPipeline) -> [(table: String, because: String)] {
         var out: [(String, String)] = []
-        let gold = Lake.goldTables.map { "gold/" + $0 }
+        let gold = pipeline.file.gold.map { "gold/" + $0.name }
         if let g = gold.first(where: present.contains) {
-            for t in ["silver", "quarantine", "reference/customers", "reference/products"] + gold { out.append((t, g)) }
+            for t in ["silver", "quarantine"] + Gold.references(pipeline).map({ "reference/" + $0.name }) + gold { out.append((t, g)) }
         }
         if let s = ["silver", "quarantine"].first(where: present.contains) {
-            for t in ["bronze", "silver", "quarantine"] + Lake.referenceTables.map({ "reference/" + $0 }) { out.append((t, s)) }
+            for t in ["bronze", "silver", "quarantine"] + pipeline.file.references.map({ "reference/" + $0.name }) { out.append((t, s)) }
         }
         return out.filter { !present.contains($0.0) }
     }
@@ -49,6 +49,7 @@ public enum Verify {
         guard SystemIO.isDirectory(lake) else {
             throw BatchError(.invalidArgument, path: lake, "is a file, not a lake folder; give the folder batchrun ingest or run wrote")
         }
+        let pipeline = try Lake.pipeline(lake: lake)
         var report = Report()
         var snapshots: [String: TableSnapshot] = [:]
         var present = Set<String>()
@@ -70,10 +71,10 @@ public enum Verify {
             report.tables.append(check)
         }
         var missing = Set<String>()
-        for (table, because) in required(by: present) where missing.insert(table).inserted {
+        for (table, because) in required(by: present, pipeline: pipeline) where missing.insert(table).inserted {
             report.problems.append("\(table) is missing, but \(because) exists and is built from it: run batchrun run (with --rebuild if the inputs are unchanged)")
         }
-        reconcile(lake: lake, snapshots, into: &report)
+        reconcile(lake: lake, snapshots, pipeline: pipeline, into: &report)
         return report
     }
 
@@ -126,7 +127,7 @@ public enum Verify {
     }
 
     /// The counts each derived table recorded, against the tables as they stand.
-    static func reconcile(lake: String, _ s: [String: TableSnapshot], into report: inout Report) {
+    static func reconcile(lake: String, _ s: [String: TableSnapshot], pipeline: CheckedPipeline, into report: inout Report) {
         func int(_ info: [String: String], _ key: String) -> Int? { info[key].flatMap(Int.init) }
         if let silver = s["silver"], let info = silver.commitInfos.last {
             let bronzeRows = int(info, "bronze_rows") ?? -1
@@ -140,7 +141,7 @@ public enum Verify {
                     report.problems.append("quarantine holds \(q.rowCount) rows, silver's commit recorded \(quarantined)")
                 }
                 let qInfo = q.commitInfos.last ?? [:]
-                if (["bronze"] + Lake.referenceTables).contains(where: { !sameInput(qInfo, info, $0) }) {
+                if (["bronze"] + pipeline.file.references.map(\.name)).contains(where: { !sameInput(qInfo, info, $0) }) {
                     report.problems.append("silver and quarantine come from different inputs (bronze versions \(info["bronze_version"] ?? "?") and \(qInfo["bronze_version"] ?? "?")): run batchrun silver")
                 }
             }
@@ -149,21 +150,21 @@ public enum Verify {
                     if bronze.rowCount != bronzeRows {
                         report.problems.append("bronze holds \(bronze.rowCount) rows, silver's commit recorded \(bronzeRows) for the same version")
                     }
-                    checkExpected(lake: lake, bronze: bronze.rowCount, silver: silver.rowCount, quarantined: quarantined, duplicates: duplicates, into: &report)
+                    checkExpected(lake: lake, bronze: bronze.rowCount, silver: silver.rowCount, quarantined: quarantined, duplicates: duplicates,
+                                  reasons: pipeline.reasons, into: &report)
                 } else {
                     report.notes.append("silver was built from bronze version \(info["bronze_version"] ?? "?")\(info["bronze_table"] == bronze.tableId ? "" : " of another bronze table"); bronze is at version \(bronze.version): run batchrun silver (or run) to bring it up to date")
                 }
             }
-            for name in Lake.referenceTables {
+            for name in pipeline.file.references.map(\.name) {
                 if let r = s["reference/" + name], !isBuilt(info, from: name, r) {
                     report.notes.append("silver was built from an earlier \(name) table (version \(info[name + "_version"] ?? "?")); it is at version \(r.version): run batchrun silver (or run) to bring it up to date")
                 }
             }
         }
-        let gold = Lake.goldTables.compactMap { name in s["gold/" + name].map { (name, $0) } }
+        let gold = pipeline.file.gold.map(\.name).compactMap { name in s["gold/" + name].map { (name, $0) } }
         guard !gold.isEmpty else { return }
         let infos = gold.map { $0.1.commitInfos.last ?? [:] }
-        let pipeline = BuiltinPipelines.transactionsChecked
         let goldReferences = Gold.references(pipeline).map(\.name)
         if infos.contains(where: { i in (["silver"] + goldReferences).contains { !sameInput(i, infos[0], $0) } }) {
             let versions = Set(infos.map { $0["silver_version"] ?? "?" })
@@ -191,9 +192,9 @@ public enum Verify {
         }
     }
 
-    static func checkExpected(lake: String, bronze: Int, silver: Int, quarantined: Int, duplicates: Int, into report: inout Report) {
+    static func checkExpected(lake: String, bronze: Int, silver: Int, quarantined: Int, duplicates: Int, reasons: [String], into report: inout Report) {
         let expected: Generator.Expected?
-        do { expected = try Silver.loadExpected(lake: lake, reasons: BuiltinPipelines.transactionsChecked.reasons) } catch {
+        do { expected = try Silver.loadExpected(lake: lake, reasons: reasons) } catch {
             report.problems.append("\(error)")
             return
         }

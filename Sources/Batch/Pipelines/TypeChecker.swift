@@ -1,3 +1,5 @@
+import Segments
+
 /// Checks a loaded pipeline file: every name resolves, every expression has a type that
 /// fits its place, and every table gets its typed columns. Mistakes are named with their
 /// line and column, before any data is read.
@@ -255,6 +257,10 @@ public struct TypeChecker {
 /// A pipeline file with every table's typed columns and every expression typed: what
 /// `batchrun check` prints and the planner compiles.
 public struct CheckedPipeline: Sendable {
+    /// A digest of the file's text (xxh64, hex): derived tables record it, so a changed
+    /// file rebuilds them.
+    public var digest: String { String(Checksum.xxh64(Array(file.text.utf8)), radix: 16) }
+
     public struct Column: Sendable, Equatable {
         public var name: String
         public var type: ValueType

@@ -1,0 +1,99 @@
+import Foundation
+import Segments
+import Spill
+import Testing
+@testable import Batch
+
+/// pipelines/sensors.yaml, a second pipeline on the same engine, over the hand-written
+/// landing zone Tests/Pipelines/sensors: a composite dedup key keeping the earliest copy
+/// (ties to the last ingested), float64 and int32 columns, a lookup through a reference
+/// to another, an optional column one file lacks, silver partitioned by the date of its
+/// second timestamp, and gold's min, max, avg and filtered counts. Every table below was
+/// worked out by hand from the zone's files.
+@Suite struct SensorsPipelineTests {
+    static let zone = repositoryRoot + "/Tests/Pipelines/sensors"
+    static let ingestedAt = "2025-06-15T16:53:20Z" // 1_750_006_400_000_000, fixed below
+
+    static let expected: [String: String] = [
+        "silver": """
+        device_id,sequence,recorded_at,received_at,temperature,humidity,battery,site_id,region,received_date
+        D-1,1,2025-01-31T23:59:00Z,2025-01-31T23:59:30Z,21.5,40,3.70,1,north,2025-01-31
+        D-1,2,2025-01-31T23:59:50Z,2025-02-01T00:00:10Z,21.25,41,3.20,1,north,2025-02-01
+        D-2,1,2025-02-01T08:00:00Z,2025-02-01T08:00:01Z,-5.0,90,3.10,1,north,2025-02-01
+        D-3,7,2025-02-01T09:00:00Z,2025-02-01T09:00:00Z,31.0,60,,2,east,2025-02-01
+        D-4,1,2025-02-02T10:00:00Z,2025-02-02T10:00:02Z,10.0,10,3.30,9,unknown,2025-02-02
+        D-2,2,2025-02-02T12:00:00Z,2025-02-02T12:00:00Z,12.5,70,,1,north,2025-02-02
+
+        """,
+        "quarantine": """
+        device_id,sequence,recorded_at,received_at,temperature,humidity,battery,_source_file,_source_line,_ingest_seq,_ingested_at,_rescued,reason
+        ,5,2025-02-01T09:00:00Z,2025-02-01T09:00:01Z,1.0,1,3.00,readings/2025/a.csv,8,1,\(ingestedAt),,missing_key
+        D-3,8,2025-02-01T09:00:10Z,2025-02-01T09:00:00Z,30.0,55,4.00,readings/2025/a.csv,9,1,\(ingestedAt),,bad_time
+        D-3,9,2025-02-01T09:00:00Z,2025-02-01T09:00:20Z,95.0,55,4.00,readings/2025/a.csv,10,1,\(ingestedAt),,bad_reading
+        D-3,10,2025-02-01T09:00:00Z,2025-02-01T09:00:20Z,20.0,55,5.50,readings/2025/a.csv,11,1,\(ingestedAt),,bad_battery
+        X-9,1,2025-02-01T09:00:00Z,2025-02-01T09:00:20Z,20.0,55,4.00,readings/2025/a.csv,12,1,\(ingestedAt),,unknown_device
+        ,,,,,,,readings/2025/a.csv,13,1,\(ingestedAt),"D-3,11,2025-02-01T09:00:00Z,2025-02-01T09:00:20Z,20,55",malformed_row
+
+        """,
+        "dim_site": """
+        site_id,site_name,region
+        1,North Farm,north
+        2,"River, East",east
+
+        """,
+        "dim_day": """
+        day_key,date,weekday
+        20250131,2025-01-31,5
+        20250201,2025-02-01,6
+        20250202,2025-02-02,7
+
+        """,
+        "readings_by_month": """
+        device_id,sequence,received_at,temperature,humidity,region
+        D-1,1,2025-01-31T23:59:30Z,21.5,40,north
+        D-1,2,2025-02-01T00:00:10Z,21.25,41,north
+        D-2,1,2025-02-01T08:00:01Z,-5.0,90,north
+        D-3,7,2025-02-01T09:00:00Z,31.0,60,east
+        D-4,1,2025-02-02T10:00:02Z,10.0,10,unknown
+        D-2,2,2025-02-02T12:00:00Z,12.5,70,north
+
+        """,
+        "site_daily": """
+        site_id,site_name,day,readings,min_humidity,max_humidity,avg_battery,low_battery,received_next_day
+        1,North Farm,2025-01-31,1,40,40,3.700000,0,0
+        1,North Farm,2025-02-01,2,41,90,3.150000,2,1
+        1,North Farm,2025-02-02,1,70,70,,0,0
+        2,"River, East",2025-02-01,1,60,60,,0,0
+        9,,2025-02-02,1,10,10,3.300000,0,0
+
+        """,
+    ]
+
+    /// Roomy, and at 16MiB with 2-row batches on one thread: the same tables.
+    @Test(arguments: [(256 << 20, 65_536, 2), (16 << 20, 2, 1)])
+    func tablesAreTheHandWorkedOnes(_ budget: Int, _ batchRows: Int, _ threads: Int) throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let lake = s.path + "/lake"
+        var o = Pipeline.Options(raw: Self.zone, lake: lake)
+        o.pipeline = try PipelineLoader.checked(path: repositoryRoot + "/pipelines/sensors.yaml")
+        o.ingest.threads = threads
+        o.ingest.ingestedAt = 1_750_006_400_000_000
+        o.ingest.batchRows = batchRows
+        o.batchRows = batchRows
+        let report = try withEngine("sensors", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
+        #expect(report.silver?.duplicatesRemoved == 2 && report.silver?.quarantinedTotal == 6 && report.silver?.bronzeRows == 14)
+        #expect(report.gold?.partitions == 2 && report.gold?.sorted == [])
+        for (table, text) in Self.expected {
+            #expect(try exported(try Lake.tablePath(lake: lake, name: table), in: s, as: table) == text, "\(table)")
+        }
+        // The lake keeps its pipeline: verify knows its tables, and a second run without
+        // the file changes nothing.
+        #expect(SystemIO.exists(Lake.pipelinePath(lake: lake)))
+        #expect(try Verify.run(lake: lake).isSound)
+        var again = o
+        again.pipeline = try Lake.pipeline(lake: lake)
+        let second = try withEngine("sensors-again", budget: budget) { try Pipeline(options: again, budget: $0, spill: $1).run() }
+        #expect(second.silver == nil && second.gold == nil, "a second run rebuilt: \(second.reasons)")
+    }
+}
