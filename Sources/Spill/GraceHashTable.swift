@@ -175,6 +175,19 @@ public final class GraceHashTable {
         }
     }
 
+    /// Two values of one aggregate slot combined. A sum saturates, so one that leaves
+    /// Int64 shows as Int64.max/min rather than wrapping into a wrong value.
+    @inline(__always)
+    public static func combine(_ op: AggregateOp, _ a: Int64, _ b: Int64) -> Int64 {
+        switch op {
+        case .sum:
+            let (x, o) = a.addingReportingOverflow(b)
+            return o ? (b > 0 ? Int64.max : Int64.min) : x
+        case .min: return Swift.min(a, b)
+        case .max: return Swift.max(a, b)
+        }
+    }
+
     /// The hash a record's key carries.
     @inline(__always)
     public static func hash(key: UnsafeRawBufferPointer) -> UInt64 { Bytes.hash(key) }
@@ -240,17 +253,7 @@ public final class GraceHashTable {
             for (j, op) in ops.enumerated() {
                 let a = slotsOld.loadUnaligned(fromByteOffset: 8 * j, as: Int64.self)
                 let b = rest.loadUnaligned(fromByteOffset: 8 * j, as: Int64.self)
-                let v: Int64
-                switch op {
-                case .sum:
-                    // Saturates, so a sum that leaves Int64 shows as Int64.max/min
-                    // rather than wrapping into a wrong value.
-                    let (x, o) = a.addingReportingOverflow(b)
-                    v = o ? (b > 0 ? Int64.max : Int64.min) : x
-                case .min: v = Swift.min(a, b)
-                case .max: v = Swift.max(a, b)
-                }
-                slotsOld.storeBytes(of: v, toByteOffset: 8 * j, as: Int64.self)
+                slotsOld.storeBytes(of: Self.combine(op, a, b), toByteOffset: 8 * j, as: Int64.self)
             }
         case .dedup:
             let oldOrderBytes = Int(old.loadUnaligned(as: UInt32.self))

@@ -10,17 +10,10 @@ import Testing
 /// fact table's order, so the fact table streams. (The hand-wired gold it replaced wrote
 /// these same exports when this test was written; GoldTests and the oracle hold them.)
 @Suite struct GoldStageTests {
-    /// (zone, budget, batch rows, threads).
-    @Test(arguments: [("time", 256 << 20, 65_536, 2), ("random", 256 << 20, 65_536, 1), ("random", 4 << 20, 3_000, 2), ("edge", 256 << 20, 65_536, 2)])
-    func writesTheSameTablesAtEverySetting(_ zone: String, _ budget: Int, _ batchRows: Int, _ threads: Int) throws {
-        let s = Scratch()
-        defer { s.cleanUp() }
-        let raw = try transactionsZone(zone, records: 30_000, seed: 9, in: s)
-        let lake = s.path + "/lake"
-        _ = try runPipeline(raw, lake)
-        let pipeline = try PipelineLoader.checked(path: nil)
-        let out = s.path + "/out"
-        let report = try withEngine("gold-stage", budget: budget) { budget, spill in
+    /// Runs the gold stage of `pipeline` over `lake`'s silver and reference tables into
+    /// tables under `out`, committed.
+    static func build(_ pipeline: CheckedPipeline, lake: String, out: String, budget: Int, batchRows: Int, threads: Int) throws -> GoldStage.Report {
+        try withEngine("gold-stage", budget: budget) { budget, spill in
             var stage = GoldStage(pipeline: pipeline, budget: budget, spill: spill)
             stage.batchRows = batchRows
             stage.threads = threads
@@ -35,6 +28,19 @@ import Testing
             for w in writers.values { try w.commit(operation: "gold", replaceAll: true, info: [:]) }
             return report
         }
+    }
+
+    /// (zone, budget, batch rows, threads).
+    @Test(arguments: [("time", 256 << 20, 65_536, 2), ("random", 256 << 20, 65_536, 1), ("random", 4 << 20, 3_000, 2), ("edge", 256 << 20, 65_536, 2)])
+    func writesTheSameTablesAtEverySetting(_ zone: String, _ budget: Int, _ batchRows: Int, _ threads: Int) throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let raw = try transactionsZone(zone, records: 30_000, seed: 9, in: s)
+        let lake = s.path + "/lake"
+        _ = try runPipeline(raw, lake)
+        let pipeline = try PipelineLoader.checked(path: nil)
+        let out = s.path + "/out"
+        let report = try Self.build(pipeline, lake: lake, out: out, budget: budget, batchRows: batchRows, threads: threads)
         #expect(report.sorted.isEmpty, "silver comes in the fact table's order: \(report.sorted)")
         for t in pipeline.file.gold {
             let handWired = try exported(lake + "/gold/" + t.name, in: s, as: t.name + "-lake")
@@ -74,20 +80,7 @@ import Testing
         """
         let pipeline = try TypeChecker.check(try PipelineLoader.load(text: text, path: "extra.yaml"))
         let out = s.path + "/out"
-        let report = try withEngine("gold-stage-extra", budget: 64 << 20) { budget, spill in
-            var stage = GoldStage(pipeline: pipeline, budget: budget, spill: spill)
-            stage.batchRows = 1_000
-            var writers: [String: TableWriter] = [:]
-            for t in pipeline.file.gold {
-                writers[t.name] = try TableWriter(path: out + "/" + t.name, schema: stage.schema(t.name), partitionColumns: stage.partitionColumns(t.name))
-            }
-            defer { for w in writers.values { w.close() } }
-            var references: [String: TableReader] = [:]
-            for f in pipeline.file.references { references[f.name] = try TableReader(path: lake + "/reference/" + f.name) }
-            let report = try stage.run(silver: try TableReader(path: lake + "/silver"), references: references, writers: writers)
-            for w in writers.values { try w.commit(operation: "gold", replaceAll: true, info: [:]) }
-            return report
-        }
+        let report = try Self.build(pipeline, lake: lake, out: out, budget: 64 << 20, batchRows: 1_000, threads: 2)
         #expect(report.sorted == ["by_customer"])
         let silver = try exported(lake + "/silver", in: s, as: "silver").split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         // silver: transaction_id 0, customer_id 1, quantity 3, unit_price 4 (no quoted fields in generated ids and numbers).

@@ -457,15 +457,7 @@ public final class AggregateOperator {
                     let into = other + encoder.recordBytes(j) - trailer, from = r + encoder.recordBytes(i) - trailer
                     for (v, op) in ops.enumerated() {
                         let a = into.loadUnaligned(fromByteOffset: 8 * v, as: Int64.self), b = from.loadUnaligned(fromByteOffset: 8 * v, as: Int64.self)
-                        let c: Int64
-                        switch op {
-                        case .sum:
-                            let (x, o) = a.addingReportingOverflow(b)
-                            c = o ? (b > 0 ? Int64.max : Int64.min) : x
-                        case .min: c = Swift.min(a, b)
-                        case .max: c = Swift.max(a, b)
-                        }
-                        into.storeBytes(of: c, toByteOffset: 8 * v, as: Int64.self)
+                        into.storeBytes(of: GraceHashTable.combine(op, a, b), toByteOffset: 8 * v, as: Int64.self)
                     }
                     r.storeBytes(of: UInt32.max, toByteOffset: 8, as: UInt32.self) // combined: dropped below
                     dead += 1

@@ -10,22 +10,17 @@ import Spill
 public struct Gold {
     public typealias Options = StageOptions
 
+    /// The stage's report (its fields read through), with what the lake adds.
+    @dynamicMemberLookup
     public struct Report: Sendable {
+        public var stage = GoldStage.Report()
         /// The pipeline's gold tables, in order.
         public var tables: [String] = []
         public var silverRows = 0
-        /// Rows per gold table, by name.
-        public var rows: [String: Int] = [:]
-        /// Partitions written by the partitioned tables.
-        public var partitions = 0
-        public var bytesWritten = 0
-        /// The aggregations' operators, added up (spills among them).
-        public var aggregates = OperatorStats()
-        /// Projections whose source was not in their order, so they were sorted.
-        public var sorted: [String] = []
-        public var phases = PhaseTimes()
         /// Where damaged gold tables were moved before they were rebuilt.
         public var setAside: [String] = []
+
+        public subscript<T>(dynamicMember path: KeyPath<GoldStage.Report, T>) -> T { stage[keyPath: path] }
     }
 
     public let options: Options
@@ -55,14 +50,8 @@ public struct Gold {
     /// Why the gold tables must be built again, or nil when every one was built from the
     /// current silver and reference tables (by identity) and its files are whole.
     public static func staleness(lake: String, pipeline: CheckedPipeline) -> String? {
-        let lineage: [String: String]
-        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)).merging(["pipeline_digest": pipeline.digest]) { a, _ in a } } catch {
-            return "its inputs cannot be read (\(error))" // the run says what is missing when gold opens them
-        }
-        for t in pipeline.file.gold {
-            if let why = Lake.staleness(of: path(lake: lake, t.name), builtFrom: lineage) { return t.name + " " + why }
-        }
-        return nil
+        Lake.staleness(of: pipeline.file.gold.map { ($0.name, path(lake: lake, $0.name)) },
+                       inputs: inputTables(lake: lake, pipeline: pipeline), pipeline: pipeline)
     }
 
     public static func isUpToDate(lake: String, pipeline: CheckedPipeline) -> Bool { staleness(lake: lake, pipeline: pipeline) == nil }
@@ -109,13 +98,7 @@ public struct Gold {
         }
         var references: [String: TableReader] = [:]
         for f in feeds { references[f.name] = inputs.reader(f.name) }
-        let built = try stage.run(silver: silver, references: references, writers: writers)
-        report.rows = built.rows
-        report.partitions = built.partitions
-        report.bytesWritten = built.bytesWritten
-        report.aggregates = built.aggregates
-        report.sorted = built.sorted
-        report.phases = built.phases
+        report.stage = try stage.run(silver: silver, references: references, writers: writers)
         var info = inputs.lineage
         info["pipeline"] = pipeline.file.name
         info["pipeline_digest"] = pipeline.digest

@@ -150,6 +150,20 @@ public enum Lake {
         return nil
     }
 
+    /// Why any of `tables` (display name, folder) must be built again from `inputs` by
+    /// `pipeline`, or nil when each was built from the inputs' current identities and
+    /// versions by the same file, and its files are whole.
+    static func staleness(of tables: [(name: String, path: String)], inputs: [(name: String, path: String)], pipeline: CheckedPipeline) -> String? {
+        let lineage: [String: String]
+        do { lineage = try currentLineage(inputs).merging(["pipeline_digest": pipeline.digest]) { a, _ in a } } catch {
+            return "its inputs cannot be read (\(error))" // the stage says what is missing when it opens them
+        }
+        for t in tables {
+            if let why = staleness(of: t.path, builtFrom: lineage) { return t.name + " " + why }
+        }
+        return nil
+    }
+
     // MARK: writers of derived tables
 
     /// A writer of a table that a stage can rebuild from its inputs (silver, quarantine,

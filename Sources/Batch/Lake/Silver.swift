@@ -14,24 +14,18 @@ public struct Silver {
     /// and sort), and the sorted ranges are written two at a time.
     public typealias Options = StageOptions
 
+    /// The stage's report (its fields read through), with what the lake adds.
+    @dynamicMemberLookup
     public struct Report: Sendable {
+        public var stage = SilverStage.Report()
         /// The pipeline's quarantine reasons, in order.
         public var reasons: [String] = []
-        public var bronzeRows = 0
-        public var quarantined: [String: Int] = [:]
-        public var duplicatesRemoved = 0
-        public var silverRows = 0
-        public var partitions = 0
-        public var bytesWritten = 0
-        public var dedup = OperatorStats()
-        public var sort = OperatorStats()
         /// The expected counts it was checked against, when the lake has them.
         public var expected: Generator.Expected?
-        /// Wall time of the stage's phases (`SilverStage.Report.phases`).
-        public var phases = PhaseTimes()
         /// Where damaged silver or quarantine tables were moved before they were rebuilt.
         public var setAside: [String] = []
-        public var quarantinedTotal: Int { quarantined.values.reduce(0, +) }
+
+        public subscript<T>(dynamicMember path: KeyPath<SilverStage.Report, T>) -> T { stage[keyPath: path] }
     }
 
     public let options: Options
@@ -55,13 +49,8 @@ public struct Silver {
     /// Why silver and quarantine must be built again, or nil when both were built from
     /// the current bronze and reference tables (by identity) and their files are whole.
     public static func staleness(lake: String, pipeline: CheckedPipeline) -> String? {
-        let lineage: [String: String]
-        do { lineage = try Lake.currentLineage(inputTables(lake: lake, pipeline: pipeline)).merging(["pipeline_digest": pipeline.digest]) { a, _ in a } } catch {
-            return "its inputs cannot be read (\(error))" // the run says what is missing when silver opens them
-        }
-        if let why = Lake.staleness(of: path(lake: lake), builtFrom: lineage) { return "silver " + why }
-        if let why = Lake.staleness(of: quarantinePath(lake: lake), builtFrom: lineage) { return "quarantine " + why }
-        return nil
+        Lake.staleness(of: [("silver", path(lake: lake)), ("quarantine", quarantinePath(lake: lake))],
+                       inputs: inputTables(lake: lake, pipeline: pipeline), pipeline: pipeline)
     }
 
     public static func isUpToDate(lake: String, pipeline: CheckedPipeline) -> Bool { staleness(lake: lake, pipeline: pipeline) == nil }
@@ -103,12 +92,10 @@ public struct Silver {
             let actual = Generator.Expected(bronze: r.bronzeRows, quarantined: r.quarantined, duplicatesRemoved: r.duplicatesRemoved, silver: r.silverRows)
             if actual != expected {
                 throw BatchError(.reconciliation, path: Ingest.expectedPath(lake: options.lake),
-                                 "counts differ from the landing zone's _expected.json:\n" + Self.table(Self.report(r, reasons: pipeline.reasons), expected: expected))
+                                 "counts differ from the landing zone's _expected.json:\n" + Self.table(Report(stage: r, reasons: pipeline.reasons), expected: expected))
             }
         }
-        let setAside = report.setAside
-        report = Self.report(done, reasons: pipeline.reasons)
-        report.setAside = setAside
+        report.stage = done
         report.expected = lakeExpected
         var info = inputs.lineage
         info["pipeline"] = pipeline.file.name
@@ -119,21 +106,6 @@ public struct Silver {
         info["silver_rows"] = String(report.silverRows)
         try quarantineWriter.commit(operation: "silver", replaceAll: true, info: info)
         try silverWriter.commit(operation: "silver", replaceAll: true, info: info)
-        return report
-    }
-
-    static func report(_ r: SilverStage.Report, reasons: [String]) -> Report {
-        var report = Report()
-        report.reasons = reasons
-        report.bronzeRows = r.bronzeRows
-        for name in reasons { report.quarantined[name] = r.quarantined[name] ?? 0 }
-        report.duplicatesRemoved = r.duplicatesRemoved
-        report.silverRows = r.silverRows
-        report.partitions = r.partitions
-        report.bytesWritten = r.bytesWritten
-        report.dedup = r.dedup
-        report.sort = r.sort
-        report.phases = r.phases
         return report
     }
 

@@ -41,24 +41,31 @@ public final class TypedExpr: Sendable {
         self.nullable = nullable
     }
 
+    /// Its operands, in order.
+    public var children: [TypedExpr] {
+        switch node {
+        case .slot, .literal: []
+        case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): [x]
+        case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): [a, b]
+        case let .inList(x, items, _): [x] + items
+        case let .call(_, args): args
+        case let .aggregate(_, arg, filter): (arg.map { [$0] } ?? []) + (filter.map { [$0] } ?? [])
+        case let .caseWhen(branches, otherwise): branches.flatMap { [$0.0, $0.1] } + (otherwise.map { [$0] } ?? [])
+        }
+    }
+
+    /// Calls `body` on each node, parents before children.
+    public func forEachNode(_ body: (TypedExpr) -> Void) {
+        body(self)
+        for c in children { c.forEachNode(body) }
+    }
+
     /// The slots it reads, in first-use order.
     public var slots: [Int] {
         var out: [Int] = []
-        func walk(_ e: TypedExpr) {
-            switch e.node {
-            case let .slot(k): if !out.contains(k) { out.append(k) }
-            case .literal: break
-            case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): walk(x)
-            case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): walk(a); walk(b)
-            case let .inList(x, items, _): walk(x); items.forEach(walk)
-            case let .call(_, args): args.forEach(walk)
-            case let .aggregate(_, arg, filter): arg.map(walk); filter.map(walk)
-            case let .caseWhen(branches, otherwise):
-                for (c, v) in branches { walk(c); walk(v) }
-                otherwise.map(walk)
-            }
+        forEachNode { e in
+            if case let .slot(k) = e.node, !out.contains(k) { out.append(k) }
         }
-        walk(self)
         return out
     }
 }

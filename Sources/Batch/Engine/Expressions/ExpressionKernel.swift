@@ -183,23 +183,13 @@ public final class ExpressionKernel {
     /// per node that is not a slot (strings counted at 16 bytes a row).
     static func bytes(_ exprs: [TypedExpr], rows: Int) -> Int {
         var total = 0
-        func walk(_ e: TypedExpr) {
-            switch e.node {
-            case .slot: return
-            case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): walk(x)
-            case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): walk(a); walk(b)
-            case let .inList(x, items, _): walk(x); items.forEach(walk)
-            case let .call(_, args): args.forEach(walk)
-            case let .aggregate(_, arg, filter): arg.map(walk); filter.map(walk)
-            case let .caseWhen(branches, otherwise):
-                for (c, v) in branches { walk(c); walk(v) }
-                otherwise.map(walk)
-            case .literal: break
+        for e in exprs {
+            e.forEachNode { n in
+                if case .slot = n.node { return }
+                let type = columnType(n.type)
+                total += rows * (type == .string ? 4 + 16 : type.valueWidthBytes) + rows / 8 + 64
             }
-            let type = columnType(e.type)
-            total += rows * (type == .string ? 4 + 16 : type.valueWidthBytes) + rows / 8 + 64
         }
-        exprs.forEach(walk)
         return total
     }
 

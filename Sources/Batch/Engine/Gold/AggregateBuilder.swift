@@ -37,20 +37,9 @@ final class AggregateBuilder: TableBuilder {
     /// The aggregate nodes of a measure, in tree order.
     static func aggregates(in e: TypedExpr) -> [TypedExpr] {
         var out: [TypedExpr] = []
-        func walk(_ e: TypedExpr) {
-            switch e.node {
-            case .aggregate: out.append(e)
-            case .slot, .literal: break
-            case let .negate(x), let .not(x), let .cast(x), let .isNull(x, _), let .inReference(x, _, _): walk(x)
-            case let .arithmetic(_, a, b), let .compare(_, a, b), let .logic(_, a, b): walk(a); walk(b)
-            case let .inList(x, items, _): walk(x); items.forEach(walk)
-            case let .call(_, args): args.forEach(walk)
-            case let .caseWhen(branches, otherwise):
-                for (c, v) in branches { walk(c); walk(v) }
-                otherwise.map(walk)
-            }
+        e.forEachNode { n in
+            if case .aggregate = n.node { out.append(n) }
         }
-        walk(e)
         return out
     }
 

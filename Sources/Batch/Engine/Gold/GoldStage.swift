@@ -260,10 +260,17 @@ public struct GoldStage {
     // MARK: reference copies
 
     func copy(_ source: RowSource, to writer: TableWriter) throws -> SegmentSummary {
+        let scan = try source.scan()
+        return try segment(of: writer) { segment in
+            while case let n = try scan.next(), n > 0 { try segment.append(scan.vectors, rows: 0..<n) }
+        }
+    }
+
+    /// One segment of `writer`, filled by `fill`, finished and staged; abandoned on an error.
+    func segment(of writer: TableWriter, _ fill: (SegmentWriter) throws -> Void) throws -> SegmentSummary {
         let segment = try writer.newSegment(options: segmentOptions)
         do {
-            let scan = try source.scan()
-            while case let n = try scan.next(), n > 0 { try segment.append(scan.vectors, rows: 0..<n) }
+            try fill(segment)
             let s = try segment.finish()
             writer.stage(s)
             return s
@@ -286,15 +293,8 @@ public struct GoldStage {
         try sort.finish()
         let out = sort.schema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
         let columns = Array(out[0..<schema.count])
-        let segment = try writer.newSegment(options: segmentOptions)
-        do {
+        return try segment(of: writer) { segment in
             while case let n = try sort.pull(into: out), n > 0 { try segment.append(columns, rows: 0..<n) }
-            let s = try segment.finish()
-            writer.stage(s)
-            return s
-        } catch {
-            segment.abandon()
-            throw error
         }
     }
 }
