@@ -1,5 +1,6 @@
 import Foundation
 import Segments
+import Spill
 import Testing
 @testable import Batch
 
@@ -195,5 +196,48 @@ import Testing
         let second = try kernel.evaluate(Self.vectors([["i": 0, "p": 100, "r": 1_000_000, "s": "a"], ["s": "b"]]), rows: 2)
         #expect(first === second)
         #expect(second.bool(0) == false && second.isNull(1))
+    }
+}
+
+/// A reference table only tested with `x in R` holds its keys alone in memory; a lookup's
+/// columns are loaded, and reserved, only when read.
+@Suite struct LookupTableTests {
+    @Test func loadsOnlyTheColumnsLookupsRead() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let rows = 100_000
+        let schema = Schema([Field("id", .int64, nullable: false), Field("name", .string)])
+        let writer = try TableWriter(path: s.path + "/customers", schema: schema)
+        let segment = try writer.newSegment()
+        let cols = schema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+        for r in 0..<rows {
+            cols[0].appendInt64(Int64(r + 1))
+            cols[1].appendString("customer number \(r) with a rather long name")
+        }
+        try segment.append(cols, rows: 0..<rows)
+        writer.stage(try segment.finish())
+        try writer.commit(operation: "test")
+        writer.close()
+        let reader = try TableReader(path: s.path + "/customers")
+        let budget = MemoryBudget(limitBytes: 64 << 20)
+        do {
+            let keysOnly = try LookupTable(name: "customers", reader: reader, keyColumn: 0, columns: [], budget: budget)
+            // The ids (9 bytes a row) and a dense map of 4 bytes a key.
+            #expect(budget.usedBytes <= rows * 13 + 64, "\(budget.usedBytes)")
+            #expect(keysOnly.columns[1].count == 0 && keysOnly.keys.contains(Int64(rows)) && !keysOnly.keys.contains(0))
+        }
+        #expect(budget.usedBytes == 0)
+        do {
+            let full = try LookupTable(name: "customers", reader: reader, keyColumn: 0, columns: [1], budget: budget)
+            #expect(budget.usedBytes >= rows * (13 + 40), "\(budget.usedBytes)")
+            let found = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+            defer { found.deallocate() }
+            let probe = ColumnVector(type: .int64, capacity: 2)
+            probe.appendInt64(42)
+            probe.appendInt64(-1)
+            full.rows(of: probe, rows: 2, into: found)
+            #expect(found[0] == 41 && found[1] == -1 && full.columns[1].string(41) == "customer number 41 with a rather long name")
+        }
+        #expect(budget.usedBytes == 0)
     }
 }

@@ -89,13 +89,8 @@ public struct SilverStage {
         report.bronzeRows = bronze.snapshot.rowCount
         let scan = TableScan(bronze)
         let capacity = scan.vectors[0].capacity
-        var tables: [String: LookupTable] = [:]
-        for feed in pipeline.file.references {
-            guard let reader = references[feed.name] else {
-                throw BatchError(.missingInput, path: feed.name, "the reference table \(feed.name) was not given to silver")
-            }
-            tables[feed.name] = try LookupTable(name: feed.name, reader: reader, keyColumn: FeedLayout(feed, lineage: false).keyColumn, budget: budget)
-        }
+        let tables = try LookupTable.load(pipeline.file.references, readers: references, uses: [(pipeline.silverScope, pipeline.silverLookups)],
+                                          expressions: pipeline.expectations.map(\.expr) + pipeline.silverColumns, stage: "silver", budget: budget)
         let silverTable = pipeline.silver
         let silverSchema = self.silverSchema
         let quarantineSchema = self.quarantineSchema(bronze)

@@ -35,10 +35,15 @@ public struct Gold {
 
     public static func path(lake: String, _ table: String) -> String { lake + "/gold/" + table }
 
-    /// The reference tables gold reads (copies and lookups), in the file's order.
+    /// The reference tables gold reads (copies, lookups and `x in R`), in the file's order.
     static func references(_ pipeline: CheckedPipeline) -> [PipelineFile.Feed] {
         var used = Set(pipeline.goldPlans.flatMap { $0.lookups.map(\.feed.name) })
         for t in pipeline.file.gold { if case let .reference(r) = t.kind { used.insert(r) } }
+        for p in pipeline.goldPlans {
+            for e in p.columns + p.groupBy + (p.filter.map { [$0] } ?? []) + p.lookups.map(\.on) {
+                e.forEachNode { n in if case let .inReference(_, r, _) = n.node { used.insert(r) } }
+            }
+        }
         return pipeline.file.references.filter { used.contains($0.name) }
     }
 

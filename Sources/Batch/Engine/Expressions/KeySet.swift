@@ -52,10 +52,19 @@ public final class KeySet: @unchecked Sendable {
         integers = map
     }
 
-    /// The bytes a set of `keys` keys takes at most, beside string keys' own bytes: a
-    /// hashed `Int64Map` (16 bytes a slot), or for strings a hash, a value, a start, a
-    /// length and a flag a slot.
-    static func bytes(keys: Int) -> Int { Int64Map.hashCapacity(keys) * 21 }
+    /// The bytes a set of the keys of `column` takes: for integers the `Int64Map` their
+    /// range and count give (dense or hashed); for strings a hash, a value, a start, a
+    /// length and a flag a slot, and the keys' bytes.
+    static func bytes(for column: ColumnVector) -> Int {
+        let rows = column.count
+        guard column.type != .string else { return Int64Map.hashCapacity(rows) * 21 + column.heapUsedBytes }
+        var (low, high, keys) = (Int64.max, Int64.min, 0)
+        for r in 0..<rows where !column.isNull(r) {
+            let v = column.integer(r)
+            (low, high, keys) = (min(low, v), max(high, v), keys + 1)
+        }
+        return Int64Map.bytes(count: keys, range: keys == 0 ? nil : low...high)
+    }
 
     @inline(__always)
     static func spread(_ v: Int64) -> Int {

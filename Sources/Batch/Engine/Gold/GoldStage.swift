@@ -83,12 +83,10 @@ public struct GoldStage {
     public func run(silver: TableReader, references: [String: TableReader], writers: [String: TableWriter]) throws -> Report {
         try checkSupported()
         var report = Report()
-        var tables: [String: LookupTable] = [:]
-        let used = Set(pipeline.goldPlans.flatMap { $0.lookups.map(\.feed.name) })
-        for feed in pipeline.file.references where used.contains(feed.name) {
-            guard let reader = references[feed.name] else { throw BatchError(.missingInput, path: feed.name, "the reference table \(feed.name) was not given to gold") }
-            tables[feed.name] = try LookupTable(name: feed.name, reader: reader, keyColumn: FeedLayout(feed, lineage: false).keyColumn, budget: budget)
-        }
+        let plans = pipeline.goldPlans
+        let tables = try LookupTable.load(pipeline.file.references, readers: references, uses: plans.map { ($0.scope, $0.lookups) },
+                                          expressions: plans.flatMap { $0.columns + $0.groupBy + ($0.filter.map { [$0] } ?? []) },
+                                          stage: "gold", budget: budget)
         func writer(_ name: String) -> TableWriter {
             guard let w = writers[name] else { preconditionFailure("no writer for gold table \(name)") }
             return w
