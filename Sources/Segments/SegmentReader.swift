@@ -125,10 +125,14 @@ public final class SegmentReader {
             counters[column].storedBytesRead += chunk.storedBytes
             counters[column].decompressedBytes += chunk.compression.kind == .none ? 0 : chunk.encodedBytes
             // The kernel's fault-around maps up to 64 KiB of neighbouring pages on each read
-            // fault, including pages of chunks already released; releasing from 128 KiB
-            // before the chunk takes those back too, so a scan's resident set stays small.
+            // fault, on both sides: pages of chunks already released, and of the chunks
+            // after it, which a scan of some columns never reads (nor releases). Releasing
+            // 128 KiB on either side of the chunk takes those back too, so the resident set
+            // of a scan stays small whatever columns it reads (pages released early are
+            // read again from the page cache when their chunk comes).
             if releasesPages {
-                counters[column].releasedBytes += file.release(max(0, chunk.offset - Self.faultAroundSlackBytes)..<storedRange.upperBound)
+                let range = max(0, chunk.offset - Self.faultAroundSlackBytes)..<min(fileBytes, storedRange.upperBound + Self.faultAroundSlackBytes)
+                counters[column].releasedBytes += file.release(range)
             }
         }
     }
