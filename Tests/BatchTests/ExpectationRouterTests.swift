@@ -4,20 +4,21 @@ import Spill
 import Testing
 @testable import Batch
 
-/// The generic router of the engine, driven by pipelines/transactions.yaml, sends every
-/// bronze row where the hand-wired silver sends it: the same quarantine reason, or valid.
+/// The router, driven by pipelines/transactions.yaml, sends every bronze row where the
+/// lake's silver sent it (the quarantine `make oracle` compares with the independent
+/// oracle), and its counts per reason are those the generator wrote in _expected.json.
 @Suite struct ExpectationRouterTests {
     /// A generated zone in each order, the hand-written edge zone of Tests/Oracle, and a
     /// zone of amounts that do not fit (bad_price through silver's overflow key).
     @Test(arguments: ["time", "random", "edge", "overflow"])
-    func routesAsTheHandWiredSilver(_ zone: String) throws {
+    func routesAsSilverAndAsTheGeneratorExpects(_ zone: String) throws {
         let s = Scratch()
         defer { s.cleanUp() }
         let raw = try transactionsZone(zone, records: 20_000, seed: 5, in: s)
         let lake = s.path + "/lake"
         _ = try runPipeline(raw, lake)
 
-        // What the hand-wired silver decided: the quarantine table, by lineage.
+        // What silver decided: the quarantine table, by lineage.
         let quarantine = try TableReader(path: lake + "/quarantine")
         let q = TableScan(quarantine, columns: [10, 11, 15])
         var decided: [String: String] = [:]
@@ -42,16 +43,23 @@ import Testing
         defer { reasons.deallocate() }
         var rows = 0, agree = 0
         var disagreements: [String] = []
+        var counts: [String: Int] = [:]
         while case let n = try scan.next(), n > 0 {
             try router.route(scan.vectors, rows: n, into: reasons)
             for r in 0..<n {
                 let key = "\(scan.vectors[10].string(r)):\(scan.vectors[11].int64(r))"
                 let mine = reasons[r] == ExpectationRouter.valid ? nil : pipeline.reasons[Int(reasons[r])]
+                if let mine { counts[mine, default: 0] += 1 }
                 if mine == decided[key] { agree += 1 } else if disagreements.count < 5 { disagreements.append("\(key): router \(mine ?? "valid"), silver \(decided[key] ?? "valid")") }
                 rows += 1
             }
         }
         #expect(rows == bronze.snapshot.rowCount && agree == rows, "\(disagreements)")
+        if let expected = try Silver.loadExpected(lake: lake, reasons: pipeline.reasons) {
+            #expect(counts.filter { $0.value > 0 } == expected.quarantined.filter { $0.value > 0 }, "\(counts) against _expected.json \(expected.quarantined)")
+        } else {
+            #expect(zone == "edge" || zone == "overflow", "a generated zone comes with _expected.json")
+        }
     }
 }
 

@@ -14,7 +14,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(BuiltinPipelines.transactions == onDisk, "pipelines/transactions.yaml and BuiltinPipelines.transactions differ: copy the file into the Swift literal")
     }
 
-    /// The transactions file gives every table the columns and types of the hand-wired
+    /// The transactions file gives every table the columns and types of the contract's
     /// stages (nullability included).
     @Test func transactionsTablesMatchTheContract() throws {
         let p = try PipelineLoader.checked(path: Self.transactionsPath)
@@ -48,7 +48,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(p.reasons == Generator.reasons)
         #expect(try table("silver").partition == "event_date" && (try table("gold/fact_transactions")).partition == "month(event_date)")
         // The landing zone the generic ingest builds from the file: bronze and the
-        // reference tables have the hand-wired schemas.
+        // reference tables have the contract's schemas.
         #expect(Landing.transactions.facts.schema == TransactionsContract.bronze)
         #expect(Landing.transactions.references.map(\.schema) == [TransactionsContract.customers, TransactionsContract.products, TransactionsContract.fxRates])
     }
