@@ -102,3 +102,28 @@ import Testing
         #expect(try exported(out + "/customer_units", in: s, as: "customer_units") == "customer_id,units,average_price\n" + expected)
     }
 }
+
+/// The lanes of a gold pass: the builders split so the slower lane is as fast as can be.
+@Suite struct GoldLaneTests {
+    final class Timed: TableBuilder {
+        let table: String
+        let inputColumns: [Int] = []
+        let written: [SegmentSummary] = []
+        init(_ name: String) { table = name }
+        func consume(_ batch: [ColumnVector], rows n: Int) throws {}
+        func finish() throws {}
+        func abandon() {}
+    }
+
+    @Test func splitsByMeasuredTime() {
+        let builders = ["calendar", "fact", "daily", "monthly"].map(Timed.init)
+        let ms = { (x: Int) in Duration.milliseconds(x) }
+        // The scan takes 1000 ms beside lane 0: {scan, calendar, fact} = 4010 against
+        // {daily, monthly} = 4600 is the best split (the slower lane at 4600 ms).
+        let (first, second) = GoldStage.split(builders, spent: [ms(10), ms(3000), ms(2600), ms(2000)], scanning: ms(1000))
+        #expect(first.map(\.table) == ["calendar", "fact"] && second.map(\.table) == ["daily", "monthly"])
+        // A scan slower than everything else leaves lane 0 to it alone.
+        let (alone, rest) = GoldStage.split(builders, spent: [ms(10), ms(300), ms(260), ms(200)], scanning: ms(5000))
+        #expect(alone.isEmpty && rest.count == 4)
+    }
+}

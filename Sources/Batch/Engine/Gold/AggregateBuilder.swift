@@ -12,7 +12,6 @@ import Spill
 final class AggregateBuilder: TableBuilder {
     let table: String
     let inputColumns: [Int]
-    var weight: Int { 2 }
     private(set) var written: [SegmentSummary] = []
     private(set) var stats = OperatorStats()
     private let stage: GoldStage

@@ -13,8 +13,8 @@ import Spill
 ///     aggregate      lookups, where, group keys, accumulators ─> spilling aggregation
 ///                      ─(after)─> measures ─> sort ─> table
 /// ```
-/// With two threads the tables of a pass are split between two lanes: one runs beside
-/// the scan, the other a batch behind it. A projection whose source comes in its order
+/// With two threads the tables of a pass are split between two lanes, by the time each
+/// took on the first batches: one runs beside the scan, the other a batch behind it. A projection whose source comes in its order
 /// (silver, in event time, written by month) is written as it streams; the first row out
 /// of order makes the pass run again with that projection sorted. Every segment is
 /// staged in its table's writer; the caller commits.
@@ -184,18 +184,21 @@ public struct GoldStage {
     }
 
     /// One pass over `source`: each batch goes to every builder (with two threads, the
-    /// builders are split in two lanes by weight: lane 0 runs beside the scan), then each
-    /// builder finishes, in order.
+    /// builders are split in two lanes after the first batches: lane 0 runs beside the
+    /// scan), then the builders finish.
     func pass(_ source: RowSource, _ builders: [TableBuilder]) throws {
         let columns = Array(Set(builders.flatMap(\.inputColumns))).sorted()
         let rows = max(1, min(batchRows, source.capacity))
-        var lanes: [[TableBuilder]] = [[], []]
-        var load = [1, 0] // lane 0 also scans
-        for b in builders {
-            let lane = threads >= 2 && load[1] < load[0] ? 1 : 0
-            lanes[lane].append(b)
-            load[lane] += b.weight
-        }
+        // The first batches go to every builder beside the scan, timed; the builders are
+        // then split between the lanes so that their measured times (the scan's counted
+        // in lane 0) are as even as can be.
+        let calibration = threads >= 2 && builders.count > 1 ? Self.calibrationBatches : 0
+        var spent = [Duration](repeating: .zero, count: builders.count)
+        var scanning = Duration.zero
+        var lane1: [TableBuilder] = []
+        var lane0 = builders
+        var batchesMade = 0
+        let clock = ContinuousClock()
         let scan = try source.scan(columns)
         let full = { (loaded: [ColumnVector]) -> [ColumnVector] in
             var all = source.schema.fields.map { ColumnVector(type: $0.type, capacity: 1) }
@@ -206,6 +209,8 @@ public struct GoldStage {
             let loaded: [ColumnVector]
             let all: [ColumnVector]
             var rows = 0
+            /// The builders the second lane runs on this batch.
+            var second: [TableBuilder] = []
             init(_ loaded: [ColumnVector], _ all: [ColumnVector]) {
                 self.loaded = loaded
                 self.all = all
@@ -221,6 +226,7 @@ public struct GoldStage {
         let buffers = (first, threads >= 2 ? makeBatch() : first)
         var groupRows = 0, offset = 0
         try Parallel.pipeline(threads: threads >= 2 ? 2 : 1, buffers: buffers, produce: { out in
+            let started = clock.now
             if sliced {
                 if offset == groupRows {
                     groupRows = try scan.next()
@@ -238,10 +244,23 @@ public struct GoldStage {
                 out.rows = try scan.next(into: out.loaded)
                 if out.rows == 0 { return false }
             }
-            for b in lanes[0] { try b.consume(out.all, rows: out.rows) }
+            if batchesMade < calibration {
+                scanning += clock.now - started
+                for (k, b) in builders.enumerated() {
+                    let t = clock.now
+                    try b.consume(out.all, rows: out.rows)
+                    spent[k] += clock.now - t
+                }
+                batchesMade += 1
+                if batchesMade == calibration { (lane0, lane1) = Self.split(builders, spent: spent, scanning: scanning) }
+                out.second = []
+                return true
+            }
+            for b in lane0 { try b.consume(out.all, rows: out.rows) }
+            out.second = lane1
             return true
         }, consume: { batch in
-            for b in lanes[1] { try b.consume(batch.all, rows: batch.rows) }
+            for b in batch.second { try b.consume(batch.all, rows: batch.rows) }
         })
         // Each builder finishes on its own (its sort, its writer); two at a time with two
         // threads, each sort then planned for half the memory.
@@ -253,6 +272,34 @@ public struct GoldStage {
         } else {
             for b in builders { try b.finish() }
         }
+    }
+
+    /// Batches timed before the builders are split between the lanes.
+    static let calibrationBatches = 3
+
+    /// The builders in two lanes with the most even times, the scan's in lane 0: every
+    /// split tried for up to 16 builders, else the longest first to the lighter lane.
+    static func split(_ builders: [TableBuilder], spent: [Duration], scanning: Duration) -> ([TableBuilder], [TableBuilder]) {
+        let cost = spent.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        let scan = Double(scanning.components.seconds) + Double(scanning.components.attoseconds) / 1e18
+        var best: (worst: Double, second: Set<Int>) = (.infinity, [])
+        if builders.count <= 16 {
+            for mask in 0..<(1 << builders.count) {
+                var loads = [scan, 0.0]
+                for k in builders.indices { loads[(mask >> k) & 1] += cost[k] }
+                if max(loads[0], loads[1]) < best.worst { best = (max(loads[0], loads[1]), Set(builders.indices.filter { (mask >> $0) & 1 == 1 })) }
+            }
+        } else {
+            var loads = [scan, 0.0]
+            var second = Set<Int>()
+            for k in builders.indices.sorted(by: { cost[$0] > cost[$1] }) {
+                let lane = loads[1] < loads[0] ? 1 : 0
+                loads[lane] += cost[k]
+                if lane == 1 { second.insert(k) }
+            }
+            best.second = second
+        }
+        return (builders.indices.filter { !best.second.contains($0) }.map { builders[$0] }, best.second.sorted().map { builders[$0] })
     }
 
     // MARK: reference copies
@@ -302,8 +349,6 @@ protocol TableBuilder: AnyObject {
     var table: String { get }
     /// The source columns it reads.
     var inputColumns: [Int] { get }
-    /// How much work a row is, to balance the lanes.
-    var weight: Int { get }
     /// Rows `0..<n` of `batch`, the source's columns by number (only those some builder
     /// of the pass reads are loaded).
     func consume(_ batch: [ColumnVector], rows n: Int) throws

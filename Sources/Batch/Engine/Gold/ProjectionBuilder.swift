@@ -6,7 +6,6 @@ import Spill
 final class CalendarBuilder: TableBuilder {
     let table: String
     let inputColumns: [Int]
-    var weight: Int { 0 }
     private(set) var written: [SegmentSummary] = []
     private let stage: GoldStage
     private let evaluator: ScopeEvaluator
@@ -70,7 +69,6 @@ final class CalendarBuilder: TableBuilder {
 final class ProjectionBuilder: TableBuilder {
     let table: String
     let inputColumns: [Int]
-    var weight: Int { 2 }
     private(set) var written: [SegmentSummary] = []
     private(set) var partitions = 0
     private let stage: GoldStage
