@@ -273,49 +273,31 @@ extension ColumnVector {
     /// Appends rows `rows` of `other` (same type), in that order: a gather, column by
     /// column, for the rows a filter kept.
     public func append(contentsOf other: ColumnVector, gathering rows: UnsafeBufferPointer<Int32>) {
-        precondition(other.type == type, "append(contentsOf:gathering:) needs the same column type")
-        precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
-        if rows.isEmpty { return }
-        let first = count
-        if type == .string {
-            var bytes = 0
-            for r in rows { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
-            var end = Int(offset(first))
-            ensureHeap(end + bytes, preserving: end)
-            for (k, r) in rows.enumerated() {
-                let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
-                if n > 0 { (heap + end).copyMemory(from: other.heap + s, byteCount: n) }
-                end += n
-                setOffset(first + k + 1, UInt32(end))
-            }
-        } else {
-            gatherValues(other, rows, to: first)
-        }
-        var nulls = 0
-        if other.nullCount == 0 {
-            for k in 0..<rows.count { markValid(first + k) }
-        } else {
-            for (k, r) in rows.enumerated() {
-                if other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
-            }
-        }
-        setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
+        gather(other, rows, orNull: false)
     }
 
     /// As `append(contentsOf:gathering:)`, but a negative row appends a null: the gather
     /// of a lookup, where a key that found no row gives nulls.
     public func append(contentsOf other: ColumnVector, gatheringOrNull rows: UnsafeBufferPointer<Int32>) {
-        precondition(other.type == type, "append(contentsOf:gatheringOrNull:) needs the same column type")
+        gather(other, rows, orNull: true)
+    }
+
+    /// Both gathers; `orNull` is a constant at each call, so the plain gather pays for
+    /// no test of negative rows.
+    @inline(__always)
+    private func gather(_ other: ColumnVector, _ rows: UnsafeBufferPointer<Int32>, orNull: Bool) {
+        precondition(other.type == type, "append(contentsOf:gathering:) needs the same column type")
         precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
         if rows.isEmpty { return }
         let first = count
+        @inline(__always) func present(_ r: Int32) -> Bool { !orNull || r >= 0 }
         if type == .string {
             var bytes = 0
-            for r in rows where r >= 0 { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
+            for r in rows where present(r) { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
             var end = Int(offset(first))
             ensureHeap(end + bytes, preserving: end)
             for (k, r) in rows.enumerated() {
-                if r >= 0 {
+                if present(r) {
                     let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
                     if n > 0 { (heap + end).copyMemory(from: other.heap + s, byteCount: n) }
                     end += n
@@ -326,33 +308,23 @@ extension ColumnVector {
             switch type.valueWidthBytes {
             case 8:
                 let src = other.values.assumingMemoryBound(to: UInt64.self), dst = (values + first * 8).assumingMemoryBound(to: UInt64.self)
-                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+                for (k, r) in rows.enumerated() { dst[k] = present(r) ? src[Int(r)] : 0 }
             case 4:
                 let src = other.values.assumingMemoryBound(to: UInt32.self), dst = (values + first * 4).assumingMemoryBound(to: UInt32.self)
-                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+                for (k, r) in rows.enumerated() { dst[k] = present(r) ? src[Int(r)] : 0 }
             default:
                 let src = other.values.assumingMemoryBound(to: UInt8.self), dst = (values + first).assumingMemoryBound(to: UInt8.self)
-                for (k, r) in rows.enumerated() { dst[k] = r >= 0 ? src[Int(r)] : 0 }
+                for (k, r) in rows.enumerated() { dst[k] = present(r) ? src[Int(r)] : 0 }
             }
         }
         var nulls = 0
-        for (k, r) in rows.enumerated() {
-            if r < 0 || other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
+        if other.nullCount == 0 && !orNull {
+            for k in 0..<rows.count { markValid(first + k) }
+        } else {
+            for (k, r) in rows.enumerated() {
+                if !present(r) || other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
+            }
         }
         setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
-    }
-
-    private func gatherValues(_ other: ColumnVector, _ rows: UnsafeBufferPointer<Int32>, to first: Int) {
-        switch type.valueWidthBytes {
-        case 8:
-            let src = other.values.assumingMemoryBound(to: UInt64.self), dst = (values + first * 8).assumingMemoryBound(to: UInt64.self)
-            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
-        case 4:
-            let src = other.values.assumingMemoryBound(to: UInt32.self), dst = (values + first * 4).assumingMemoryBound(to: UInt32.self)
-            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
-        default:
-            let src = other.values.assumingMemoryBound(to: UInt8.self), dst = (values + first).assumingMemoryBound(to: UInt8.self)
-            for (k, r) in rows.enumerated() { dst[k] = src[Int(r)] }
-        }
     }
 }

@@ -432,7 +432,7 @@ public final class AggregateOperator {
             skipCombining -= 1
             return -1
         }
-        for k in 0..<Self.combineSlots { combineIndex[k] = -1 }
+        combineIndex.update(repeating: -1, count: Self.combineSlots)
         let base = encoder.base
         var distinct = 0
         var dead = 0

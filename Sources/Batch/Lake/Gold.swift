@@ -59,8 +59,6 @@ public struct Gold {
                        inputs: inputTables(lake: lake, pipeline: pipeline), pipeline: pipeline)
     }
 
-    public static func isUpToDate(lake: String, pipeline: CheckedPipeline) -> Bool { staleness(lake: lake, pipeline: pipeline) == nil }
-
     public func run() throws -> Report {
         let lake = options.lake, pipeline = options.pipeline
         try Lake.requireFolder(lake)

@@ -53,8 +53,6 @@ public struct Silver {
                        inputs: inputTables(lake: lake, pipeline: pipeline), pipeline: pipeline)
     }
 
-    public static func isUpToDate(lake: String, pipeline: CheckedPipeline) -> Bool { staleness(lake: lake, pipeline: pipeline) == nil }
-
     public func run() throws -> Report {
         let pipeline = options.pipeline
         try Lake.requireFolder(options.lake)

@@ -70,14 +70,14 @@ extension LookupTable {
                      expressions: [TypedExpr], stage: String, budget: MemoryBudget) throws -> [String: LookupTable] {
         var needed: [String: Set<Int>] = [:]
         for (scope, lookups) in uses {
-            for l in lookups { needed[l.feed.name, default: []].formUnion([]) }
+            for l in lookups where needed[l.feed.name] == nil { needed[l.feed.name] = [] }
             for slot in scope.slots {
                 if case let .lookup(i, column) = slot.source { needed[lookups[i].feed.name, default: []].insert(column) }
             }
         }
         for e in expressions + uses.flatMap({ $0.lookups.map(\.on) }) {
             e.forEachNode { n in
-                if case let .inReference(_, reference, _) = n.node { needed[reference, default: []].formUnion([]) }
+                if case let .inReference(_, reference, _) = n.node, needed[reference] == nil { needed[reference] = [] }
             }
         }
         var tables: [String: LookupTable] = [:]
