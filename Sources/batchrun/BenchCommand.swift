@@ -10,9 +10,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the pipeline at several sizes and settings from a clean state: time, peak RSS and rows/s per stage.",
-        usage: "batchrun bench --records LIST [options]",
+        usage: "batchrun bench [--pipeline FILE] --records LIST [options]",
         discussion: """
-        For each size a landing zone is generated once (not timed). Then, for each \
+        For each size a landing zone is generated once (not timed), for the built-in \
+        transactions pipeline or for --pipeline FILE (as generate --pipeline makes it). Then, for each \
         --batch-rows and --memory-limit in the lists and each repeat, a new lake and a new \
         spill folder are made and `batchrun ingest`, `silver` and `gold` run, each as its \
         own process: its wall time (spawn to exit) and maximum RSS (wait4) are measured from \
@@ -25,6 +26,9 @@ struct BenchCommand: ParsableCommand {
         is a regression, and the exit status is 1.
         """
     )
+
+    @Option(help: ArgumentHelp("The pipeline file to measure (default: the built-in transactions pipeline).", valueName: "file"))
+    var pipeline: String?
 
     @Option(help: ArgumentHelp("Sizes to run, comma-separated: 10k,100k,1M,10M (k = 10^3, M = 10^6, G = 10^9).", valueName: "list"))
     var records: String
@@ -47,7 +51,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of the generated data.")
     var seed: UInt64 = 42
 
-    @Option(help: "Transactions files per generated landing zone.")
+    @Option(help: "Fact files per generated landing zone.")
     var files = 8
 
     @Option(help: "Order of the generated records: time or random (as generate --order).")
@@ -111,6 +115,7 @@ struct BenchCommand: ParsableCommand {
                 }
                 return try ScaleReport.decode(data, path: path)
             }
+            let checked = try PipelineLoader.checked(path: pipeline)
             let work = try prepareFolder()
             defer { if !keep { try? FileManager.default.removeItem(atPath: work) } } // best effort: a failed removal leaves files in the temp dir
             let executable = ChildProcess.currentExecutable()
@@ -118,12 +123,8 @@ struct BenchCommand: ParsableCommand {
             for size in sizes {
                 let raw = work + "/raw-" + ScaleBench.formatCount(size)
                 if !output.quiet { printErr("generating \(ScaleBench.formatCount(size)) records (not timed) …") }
-                var g = Generator.Options(records: size)
-                g.seed = seed
-                g.files = min(files, size)
-                g.threads = threads
-                g.order = Generator.Order(rawValue: order) ?? .time
-                let expected = try Generator(options: g).write(to: raw).expected
+                let expected = try PipelineGenerator.zone(for: checked, records: size, seed: seed, files: min(files, size),
+                                                          order: Generator.Order(rawValue: order) ?? .time, threads: threads, to: raw).expected
                 for rows in batchRowsList {
                     for limit in memoryLimits {
                         var runs: [[ScaleBench.StageRun]] = []
@@ -169,7 +170,8 @@ struct BenchCommand: ParsableCommand {
         let lake = work + "/lake", spill = work + "/spill"
         for path in [lake, spill] where SystemIO.exists(path) { try FileManager.default.removeItem(atPath: path) }
         try SystemIO.makeDirectories(spill)
-        let common = ["--memory-limit", memoryLimit, "--batch-rows", String(batchRows), "--compression", compression,
+        let file = pipeline.map { ["--pipeline", URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? []
+        let common = file + ["--memory-limit", memoryLimit, "--batch-rows", String(batchRows), "--compression", compression,
                       "--spill-dir", spill, "--threads", String(threads), "--json"]
         var stages: [ScaleBench.StageRun] = []
         for stage in ScaleBench.stages {

@@ -403,6 +403,28 @@ struct CLI {
         #expect((silverReport["quarantined"] as? [String: Int])?["bad_reading"] == 3, "\(out2)") // 95, 30 and 31 degrees
     }
 
+    /// generate and bench take the file too: a zone for it, which a run then meets.
+    @Test func generateAndBenchForAPipelineFile() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let file = Self.root + "/pipelines/sensors.yaml", raw = dir + "/raw"
+        let (status, out, err) = try CLI.run(["generate", "--pipeline", file, "--records", "3000", "--out", raw, "--json"])
+        #expect(status == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let silver = try #require((report["expected"] as? [String: Any])?["silver"] as? Int)
+        let (ran, runOut, e1) = try CLI.run(["run", "--pipeline", file, "--raw", raw, "--lake", dir + "/lake", "--json"])
+        #expect(ran == 0, "\(e1)")
+        let tables = try #require((try JSONSerialization.jsonObject(with: Data(runOut.utf8)) as? [String: Any])?["tables"] as? [String: [String: Int]])
+        #expect(tables["silver"]?["rows"] == silver)
+        // Flags of the transactions generator are refused for another file.
+        let (refused, _, e2) = try CLI.run(["generate", "--pipeline", file, "--records", "10", "--out", dir + "/raw2", "--customers", "5"])
+        #expect(refused == 64 && e2.contains("--customers is for the built-in transactions pipeline"), "\(e2)")
+        let (benched, benchOut, e3) = try CLI.run(["bench", "--pipeline", file, "--records", "2k", "--repeat", "1", "--dir", dir + "/bench",
+                                                  "--svg", dir + "/bench.svg", "--json", "-q"])
+        #expect(benched == 0, "\(e3)")
+        let bench = try #require(try JSONSerialization.jsonObject(with: Data(benchOut.utf8)) as? [String: Any])
+        #expect((bench["results"] as? [Any])?.count == 1, "\(benchOut)")
+    }
+
     @Test func aWrongFileIsRefusedBeforeAnyDataIsRead() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -412,7 +434,7 @@ struct CLI {
         for command in [["run", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"], ["ingest", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"],
                         ["silver", "--lake", dir + "/lake"], ["gold", "--lake", dir + "/lake"]] {
             let (status, _, err) = try CLI.run(command + ["--pipeline", file])
-            #expect(status == 64 && err.contains("wrong.yaml:41:55: unknown column 'humidty'; did you mean 'humidity'?"), "\(command[0]): \(err)")
+            #expect(status == 64 && err.contains("wrong.yaml:54:55: unknown column 'humidty'; did you mean 'humidity'?"), "\(command[0]): \(err)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/lake/bronze"), "\(command[0]) read data")
         }
     }

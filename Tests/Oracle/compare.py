@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Cell-by-cell check of batchrun against oracle.py, an independent reading of docs/TRANSACTIONS.md.
+"""Cell-by-cell check of batchrun against oracle.py, an independent reading of docs/TRANSACTIONS.md,
+and against sensors_oracle.py, one of pipelines/sensors.yaml.
 
     compare.py --batchrun PATH [--work DIR]
 
@@ -15,6 +16,9 @@ Landing zones:
   reference files with repeated keys, padded fields and names holding commas,
   quotes, newlines and non-ASCII text.
 - a generated zone of 20,000 records (3 files, one zstd-compressed).
+- for pipelines/sensors.yaml: its hand-written zone (Tests/Pipelines/sensors) and two
+  zones of 20,000 records that `generate --pipeline` makes from the file, in time and
+  in random order.
 
 Each zone runs under several settings (roomy; 16MiB with 1,000-row batches on one
 thread; 16MiB, the least documented, with 7-row batches on two), and every table is compared with the oracle's:
@@ -47,9 +51,16 @@ def project(t, mine, ref):
     return [[r[h.index(c)] for c in ref[0]] for r in mine]
 
 
-def compare_zone(batchrun, raw, work, settings):
+# The second pipeline: its file, its oracle and the tables compared.
+SENSORS = {"pipeline": os.path.join(HERE, "..", "..", "pipelines", "sensors.yaml"), "oracle": "sensors_oracle.py",
+           "tables": ["silver", "quarantine", "dim_site", "dim_day", "readings_by_month", "site_daily"]}
+
+
+def compare_zone(batchrun, raw, work, settings, pipeline=None):
     oracle_out = os.path.join(work, "oracle")
-    subprocess.run([sys.executable, os.path.join(HERE, "oracle.py"), raw, oracle_out], check=True)
+    subprocess.run([sys.executable, os.path.join(HERE, pipeline["oracle"] if pipeline else "oracle.py"), raw, oracle_out], check=True)
+    tables = pipeline["tables"] if pipeline else TABLES
+    pipeline_flags = ["--pipeline", pipeline["pipeline"]] if pipeline else []
     failures = 0
     for flags in settings:
         lake = os.path.join(work, "lake")
@@ -57,14 +68,14 @@ def compare_zone(batchrun, raw, work, settings):
         shutil.rmtree(lake, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
         label = f"{os.path.basename(raw.rstrip('/'))} {' '.join(flags) or '(default flags)'}"
-        r = subprocess.run([batchrun, "run", "--raw", raw, "--lake", lake, "--progress", "never"] + flags,
+        r = subprocess.run([batchrun, "run", "--raw", raw, "--lake", lake, "--progress", "never"] + pipeline_flags + flags,
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(f"{label}: batchrun run exited {r.returncode}\n{r.stderr[-3000:]}")
             failures += 1
             continue
         same = []
-        for t in TABLES:
+        for t in tables:
             e = subprocess.run([batchrun, "export", lake, t, "--format", "csv", "--out", out], capture_output=True, text=True)
             if e.returncode != 0:
                 print(f"{label}: export {t} exited {e.returncode}: {e.stderr}")
@@ -122,6 +133,14 @@ def main():
         subprocess.run([batchrun, "generate", "--records", "20000", "--files", "3", "--seed", "12", "--order", "random",
                         "--out", scattered], check=True, capture_output=True)
         failures += compare_zone(batchrun, scattered, os.path.join(work, "generated-random-run"), SETTINGS[1:2])
+        # pipelines/sensors.yaml: its hand-written zone, and zones the generator makes from the file.
+        failures += compare_zone(batchrun, os.path.join(HERE, "..", "Pipelines", "sensors"), os.path.join(work, "sensors-edge"),
+                                 SETTINGS, SENSORS)
+        for order, seed in (("time", "21"), ("random", "22")):
+            zone = os.path.join(work, "sensors-" + order)
+            subprocess.run([batchrun, "generate", "--pipeline", SENSORS["pipeline"], "--records", "20000", "--files", "3",
+                            "--zst-files", "1", "--seed", seed, "--order", order, "--out", zone], check=True, capture_output=True)
+            failures += compare_zone(batchrun, zone, zone + "-run", SETTINGS[:2], SENSORS)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -115,6 +115,27 @@ struct FieldText {
         }
     }
 
+    /// The field as a CSV file holds it: quoted when it must be (or when `quoted`),
+    /// padding inside the quotes or around the bare text.
+    @inline(__always)
+    func forEachCSVByte(_ emit: (UInt8) -> Void) {
+        let quote = quoted || needsQuotes
+        if padded && !quote { emit(0x20) }
+        if quote {
+            emit(0x22)
+            if padded { emit(0x20) }
+            for b in bytes {
+                if b == 0x22 { emit(0x22) }
+                emit(b)
+            }
+            if padded { emit(0x09) }
+            emit(0x22)
+        } else {
+            for b in bytes { emit(b) }
+        }
+        if padded && !quote { emit(0x09) }
+    }
+
     var needsQuotes: Bool {
         bytes.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
     }
@@ -160,21 +181,7 @@ final class GeneratedFile {
     /// Writes a field: quoted when it must be (or when `quoted`), padding inside the
     /// quotes or around the bare text.
     func field(_ f: FieldText) {
-        let quote = f.quoted || f.needsQuotes
-        if f.padded && !quote { buffer.append(0x20) }
-        if quote {
-            buffer.append(0x22)
-            if f.padded { buffer.append(0x20) }
-            for b in f.bytes {
-                if b == 0x22 { buffer.append(0x22) }
-                buffer.append(b)
-            }
-            if f.padded { buffer.append(0x09) }
-            buffer.append(0x22)
-        } else {
-            f.bytes.withUnsafeBytes { buffer.append($0) }
-        }
-        if f.padded && !quote { buffer.append(0x09) }
+        f.forEachCSVByte { buffer.append($0) }
     }
 
     func flushIfNeeded() throws {

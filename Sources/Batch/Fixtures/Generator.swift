@@ -47,19 +47,32 @@ public struct Generator: Sendable {
 
     public enum Order: String, Sendable, CaseIterable { case time, random }
 
-    /// Where record `i` falls in time and which id it carries: itself in time order, a
-    /// bijection of 0..<records that scatters neighbours in random order.
-    func slot(_ i: Int) -> Int {
-        let n = options.records
-        guard options.order == .random, n > 2 else { return i }
-        // i -> (a*i + b) mod n with a coprime to n near n/phi: neighbours land far apart.
-        var a = max(1, Int(Double(n) * 0.618_033_988_749_894_9)) | 1
-        while gcd(a, n) != 1 { a += 2 }
-        let b = Int(options.seed % UInt64(n))
-        return Int((UInt64(a) &* UInt64(i) &+ UInt64(b)) % UInt64(n))
+    /// Record `i`'s place in time and id, `0..<records`: `i` itself in time order; in
+    /// random order a bijection that scatters neighbours, i -> (a*i + b) mod n with a
+    /// coprime to n near n/phi.
+    struct Scatter: Sendable {
+        let n: Int, a: Int, b: Int
+        let random: Bool
+
+        init(records n: Int, seed: UInt64, random: Bool) {
+            self.n = n
+            self.random = random && n > 2
+            var a = max(1, Int(Double(n) * 0.618_033_988_749_894_9)) | 1
+            while self.random && Self.gcd(a, n) != 1 { a += 2 }
+            self.a = a
+            b = n > 0 ? Int(seed % UInt64(n)) : 0
+        }
+
+        static func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
+
+        func callAsFunction(_ i: Int) -> Int {
+            guard random else { return i }
+            return Int((UInt64(a) &* UInt64(i) &+ UInt64(b)) % UInt64(n))
+        }
     }
 
-    func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
+    /// Where record `i` falls in time and which id it carries (`Scatter`).
+    func slot(_ i: Int) -> Int { scatter(i) }
 
     /// The transaction file's columns, in the order the files have them.
     public static let transactionColumns = [
@@ -90,6 +103,8 @@ public struct Generator: Sendable {
     static let lastNames = ["O'Brien", "Smith", "Müller", "García", "Nguyen", "Kowalski", "Rossi", "Tanaka", "Dubois", "Silva"]
 
     public struct Expected: Sendable, Equatable {
+        /// The quarantine reasons in the pipeline's order.
+        public var reasons = Generator.reasons
         public var bronze = 0
         public var quarantined: [String: Int] = [:]
         public var duplicatesRemoved = 0
@@ -98,7 +113,7 @@ public struct Generator: Sendable {
         public var json: JSON {
             .object([
                 ("bronze", .int(bronze)),
-                ("quarantined", .object(Generator.reasons.map { ($0, .int(quarantined[$0] ?? 0)) })),
+                ("quarantined", .object(reasons.map { ($0, .int(quarantined[$0] ?? 0)) })),
                 ("duplicates_removed", .int(duplicatesRemoved)),
                 ("silver", .int(silver)),
             ])
@@ -109,13 +124,17 @@ public struct Generator: Sendable {
         public var expected: Expected
         public var files: [String]
         public var bytes: Int
+        /// What the user should know about the zone (hints that could not be met).
+        public var notes: [String] = []
     }
 
     public let options: Options
+    let scatter: Scatter
 
     public init(options: Options) {
         precondition(options.records >= 0 && options.files >= 1 && options.days >= 1)
         self.options = options
+        scatter = Scatter(records: options.records, seed: options.seed, random: options.order == .random)
     }
 
     // MARK: record kinds

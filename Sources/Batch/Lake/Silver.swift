@@ -87,7 +87,7 @@ public struct Silver {
         let done = try stage.run(bronze: bronze, references: references, silver: silverWriter, quarantine: quarantineWriter) { r in
             // Checked before anything is committed: a mismatch commits nothing.
             guard let expected = lakeExpected else { return }
-            let actual = Generator.Expected(bronze: r.bronzeRows, quarantined: r.quarantined, duplicatesRemoved: r.duplicatesRemoved, silver: r.silverRows)
+            let actual = Generator.Expected(reasons: pipeline.reasons, bronze: r.bronzeRows, quarantined: r.quarantined, duplicatesRemoved: r.duplicatesRemoved, silver: r.silverRows)
             if actual != expected {
                 throw BatchError(.reconciliation, path: Ingest.expectedPath(lake: options.lake),
                                  "counts differ from the landing zone's _expected.json:\n" + Self.table(Report(stage: r, reasons: pipeline.reasons), expected: expected))
@@ -118,7 +118,7 @@ public struct Silver {
         }
         var quarantined: [String: Int] = [:]
         for r in reasons { quarantined[r] = q[r] ?? 0 }
-        return Generator.Expected(bronze: bronze, quarantined: quarantined, duplicatesRemoved: d, silver: s)
+        return Generator.Expected(reasons: reasons, bronze: bronze, quarantined: quarantined, duplicatesRemoved: d, silver: s)
     }
 
     /// The per-layer table of a reconciliation message.

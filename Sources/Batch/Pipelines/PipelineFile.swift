@@ -13,6 +13,8 @@ public struct PipelineFile: Sendable {
     public var references: [Feed]
     public var silver: Silver
     public var gold: [GoldTable]
+    /// Hints for `batchrun generate --pipeline` (defaults when the file has none).
+    public var generation = Generation()
 
     /// A place in the file: 1-based line and column.
     public struct Position: Sendable, Equatable, CustomStringConvertible {
@@ -35,6 +37,41 @@ public struct PipelineFile: Sendable {
         /// False (`unsigned: true`) when a number's text may not carry a sign.
         public var signed: Bool = true
         public var at: Position
+        /// How `generate --pipeline` makes this column's values.
+        public var hint: ColumnHint?
+    }
+
+    /// A column's `generate:` hints. Numbers, dates and timestamps are held as integer
+    /// units of their type: 1 (integers), 10^-scale (decimals), 0.01 (float64: generated
+    /// values have two decimals), days (dates), microseconds (timestamps).
+    public struct ColumnHint: Sendable {
+        public var range: (lo: Int64, hi: Int64)?
+        /// Values to draw from, as the file's text would hold them.
+        public var values: [String]?
+        /// How many different values (strings and integers).
+        public var distinct: Int?
+        /// Share of rows meant to be valid in which the field is empty.
+        public var nulls = 0.0
+        /// A timestamp this many seconds (`seconds: [lo, hi]`) after another timestamp
+        /// column of the same feed.
+        public var after: (column: String, lo: Int64, hi: Int64)?
+        public var at: Position
+    }
+
+    /// The file's top-level `generate:` hints.
+    public struct Generation: Sendable {
+        /// First day of the generated dates and timestamps (days since 1970-01-01).
+        public var startDay: Int32?
+        public var days: Int?
+        /// Rows of each reference file, by feed name.
+        public var rows: [String: Int] = [:]
+        /// Shares of all fact rows: exact re-sends, later versions of a dedup key, and
+        /// rows that break an expectation (spread over the reasons, or per reason).
+        public var duplicates: Double?
+        public var versions: Double?
+        public var broken: Double?
+        public var brokenByReason: [String: Double] = [:]
+        public init() {}
     }
 
     /// A CSV feed: the fact feed (`files`, a glob under RAW) or a reference file (`file`

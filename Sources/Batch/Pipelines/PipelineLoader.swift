@@ -40,15 +40,17 @@ public struct PipelineLoader {
         } catch let error as YamlError {
             throw yamlError(error)
         }
-        let top = try mapping(root, "the pipeline file", keys: ["name", "landing", "silver", "gold"], required: ["name", "landing", "silver"])
+        let top = try mapping(root, "the pipeline file", keys: ["name", "landing", "silver", "gold", "generate"], required: ["name", "landing", "silver"])
         let landing = try mapping(try req(top, "landing"), "landing", keys: ["facts", "references"], required: ["facts"])
         let facts = try feed(try req(landing, "facts"), "landing.facts", isReference: false)
         var references: [PipelineFile.Feed] = []
         if let refs = landing["references"] {
             for item in try sequence(refs, "landing.references") { references.append(try feed(item, "a reference of landing.references", isReference: true)) }
         }
-        return PipelineFile(path: path, text: text, name: try name(try req(top, "name"), "name"), facts: facts, references: references,
-                            silver: try silver(try req(top, "silver")), gold: try top["gold"].map(gold) ?? [])
+        var file = PipelineFile(path: path, text: text, name: try name(try req(top, "name"), "name"), facts: facts, references: references,
+                                silver: try silver(try req(top, "silver")), gold: try top["gold"].map(gold) ?? [])
+        if let g = top["generate"] { file.generation = try generation(g, file) }
+        return file
     }
 
     func yamlError(_ error: YamlError) -> BatchError {
@@ -227,7 +229,7 @@ public struct PipelineLoader {
         }
         var columns: [PipelineFile.Column] = []
         for item in try sequence(try req(m, "columns"), "\(name)'s columns") {
-            let c = try mapping(item, "a column of \(name)", keys: ["name", "type", "case", "required", "unsigned"], required: ["name", "type"])
+            let c = try mapping(item, "a column of \(name)", keys: ["name", "type", "case", "required", "unsigned", "generate"], required: ["name", "type"])
             let cname = try self.name(try req(c, "name"), "a column name")
             let typeText = try scalar(try req(c, "type"), "type")
             guard let type = ValueType.parse(typeText), type != .null else {
@@ -248,6 +250,7 @@ public struct PipelineLoader {
                 guard type.isNumeric else { throw fail(position(u), "unsigned applies to number columns; \(cname) is \(type)") }
                 column.signed = !(try bool(u, "unsigned"))
             }
+            if let g = c["generate"] { column.hint = try hint(g, column, earlier: columns) }
             columns.append(column)
         }
         guard !columns.isEmpty else { throw fail(position(try req(m, "columns")), "\(name) needs at least one column") }
@@ -296,6 +299,118 @@ public struct PipelineLoader {
                                    partition: (try name(partition, "partition"), position(partition)),
                                    order: try names(try req(m, "order"), "an order column"),
                                    overflow: try m["overflow"].map { (try name($0, "overflow"), position($0)) }, at: position(node))
+    }
+
+    // MARK: generation hints
+
+    func share(_ node: Node, _ what: String) throws -> Double {
+        let text = try scalar(node, what)
+        guard let x = Double(text), (0...1).contains(x) else { throw fail(position(node), "\(what) is a share of the rows, 0 to 1 (0.02 is 2%), not '\(text)'") }
+        return x
+    }
+
+    func count(_ node: Node, _ what: String, least: Int = 1) throws -> Int {
+        let text = try scalar(node, what)
+        guard let x = Int(text), x >= least else { throw fail(position(node), "\(what) is a whole number, \(least) or more, not '\(text)'") }
+        return x
+    }
+
+    /// A value of `column` in the units of `ColumnHint`.
+    func units(_ node: Node, _ column: PipelineFile.Column) throws -> Int64 {
+        let text = try scalar(node, "a value of \(column.name)")
+        var t = text
+        let v: Int64? = t.withUTF8 { b in
+            let s = UnsafeRawBufferPointer(b)
+            switch column.type {
+            case .int32, .int64: return FieldParsers.int64(s)
+            case let .decimal(p, sc): return FieldParsers.decimal(s, wholeDigits: p - sc, scale: sc)
+            case .float64: return FieldParsers.decimal(s, wholeDigits: 15, scale: 2)
+            case .date: return FieldParsers.date(s).map(Int64.init)
+            case .timestamp: return FieldParsers.timestamp(s) ?? FieldParsers.date(s).map { Int64($0) * CivilTime.microsPerDay }
+            default: return nil
+            }
+        }
+        guard let v else {
+            let form = column.type == .float64 ? "a number with at most 2 decimals" : "a value of type \(column.type)"
+            throw fail(position(node), "'\(text)' is not \(form), as column \(column.name) needs")
+        }
+        return v
+    }
+
+    func pair(_ node: Node, _ what: String, _ item: (Node) throws -> Int64) throws -> (Int64, Int64) {
+        let items = try sequence(node, what)
+        guard items.count == 2 else { throw fail(position(node), "\(what) is [low, high]") }
+        let (lo, hi) = (try item(items[0]), try item(items[1]))
+        guard lo <= hi else { throw fail(position(items[0]), "\(what): the low end is above the high end") }
+        return (lo, hi)
+    }
+
+    func hint(_ node: Node, _ column: PipelineFile.Column, earlier: [PipelineFile.Column]) throws -> PipelineFile.ColumnHint {
+        let m = try mapping(node, "generate of \(column.name)", keys: ["range", "values", "distinct", "nulls", "after", "seconds"])
+        var h = PipelineFile.ColumnHint(at: position(node))
+        let ordered = [ValueType.string, .bool].allSatisfy { $0 != column.type }
+        if let r = m["range"] {
+            guard ordered else { throw fail(position(r), "range applies to numbers, dates and timestamps; \(column.name) is \(column.type): give values or distinct") }
+            h.range = try pair(r, "range", { try units($0, column) })
+        }
+        if let v = m["values"] {
+            let items = try sequence(v, "values")
+            guard !items.isEmpty else { throw fail(position(v), "values needs at least one value") }
+            h.values = try items.map { item in
+                if column.type != .string, column.type != .bool { _ = try units(item, column) }
+                return try scalar(item, "a value")
+            }
+        }
+        if let d = m["distinct"] {
+            guard column.type == .string || column.type.isInteger else { throw fail(position(d), "distinct applies to string and integer columns; \(column.name) is \(column.type)") }
+            h.distinct = try count(d, "distinct")
+        }
+        if let n = m["nulls"] { h.nulls = try share(n, "nulls") }
+        if let a = m["after"] {
+            guard column.type == .timestamp else { throw fail(position(a), "after applies to timestamp columns; \(column.name) is \(column.type)") }
+            let other = try name(a, "after")
+            guard let o = earlier.first(where: { $0.name == other }), o.type == .timestamp else {
+                let names = earlier.filter { $0.type == .timestamp }.map(\.name)
+                throw fail(position(a), "after names a timestamp column listed before \(column.name)" + (names.isEmpty ? "; there is none" : ": one of \(names.joined(separator: ", "))"))
+            }
+            guard let secs = m["seconds"] else { throw fail(position(a), "after needs seconds: [low, high], the gap to \(other)") }
+            let (lo, hi) = try pair(secs, "seconds", { n in Int64(try count(n, "seconds", least: Int.min)) })
+            h.after = (other, lo, hi)
+        } else if let secs = m["seconds"] {
+            throw fail(position(secs), "seconds goes with after: the timestamp column this one follows")
+        }
+        if h.range != nil && h.values != nil { throw fail(position(node), "give range or values, not both") }
+        return h
+    }
+
+    func generation(_ node: Node, _ file: PipelineFile) throws -> PipelineFile.Generation {
+        let m = try mapping(node, "generate", keys: ["start", "days", "rows", "duplicates", "versions", "broken"])
+        var g = PipelineFile.Generation()
+        if let s = m["start"] {
+            var text = try scalar(s, "start")
+            guard let day = text.withUTF8({ FieldParsers.date(UnsafeRawBufferPointer($0)) }) else { throw fail(position(s), "start is a date YYYY-MM-DD, not '\(text)'") }
+            g.startDay = day
+        }
+        if let d = m["days"] { g.days = try count(d, "days") }
+        if let r = m["rows"] {
+            for (k, v, _) in try mapping(r, "generate.rows", keys: file.references.map(\.name)).pairs {
+                g.rows[k] = try count(v, "rows of \(k)")
+            }
+        }
+        if let d = m["duplicates"] { g.duplicates = try share(d, "duplicates") }
+        if let v = m["versions"] { g.versions = try share(v, "versions") }
+        if let b = m["broken"] {
+            if case .mapping = b {
+                let reasons = ["malformed_row"] + file.silver.expectations.map(\.name)
+                for (k, v, _) in try mapping(b, "generate.broken", keys: reasons).pairs { g.brokenByReason[k] = try share(v, "broken \(k)") }
+            } else {
+                g.broken = try share(b, "broken")
+            }
+        }
+        if let v = m["versions"], file.silver.dedup == nil, (g.versions ?? 0) > 0 {
+            throw fail(position(v), "versions are later rows of a dedup key, and silver has no dedup")
+        }
+        return g
     }
 
     func gold(_ node: Node) throws -> [PipelineFile.GoldTable] {

@@ -34,6 +34,17 @@ public final class LookupTable {
         keys = KeySet(column: columns[keyColumn])
     }
 
+    /// A table already in memory (`columns`, one row per key), such as a generator's.
+    public init(name: String, columns: [ColumnVector], keyColumn: Int, budget: MemoryBudget) throws {
+        self.name = name
+        self.columns = columns
+        rowCount = columns[keyColumn].count
+        let bytes = columns.reduce(KeySet.bytes(for: columns[keyColumn])) { $0 + $1.count * ($1.type.valueWidthBytes + 1) }
+        reservation = try budget.reserve(bytes, for: "reference table \(name)",
+                                         remedy: MemoryBudget.fixedSizeRemedy("the \(rowCount) rows of reference table \(name) stay in memory for its lookups"))
+        keys = KeySet(column: columns[keyColumn])
+    }
+
     deinit { reservation.end() }
 
     /// Bytes the loaded columns take in memory: fixed-size values and validity per row,
