@@ -9,7 +9,7 @@ struct Batchrun: ParsableCommand {
         abstract: "An out-of-core batch engine for medallion pipelines: raw CSV -> bronze -> silver -> gold.",
         discussion: ExitStatus.documentation,
         version: "batchrun version \(BatchrunVersion.current)",
-        subcommands: [CheckCommand.self, GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
+        subcommands: [CheckCommand.self, PlanCommand.self, GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
                       ExportCommand.self, Inspect.self, VerifyCommand.self]
     )
 

@@ -71,3 +71,43 @@ enum CheckReporting {
         ])
     }
 }
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Print the operators each stage of a pipeline runs and the memory each is granted, as EXPLAIN does.",
+        usage: "batchrun plan [FILE] [--memory-limit SIZE] [--batch-rows N] [--threads N] [--json] [-q]",
+        discussion: """
+        Reads nothing but the file (a mistake is exit 64 with its line and column). The \
+        grants come from the same rules the stages apply to --memory-limit, --batch-rows and \
+        --threads; where a stage decides from its data (silver's range sort, a gold \
+        projection that arrives out of order), both cases are given. Reference tables stay in \
+        memory at their size and are reserved before the grants are cut. Without FILE, the \
+        built-in transactions pipeline.
+        """
+    )
+
+    @Argument(help: "The pipeline file (YAML).")
+    var file: String?
+
+    @Option(help: "Threads, as run's --threads (default: the cores available).")
+    var threads: Int?
+
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be 1...256, not \(threads)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let plan = try OperatorPlan(try PipelineLoader.checked(path: file), limits: engine.limits(threads: threads))
+            if output.json {
+                print(plan.json.rendered())
+            } else if !output.quiet {
+                print(plan.text)
+            }
+        }
+    }
+}

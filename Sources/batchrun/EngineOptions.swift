@@ -42,6 +42,13 @@ struct EngineOptions: ParsableArguments {
 
     var memoryLimitBytes: Int { ByteSize.parse(memoryLimit) ?? 0 }
     var codec: Compression { Compression(parsing: compression) ?? .lz4 }
+
+    /// The flags as the engine's one `Limits` value; `threads` is the command's own
+    /// --threads (default: the cores available).
+    func limits(threads: Int?) -> Limits {
+        Limits(memoryBytes: memoryLimitBytes, batchRows: batchRows, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, compression: codec)
+    }
+
     func makeBudget() -> MemoryBudget {
         Allocator.configure()
         return MemoryBudget(limitBytes: memoryLimitBytes)

@@ -53,9 +53,7 @@ struct IngestCommand: ParsableCommand {
             var options = Ingest.Options(raw: raw, lake: lake)
             options.landing = Landing(try pipelineFile.resolve(lake: lake).file)
             options.mode = Ingest.Mode(rawValue: mode) ?? .append
-            options.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            options.batchRows = engine.batchRows
-            options.compression = engine.codec
+            options.limits = engine.limits(threads: threads)
             options.ingestedAt = ingestedAt.flatMap(parsedTimestamp)
             let clock = ContinuousClock()
             let start = clock.now

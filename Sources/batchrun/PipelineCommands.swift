@@ -45,10 +45,8 @@ struct PipelineOptions: ParsableArguments {
     func options(raw: String, lake: String, engine: EngineOptions, pipeline: CheckedPipeline = BuiltinPipelines.transactionsChecked) -> Pipeline.Options {
         var o = Pipeline.Options(raw: raw, lake: lake)
         o.pipeline = pipeline
-        o.ingest.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        o.limits = engine.limits(threads: threads)
         o.ingest.mode = Ingest.Mode(rawValue: mode) ?? .append
-        o.batchRows = engine.batchRows
-        o.compression = engine.codec
         o.rebuild = rebuild
         return o
     }

@@ -42,9 +42,7 @@ struct StageFlags: ParsableArguments {
         try reportingErrors {
             var options = StageOptions(lake: lake)
             options.pipeline = try pipelineFile.resolve(lake: lake)
-            options.batchRows = engine.batchRows
-            options.compression = engine.codec
-            options.threads = min(2, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            options.limits = engine.limits(threads: threads)
             let spill = try engine.makeSpill()
             defer { spill.close() }
             let clock = ContinuousClock()

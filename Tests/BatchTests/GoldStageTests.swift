@@ -15,8 +15,8 @@ import Testing
     static func build(_ pipeline: CheckedPipeline, lake: String, out: String, budget: Int, batchRows: Int, threads: Int) throws -> GoldStage.Report {
         try withEngine("gold-stage", budget: budget) { budget, spill in
             var stage = GoldStage(pipeline: pipeline, budget: budget, spill: spill)
-            stage.batchRows = batchRows
-            stage.threads = threads
+            stage.limits.batchRows = batchRows
+            stage.limits.threads = threads
             var writers: [String: TableWriter] = [:]
             for t in pipeline.file.gold {
                 writers[t.name] = try TableWriter(path: out + "/" + t.name, schema: stage.schema(t.name), partitionColumns: stage.partitionColumns(t.name))

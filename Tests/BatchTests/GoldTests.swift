@@ -12,9 +12,9 @@ func runGold(_ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536) t
 func runPipeline(_ raw: String, _ lake: String, budget: Int = 256 << 20, batchRows: Int = 65_536, threads: Int = 2,
                  rebuild: Bool = false) throws -> Pipeline.Report {
     var o = Pipeline.Options(raw: raw, lake: lake)
-    o.ingest.threads = threads
+    o.limits.threads = threads
     o.ingest.ingestedAt = 1_750_000_000_000_000 // fixed, so bronze exports compare across runs
-    o.batchRows = batchRows
+    o.limits.batchRows = batchRows
     o.rebuild = rebuild
     return try withEngine("pipeline", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
 }

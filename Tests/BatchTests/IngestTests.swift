@@ -15,9 +15,9 @@ func ingest(_ raw: String, _ lake: String, mode: Ingest.Mode = .append, threads:
             budget: MemoryBudget = MemoryBudget(limitBytes: 256 << 20)) throws -> Ingest.Report {
     var o = Ingest.Options(raw: raw, lake: lake)
     o.mode = mode
-    o.threads = threads
+    o.limits.threads = threads
     o.ingestedAt = 1_750_000_000_000_000
-    o.batchRows = 1000
+    o.limits.batchRows = 1000
     if tiny {
         // Ranges of a few hundred bytes: every file is split many times.
         o.checksumBlockBytes = 256

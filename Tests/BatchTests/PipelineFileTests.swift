@@ -83,31 +83,37 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         ("customer_id in customers", "customer_id in customer", "'customer' is not a reference table", "customer_id in customer"),
         ("amount: quantity * unit_price", "amount: quantity * channel", "'*' needs numbers; this is int64 * string", "* channel"),
         ("      - {name: quantity, type: int64}", "      - {name: quantity, type: int46}", "'int46' is not a type", "int46"),
+        ("sum(quantity) filter", "sum(cast(quantity as float64)) filter", "sum of a float64 would depend on the order rows are added in; sum an exact decimal", "cast(quantity"),
+        ("min(event_time)", "min(status)", "min needs numbers, dates or timestamps; this is string", "status)"),
     ])
     func badFilesAreNamedWithLineAndColumn(_ replace: String, _ with: String, _ message: String, _ pointer: String) throws {
         let original = BuiltinPipelines.transactions
         #expect(original.contains(replace), "the test's text to replace is not in the file: \(replace)")
-        let text = original.replacingOccurrences(of: replace, with: with)
-        do {
-            _ = try TypeChecker.check(try PipelineLoader.load(text: text, path: "bad.yaml"))
-            Issue.record("\(with) was accepted")
-        } catch let error as BatchError {
-            #expect(error.code == .badPipeline, "\(error)")
-            #expect(error.message.contains(message), "\(error)")
-            // Where the mistake is: the first character of `pointer` in the changed text
-            // (for the unclosed parenthesis, the end of its expression).
-            let changedAt = try #require(text.range(of: with)).lowerBound
-            let pointed = try #require(text.range(of: pointer, range: changedAt..<text.endIndex) ?? text.range(of: pointer)).lowerBound
-            let before = text[..<pointed]
-            let line = before.filter { $0 == "\n" }.count + 1
-            let column = before.count - (before.lastIndex(of: "\n").map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
-            if pointer.hasPrefix("\n") {
-                #expect(error.line == line, "\(error) (expected line \(line))") // the end of a line: the column is the line's length
-            } else {
-                #expect(error.line == line && error.columnNumber == column, "\(error) (expected \(line):\(column))")
-            }
-            #expect(error.description.hasPrefix("bad.yaml:\(error.line ?? 0):\(error.columnNumber ?? 0): "))
+        try expectMistake(in: original.replacingOccurrences(of: replace, with: with), changed: with, message: message, pointer: pointer)
+    }
+}
+
+/// A pipeline text with one mistake (`changed`, where the file had something right) is
+/// refused as a bad pipeline with `message`, at the first character of `pointer` after
+/// the change (for a pointer starting with a line end, the end of that line).
+func expectMistake(in text: String, changed: String, message: String, pointer: String) throws {
+    do {
+        _ = try TypeChecker.check(try PipelineLoader.load(text: text, path: "bad.yaml"))
+        Issue.record("\(changed) was accepted")
+    } catch let error as BatchError {
+        #expect(error.code == .badPipeline, "\(error)")
+        #expect(error.message.contains(message), "\(error)")
+        let changedAt = try #require(text.range(of: changed)).lowerBound
+        let pointed = try #require(text.range(of: pointer, range: changedAt..<text.endIndex) ?? text.range(of: pointer)).lowerBound
+        let before = text[..<pointed]
+        let line = before.filter { $0 == "\n" }.count + 1
+        let column = before.count - (before.lastIndex(of: "\n").map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+        if pointer.hasPrefix("\n") {
+            #expect(error.line == line, "\(error) (expected line \(line))") // the end of a line: the column is the line's length
+        } else {
+            #expect(error.line == line && error.columnNumber == column, "\(error) (expected \(line):\(column))")
         }
+        #expect(error.description.hasPrefix("bad.yaml:\(error.line ?? 0):\(error.columnNumber ?? 0): "))
     }
 }
 

@@ -29,9 +29,8 @@ import Testing
     func run(_ pipeline: CheckedPipeline, raw: String, lake: String, budget: Int, batchRows: Int, threads: Int) throws -> Pipeline.Report {
         var o = Pipeline.Options(raw: raw, lake: lake)
         o.pipeline = pipeline
-        o.ingest.threads = threads
-        o.ingest.batchRows = batchRows
-        o.batchRows = batchRows
+        o.limits.threads = threads
+        o.limits.batchRows = batchRows
         return try withEngine("generated", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
     }
 
@@ -104,18 +103,43 @@ import Testing
     func badHintsAreNamedWithLineAndColumn(_ replace: String, _ with: String, _ message: String, _ pointer: String) throws {
         let original = try String(contentsOfFile: Self.sensorsPath, encoding: .utf8)
         #expect(original.contains(replace), "the test's text to replace is not in the file: \(replace)")
-        let text = original.replacingOccurrences(of: replace, with: with)
-        do {
-            _ = try TypeChecker.check(try PipelineLoader.load(text: text, path: "bad.yaml"))
-            Issue.record("\(with) was accepted")
-        } catch let error as BatchError {
-            #expect(error.code == .badPipeline && error.message.contains(message), "\(error)")
-            let changedAt = try #require(text.range(of: with)).lowerBound
-            let pointed = try #require(text.range(of: pointer, range: changedAt..<text.endIndex)).lowerBound
-            let before = text[..<pointed]
-            let line = before.filter { $0 == "\n" }.count + 1
-            let column = before.count - (before.lastIndex(of: "\n").map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
-            #expect(error.line == line && error.columnNumber == column, "\(error) (expected \(line):\(column))")
-        }
+        try expectMistake(in: original.replacingOccurrences(of: replace, with: with), changed: with, message: message, pointer: pointer)
+    }
+}
+
+/// `batchrun plan`: each stage's operators with the grants the stages compute.
+@Suite struct OperatorPlanTests {
+    func plan(_ memory: Int, threads: Int = 2) throws -> OperatorPlan {
+        try OperatorPlan(try PipelineGeneratorTests.sensors(), limits: Limits(memoryBytes: memory, batchRows: 65_536, threads: threads))
+    }
+
+    func grant(_ p: OperatorPlan, _ stage: String, _ kind: String) -> Int? {
+        p.stages.first { $0.name == stage }?.operators.first { $0.kind == kind }?.memoryBytes
+    }
+
+    @Test func stagesListTheirOperatorsInOrder() throws {
+        let p = try plan(256 << 20)
+        #expect(p.stages.map(\.name) == ["ingest", "silver", "gold"])
+        #expect(p.stages[1].operators.map(\.kind) == ["scan", "lookup", "lookup", "route", "project", "dedup", "sort", "sink", "reconcile"])
+        #expect(p.stages[2].operators.map(\.kind) == ["copy", "calendar", "project", "aggregate"])
+        #expect(p.text.contains("dedup      one row per (device_id, sequence), the least (received_at), ties to the row ingested last"), "\(p.text)")
+    }
+
+    /// The grants are the stages' own: silver's dedup has all that its batches leave
+    /// when the sort is cut in ranges; gold's aggregate half of the budget.
+    @Test func grantsAreTheStagesOwn() throws {
+        let limits = Limits(memoryBytes: 64 << 20, batchRows: 65_536, threads: 2)
+        let p = try plan(64 << 20)
+        let pipeline = try PipelineGeneratorTests.sensors()
+        let shapes = try SilverStage.shapes(pipeline)
+        let bronze = Schema(pipeline.bronze.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
+        let batches = SilverStage.batching(shapes, pipeline: pipeline, limits: limits, bronze: bronze, capacity: Lake.rowGroupRows, available: 64 << 20)
+        #expect(grant(p, "silver", "scan") == batches.bytes)
+        #expect(grant(p, "silver", "dedup") == Limits.Shares(available: (64 << 20) - batches.bytes, operators: 1).shareBytes)
+        #expect(grant(p, "gold", "aggregate") == (64 << 20) * 9 / 10 / 2)
+        // A quarter of the memory: smaller grants; one thread: gold's copies sort alone.
+        let small = try plan(16 << 20)
+        #expect(try #require(grant(small, "silver", "dedup")) < (try #require(grant(p, "silver", "dedup"))) / 3)
+        #expect(grant(try plan(64 << 20, threads: 1), "gold", "copy") == (64 << 20) * 9 / 10)
     }
 }

@@ -59,12 +59,12 @@ import Testing
 
         """,
         "site_daily": """
-        site_id,site_name,day,readings,min_humidity,max_humidity,avg_battery,low_battery,received_next_day
-        1,North Farm,2025-01-31,1,40,40,3.700000,0,0
-        1,North Farm,2025-02-01,2,41,90,3.150000,2,1
-        1,North Farm,2025-02-02,1,70,70,,0,0
-        2,"River, East",2025-02-01,1,60,60,,0,0
-        9,,2025-02-02,1,10,10,3.300000,0,0
+        site_id,site_name,day,readings,min_humidity,max_humidity,avg_battery,low_battery,received_next_day,max_temperature,avg_humidity
+        1,North Farm,2025-01-31,1,40,40,3.700000,0,0,21.5,40.000000
+        1,North Farm,2025-02-01,2,41,90,3.150000,2,1,21.25,65.500000
+        1,North Farm,2025-02-02,1,70,70,,0,0,12.5,70.000000
+        2,"River, East",2025-02-01,1,60,60,,0,0,31.0,60.000000
+        9,,2025-02-02,1,10,10,3.300000,0,0,10.0,10.000000
 
         """,
     ]
@@ -77,10 +77,9 @@ import Testing
         let lake = s.path + "/lake"
         var o = Pipeline.Options(raw: Self.zone, lake: lake)
         o.pipeline = try PipelineLoader.checked(path: repositoryRoot + "/pipelines/sensors.yaml")
-        o.ingest.threads = threads
+        o.limits.threads = threads
         o.ingest.ingestedAt = 1_750_006_400_000_000
-        o.ingest.batchRows = batchRows
-        o.batchRows = batchRows
+        o.limits.batchRows = batchRows
         let report = try withEngine("sensors", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
         #expect(report.silver?.duplicatesRemoved == 2 && report.silver?.quarantinedTotal == 6 && report.silver?.bronzeRows == 14)
         #expect(report.gold?.partitions == 2 && report.gold?.sorted == [])

@@ -23,8 +23,8 @@ import Testing
         _ = try runPipeline(raw, lake)
         let report = try withEngine("silver-stage", budget: budget) { budget, spill in
             var stage = SilverStage(pipeline: try PipelineLoader.checked(path: nil), budget: budget, spill: spill)
-            stage.batchRows = batchRows
-            stage.threads = threads
+            stage.limits.batchRows = batchRows
+            stage.limits.threads = threads
             return try stage.run(bronze: lake + "/bronze", references: lake + "/reference", silver: s.path + "/out/silver", quarantine: s.path + "/out/quarantine")
         }
         // At 8 MiB the sort's rows do not fit: they are cut in time ranges.

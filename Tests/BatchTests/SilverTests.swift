@@ -18,8 +18,8 @@ func withEngine<T>(_ name: String, budget: Int, _ body: (MemoryBudget, SpillMana
 
 func stageOptions(_ lake: String, batchRows: Int, threads: Int = 2) -> StageOptions {
     var o = StageOptions(lake: lake)
-    o.batchRows = batchRows
-    o.threads = threads
+    o.limits.batchRows = batchRows
+    o.limits.threads = threads
     return o
 }
 
@@ -248,7 +248,7 @@ struct HandZone {
         let day: Int64 = 19_500
         let rows = 200_000
         for i in 0..<rows { slices.add(day: day * perDay + Int64(i) * perDay / Int64(rows)) }
-        let plan = MemoryPlan(available: 8 << 20, operators: 1)
+        let plan = Limits.Shares(available: 8 << 20, operators: 1)
         let perHalf = plan.sortEngineBytes / 2 * 4 / 5 / Self.rowBytes
         #expect(perHalf < rows / 2, "the day must be bigger than half the sort for this test")
         let split = SortRangePlan(rowsPerUnit: slices, bytesPerRow: Self.rowBytes).split(plan: plan, sortsAtOnce: 2)
@@ -267,11 +267,11 @@ struct HandZone {
     /// threads, so that both sort and write; one thread sorts them in one piece.
     @Test func manyRowsThatFitAreCutForTwoThreads() {
         var days = DayHistogram()
-        let rows = 700_000 // 700,000 x 118 bytes: over SortRangePlan.rangesWorthBytes
+        let rows = 700_000 // 700,000 x 118 bytes: over Limits.rangesWorthBytes
         for i in 0..<rows { days.add(day: 19_500 + Int64(i / 20_000)) }
-        let plan = MemoryPlan(available: 4 << 30, operators: 1)
+        let plan = Limits.Shares(available: 4 << 30, operators: 1)
         let sizes = SortRangePlan(rowsPerUnit: days, bytesPerRow: Self.rowBytes)
-        #expect(rows * Self.rowBytes >= SortRangePlan.rangesWorthBytes && rows * Self.rowBytes < plan.sortEngineBytes / 2)
+        #expect(rows * Self.rowBytes >= Limits.rangesWorthBytes && rows * Self.rowBytes < plan.sortEngineBytes / 2)
         let two = sizes.split(plan: plan, sortsAtOnce: 2)
         #expect(two.fit && (3...5).contains(two.starts.count + 1), "\(two.starts.count + 1) ranges")
         #expect(sizes.split(plan: plan, sortsAtOnce: 1).starts.isEmpty)

@@ -423,6 +423,14 @@ struct CLI {
         #expect(benched == 0, "\(e3)")
         let bench = try #require(try JSONSerialization.jsonObject(with: Data(benchOut.utf8)) as? [String: Any])
         #expect((bench["results"] as? [Any])?.count == 1, "\(benchOut)")
+        // plan: the operators of each stage, with their grants for the flags given.
+        let (planned, planOut, e4) = try CLI.run(["plan", file, "--memory-limit", "64MiB", "--threads", "2", "--json"])
+        #expect(planned == 0, "\(e4)")
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(planOut.utf8)) as? [String: Any])
+        let stages = try #require(plan["stages"] as? [[String: Any]])
+        #expect(stages.map { $0["stage"] as? String } == ["ingest", "silver", "gold"] && plan["memory_limit_bytes"] as? Int == 64 << 20)
+        let silverOps = try #require(stages[1]["operators"] as? [[String: Any]])
+        #expect(silverOps.contains { $0["operator"] as? String == "dedup" && ($0["memory_bytes"] as? Int ?? 0) > 40 << 20 }, "\(silverOps)")
     }
 
     @Test func aWrongFileIsRefusedBeforeAnyDataIsRead() throws {
@@ -431,6 +439,8 @@ struct CLI {
         let file = dir + "/wrong.yaml"
         try (try String(contentsOfFile: Self.root + "/pipelines/sensors.yaml", encoding: .utf8))
             .replacingOccurrences(of: "humidity between 0 and 100", with: "humidty between 0 and 100").write(toFile: file, atomically: true, encoding: .utf8)
+        let (planned, _, planErr) = try CLI.run(["plan", file])
+        #expect(planned == 64 && planErr.contains("wrong.yaml:54:55: unknown column 'humidty'"), "\(planErr)")
         for command in [["run", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"], ["ingest", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"],
                         ["silver", "--lake", dir + "/lake"], ["gold", "--lake", dir + "/lake"]] {
             let (status, _, err) = try CLI.run(command + ["--pipeline", file])

@@ -218,6 +218,38 @@ def write_csv(path, header, rows):
             f.write(",".join(csv_field(x) for x in r) + "\n")
 
 
+def fact_records(raw, folder, required):
+    """The records of the fact files under RAW/folder (.csv and .csv.zst), files in bytewise
+    order of their paths: (path, line, header index by lower-cased name, fields), fields
+    None for a ragged or non-UTF-8 record. A file without a header or lacking a required
+    column stops the oracle."""
+    files = []
+    for root, _, names in os.walk(os.path.join(raw, folder)):
+        for nm in names:
+            if nm.endswith(".csv") or nm.endswith(".csv.zst"):
+                files.append(os.path.relpath(os.path.join(root, nm), raw))
+    files.sort(key=lambda p: p.encode())
+    for rel in files:
+        it = parse_csv(read_bytes(os.path.join(raw, rel)))
+        try:
+            _, _, header = next(it)
+        except StopIteration:
+            raise SystemExit(f"{rel}: no header")
+        idx = {}
+        for i, h in enumerate(header):
+            idx.setdefault(trim(h).lower().decode("utf-8", "replace"), i)
+        for c in required:
+            if c not in idx:
+                raise SystemExit(f"{rel}: lacks {c}")
+        for line, rawrec, fields in it:
+            try:
+                rawrec.decode("utf-8")
+                utf8 = True
+            except UnicodeDecodeError:
+                utf8 = False
+            yield rel, line, idx, (fields if len(fields) == len(header) and utf8 else None)
+
+
 def read_reference(raw, name, cols):
     data = read_bytes(os.path.join(raw, name))
     it = parse_csv(data)
@@ -257,66 +289,39 @@ def main():
         fx[bytes(cur.upper())] = int(m.group(1)) * 1_000_000 + int((m.group(2) or b"").ljust(6, b"0"))
 
     # bronze
-    tdir = os.path.join(raw, "transactions")
-    files = []
-    for root, _, names in os.walk(tdir):
-        for nm in names:
-            if nm.endswith(".csv") or nm.endswith(".csv.zst"):
-                files.append(os.path.relpath(os.path.join(root, nm), raw))
-    files.sort(key=lambda p: p.encode())
     bronze = []  # dicts
-    for rel in files:
-        data = read_bytes(os.path.join(raw, rel))
-        it = parse_csv(data)
-        try:
-            _, _, header = next(it)
-        except StopIteration:
-            raise SystemExit(f"{rel}: no header")
-        idx = {}
-        for i, h in enumerate(header):
-            k = trim(h).lower().decode("utf-8", "replace")
-            if k not in idx:
-                idx[k] = i
-        for c in REQUIRED:
-            if c not in idx:
-                raise SystemExit(f"{rel}: lacks {c}")
-        for line, rawrec, fields in it:
-            row = {"_source_file": rel, "_source_line": line, "malformed": False, "rescued": False}
-            try:
-                rawrec.decode("utf-8")
-                utf8 = True
-            except UnicodeDecodeError:
-                utf8 = False
-            if len(fields) != len(header) or not utf8:
-                for c in REQUIRED:
-                    row[c] = None
-                row["malformed"] = True
-                row["rescued"] = True
-                bronze.append(row)
-                continue
-            v = {c: trim(fields[idx[c]]) for c in REQUIRED}
-            bad = False
-
-            def typed(c, fn):
-                nonlocal bad
-                if v[c] == b"":
-                    return None
-                r = fn(v[c])
-                if r is None:
-                    bad = True
-                return r
-            row["transaction_id"] = v["transaction_id"] or None
-            row["customer_id"] = typed("customer_id", p_int)
-            row["product_id"] = typed("product_id", p_int)
-            row["quantity"] = typed("quantity", p_int)
-            row["unit_price"] = typed("unit_price", p_dec)
-            row["currency"] = v["currency"].upper() or None
-            row["status"] = v["status"].lower() or None
-            row["channel"] = v["channel"].lower() or None
-            row["event_time"] = typed("event_time", p_ts)
-            row["updated_at"] = typed("updated_at", p_ts)
-            row["rescued"] = bad
+    for rel, line, idx, fields in fact_records(raw, "transactions", REQUIRED):
+        row = {"_source_file": rel, "_source_line": line, "malformed": False, "rescued": False}
+        if fields is None:
+            for c in REQUIRED:
+                row[c] = None
+            row["malformed"] = True
+            row["rescued"] = True
             bronze.append(row)
+            continue
+        v = {c: trim(fields[idx[c]]) for c in REQUIRED}
+        bad = False
+
+        def typed(c, fn):
+            nonlocal bad
+            if v[c] == b"":
+                return None
+            r = fn(v[c])
+            if r is None:
+                bad = True
+            return r
+        row["transaction_id"] = v["transaction_id"] or None
+        row["customer_id"] = typed("customer_id", p_int)
+        row["product_id"] = typed("product_id", p_int)
+        row["quantity"] = typed("quantity", p_int)
+        row["unit_price"] = typed("unit_price", p_dec)
+        row["currency"] = v["currency"].upper() or None
+        row["status"] = v["status"].lower() or None
+        row["channel"] = v["channel"].lower() or None
+        row["event_time"] = typed("event_time", p_ts)
+        row["updated_at"] = typed("updated_at", p_ts)
+        row["rescued"] = bad
+        bronze.append(row)
     for i, r in enumerate(bronze):
         r["order"] = i  # (seq=1, file, line) order
     write_csv(os.path.join(outdir, "bronze.csv"),

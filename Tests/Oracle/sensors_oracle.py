@@ -10,7 +10,7 @@ the calendar math are oracle.py's. Small inputs only: everything is in memory.
 import os, re, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from oracle import (read_bytes, parse_csv, trim, p_int, p_ts, p_date, f_date, f_ts, civil_from_days,  # noqa: E402
+from oracle import (fact_records, trim, p_int, p_ts, p_date, f_date, f_ts, civil_from_days,  # noqa: E402
                     write_csv, read_reference)
 
 COLUMNS = ["device_id", "sequence", "recorded_at", "received_at", "temperature", "humidity", "battery"]
@@ -47,9 +47,9 @@ def f_cents(c):
     return f"{sign}{abs(c) // 100}.{abs(c) % 100:02d}"
 
 
-def avg6(total, n):
-    """total/n hundredths as a decimal of 6 places, half away from zero."""
-    num = abs(total) * 10_000
+def avg6(total, n, scale=2):
+    """total/n, total in units of 10^-scale, as a decimal of 6 places, half away from zero."""
+    num = abs(total) * 10 ** (6 - scale)
     q, r = divmod(num, n)
     if 2 * r >= n:
         q += 1
@@ -71,51 +71,25 @@ def main():
         assert k is not None, (line, sid)
         sites[k] = (name or None, region.lower() or None)
 
-    rdir = os.path.join(raw, "readings")
-    files = []
-    for root, _, names in os.walk(rdir):
-        for nm in names:
-            if nm.endswith(".csv") or nm.endswith(".csv.zst"):
-                files.append(os.path.relpath(os.path.join(root, nm), raw))
-    files.sort(key=lambda p: p.encode())
     bronze = []
-    for rel in files:
-        it = parse_csv(read_bytes(os.path.join(raw, rel)))
-        try:
-            _, _, header = next(it)
-        except StopIteration:
-            raise SystemExit(f"{rel}: no header")
-        idx = {}
-        for i, h in enumerate(header):
-            k = trim(h).lower().decode("utf-8", "replace")
-            idx.setdefault(k, i)
-        for c in REQUIRED:
-            if c not in idx:
-                raise SystemExit(f"{rel}: lacks {c}")
-        for line, rawrec, fields in it:
-            row = {"_source_file": rel, "_source_line": line, "malformed": False}
-            try:
-                rawrec.decode("utf-8")
-                utf8 = True
-            except UnicodeDecodeError:
-                utf8 = False
-            if len(fields) != len(header) or not utf8:
-                row.update({c: None for c in COLUMNS})
-                row["malformed"] = True
-                bronze.append(row)
-                continue
-            v = {c: (trim(fields[idx[c]]) if c in idx else b"") for c in COLUMNS}
-
-            def typed(c, fn):
-                return fn(v[c]) if v[c] else None
-            row["device_id"] = v["device_id"].upper() or None
-            row["sequence"] = typed("sequence", p_int)
-            row["recorded_at"] = typed("recorded_at", p_ts)
-            row["received_at"] = typed("received_at", p_ts)
-            row["temperature"] = typed("temperature", p_float)
-            row["humidity"] = typed("humidity", p_int32)
-            row["battery"] = typed("battery", p_battery)
+    for rel, line, idx, fields in fact_records(raw, "readings", REQUIRED):
+        row = {"_source_file": rel, "_source_line": line, "malformed": fields is None}
+        if fields is None:
+            row.update({c: None for c in COLUMNS})
             bronze.append(row)
+            continue
+        v = {c: (trim(fields[idx[c]]) if c in idx else b"") for c in COLUMNS}
+
+        def typed(c, fn):
+            return fn(v[c]) if v[c] else None
+        row["device_id"] = v["device_id"].upper() or None
+        row["sequence"] = typed("sequence", p_int)
+        row["recorded_at"] = typed("recorded_at", p_ts)
+        row["received_at"] = typed("received_at", p_ts)
+        row["temperature"] = typed("temperature", p_float)
+        row["humidity"] = typed("humidity", p_int32)
+        row["battery"] = typed("battery", p_battery)
+        bronze.append(row)
     for i, r in enumerate(bronze):
         r["order"] = i
 
@@ -180,7 +154,10 @@ def main():
     groups = {}
     for r in silver:
         k = (r["site_id"], r["received_date"])
-        g = groups.setdefault(k, {"n": 0, "hmin": None, "hmax": None, "bsum": 0, "bn": 0, "low": 0, "late": 0})
+        g = groups.setdefault(k, {"n": 0, "hmin": None, "hmax": None, "bsum": 0, "bn": 0, "low": 0, "late": 0, "tmax": None})
+        g["hsum"] = g.get("hsum", 0) + r["humidity"]
+        t = r["temperature"]
+        g["tmax"] = t if g["tmax"] is None else max(g["tmax"], t)
         g["n"] += 1
         h = r["humidity"]
         g["hmin"] = h if g["hmin"] is None else min(g["hmin"], h)
@@ -195,9 +172,9 @@ def main():
     keys = sorted(groups, key=lambda k: ((0, 0) if k[0] is None else (1, k[0]), k[1]))
     write_csv(os.path.join(outdir, "site_daily.csv"),
               ["site_id", "site_name", "day", "readings", "min_humidity", "max_humidity", "avg_battery", "low_battery",
-               "received_next_day"],
+               "received_next_day", "max_temperature", "avg_humidity"],
               [[k[0], sites[k[0]][0] if k[0] in sites else None, f_date(k[1]), g["n"], g["hmin"], g["hmax"],
-                avg6(g["bsum"], g["bn"]) if g["bn"] else None, g["low"], g["late"]]
+                avg6(g["bsum"], g["bn"]) if g["bn"] else None, g["low"], g["late"], f_float(g["tmax"]), avg6(g["hsum"], g["n"], 0)]
                for k, g in ((k, groups[k]) for k in keys)])
 
 

@@ -104,7 +104,7 @@ let benchmarks: @Sendable () -> Void = {
             let lake = scratchDir + "/lake-\(threads)"
             try? FileManager.default.removeItem(atPath: lake) // absent on the first iteration
             var o = Ingest.Options(raw: zone.raw, lake: lake)
-            o.threads = threads
+            o.limits.threads = threads
             let clock = ContinuousClock()
             benchmark.startMeasurement()
             let start = clock.now

@@ -107,7 +107,7 @@ let benchmarks: @Sendable () -> Void = {
             let clock = ContinuousClock()
             benchmark.startMeasurement()
             let start = clock.now
-            let plan = MemoryPlan(available: limit, operators: 1)
+            let plan = Limits.Shares(available: limit, operators: 1)
             let sort = try SortOperator(schema: Rows.schema, keys: [SortKey(0), SortKey(1)], budget: budget, spill: spill, blockBytes: plan.sortBlockBytes)
             let making = try Rows.feed(keyOf: { scramble($0, totalRows) }) { try sort.push($0, rows: $1) }
             try sort.finish()
@@ -141,7 +141,7 @@ let benchmarks: @Sendable () -> Void = {
             let clock = ContinuousClock()
             benchmark.startMeasurement()
             let start = clock.now
-            let plan = MemoryPlan(available: limit, operators: 1)
+            let plan = Limits.Shares(available: limit, operators: 1)
             let dedup = try DedupOperator(schema: Rows.schema, keyColumns: [0], order: [SortKey(1)], budget: budget, spill: spill,
                                           blockBytes: plan.hashBlockBytes)
             let making = try Rows.feed(keyOf: { $0 < distinct ? $0 : scramble($0, distinct) }) { try dedup.push($0, rows: $1) }
@@ -170,7 +170,7 @@ let benchmarks: @Sendable () -> Void = {
             let agg = try AggregateOperator(schema: Rows.schema, groupColumns: [0],
                                             aggregates: [Aggregate(.count, nil, as: "n"), Aggregate(.sum, 1, as: "sum"),
                                                          Aggregate(.min, 1, as: "min"), Aggregate(.max, 1, as: "max")],
-                                            budget: budget, spill: spill, blockBytes: MemoryPlan(available: limit, operators: 1).hashBlockBytes)
+                                            budget: budget, spill: spill, blockBytes: Limits.Shares(available: limit, operators: 1).hashBlockBytes)
             let out = agg.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: batchRows, heapBytes: $0.type == .string ? batchRows * 16 : 0) }
             let clock = ContinuousClock()
             benchmark.startMeasurement()

@@ -42,9 +42,9 @@ public struct SilverStage {
     public let pipeline: CheckedPipeline
     public let budget: MemoryBudget
     public let spill: SpillManager
-    public var batchRows = 65_536
-    public var threads = 2
-    public var compression: Compression = .lz4
+    public var limits = Limits()
+    var batchRows: Int { limits.batchRows }
+    var threads: Int { limits.passThreads }
 
     public init(pipeline: CheckedPipeline, budget: MemoryBudget, spill: SpillManager) {
         self.pipeline = pipeline
@@ -91,62 +91,26 @@ public struct SilverStage {
         let capacity = scan.vectors[0].capacity
         let tables = try LookupTable.load(pipeline.file.references, readers: references, uses: [(pipeline.silverScope, pipeline.silverLookups)],
                                           expressions: pipeline.expectations.map(\.expr) + pipeline.silverColumns, stage: "silver", budget: budget)
-        let silverTable = pipeline.silver
-        let silverSchema = self.silverSchema
+        let shapes = try Self.shapes(pipeline)
+        let silverSchema = shapes.silver, sortSchema = shapes.sort, narrow = shapes.narrow, sortKeys = shapes.sortKeys
+        let partition = shapes.partition, unitsPerDay = shapes.unitsPerDay, rowColumn = silverSchema.count
         let quarantineSchema = self.quarantineSchema(bronze)
-        guard let partition = silverTable.columns.firstIndex(where: { $0.name == silverTable.partition }) else {
-            throw BatchError(.invalidArgument, path: pipeline.file.path, "silver's partition column is not one of its columns")
-        }
-        // The sort's rows: silver's columns, then the bronze row (to keep the dedup's).
-        let sortSchema = Schema(silverSchema.fields + [Field("_row", .int64, nullable: false)])
-        let rowColumn = silverSchema.count
-        let order = silverTable.order.compactMap { name in silverTable.columns.firstIndex { $0.name == name } }
-        // Sorted by (partition, order...); when the order's first column fixes the
-        // partition's date (it is that date, or its timestamp), by the order alone.
-        let unitsPerDay = order.first.flatMap { partitionIsDate(of: $0, partition: partition) }
-        let sortKeys = (unitsPerDay == nil ? [partition] + order : order).map { SortKey($0) }
-
-        // The dedup's narrow rows: key columns, by columns, bronze row number.
-        let dedupSpec = pipeline.file.silver.dedup
-        func silverColumn(_ name: String) throws -> Int {
-            guard let k = silverTable.columns.firstIndex(where: { $0.name == name }) else {
-                throw BatchError(.invalidArgument, path: pipeline.file.path, "dedup column \(name) is not a column of silver; the engine dedups on silver's columns")
-            }
-            return k
-        }
-        let keyColumns = try (dedupSpec?.key ?? []).map { try silverColumn($0.name) }
-        let byColumns = try (dedupSpec?.by ?? []).map { try silverColumn($0.name) }
-        let narrowFields = (keyColumns + byColumns).map { silverSchema.fields[$0] } + [Field("_row", .int64, nullable: false)]
-        let narrow = Schema(narrowFields.enumerated().map { Field("c\($0.offset)", $0.element.type, nullable: $0.element.nullable) })
-        let least = dedupSpec?.keep == .least
-        let dedupOrder = byColumns.indices.map { SortKey(keyColumns.count + $0, descending: least) } + [SortKey(narrow.count - 1)]
-
-        // Rows are routed `unit` at a time (a slice of a row group when batches are smaller
-        // than bronze's row groups), into one batch or, with two threads, two.
         let buffers = threads >= 2 ? 2 : 1
-        func batchBytes(_ unit: Int) -> Int {
-            BatchPool.batchBytes(schema: bronze.snapshot.schema, rows: unit < capacity ? unit : 0, stringBytesPerRow: 16)
-                + BatchPool.batchBytes(schema: quarantineSchema, rows: unit, stringBytesPerRow: 16)
-                + buffers * BatchPool.batchBytes(schema: sortSchema, rows: unit, stringBytesPerRow: 16)
-                + buffers * BatchPool.batchBytes(schema: narrow, rows: unit, stringBytesPerRow: 16)
-                + ExpressionKernel.bytes(pipeline.silverColumns + pipeline.expectations.map(\.expr), rows: unit)
-        }
-        var unit = max(1, min(batchRows, capacity))
-        while unit > 1024 && batchBytes(unit) > budget.availableBytes / 4 { unit /= 2 }
-        let batches = try budget.reserve(BatchPool.batchBytes(schema: bronze.snapshot.schema, rows: capacity, stringBytesPerRow: 16) + batchBytes(unit),
-                                         for: "silver batches")
+        let (unit, batchBytes) = Self.batching(shapes, pipeline: pipeline, limits: limits, bronze: bronze.snapshot.schema, capacity: capacity,
+                                               available: budget.availableBytes)
+        let batches = try budget.reserve(batchBytes, for: "silver batches")
         defer { batches.end() }
 
         // Where the sort cuts its rows: the rows of each partition date.
-        let whole = MemoryPlan(available: budget.availableBytes, operators: 1)
+        let whole = limits.silver(available: budget.availableBytes, rangeMode: true).sort
         let rowBytes = sortRowBytes(sortSchema, keys: sortKeys, bronze: bronze)
         // Counted by the leading sort key: days of the partition, or 15-minute slices of
         // the timestamp that leads instead (a day with more rows than the sort's memory
         // then still splits).
         let leading = sortKeys[0].column
-        let keyUnit = unitsPerDay == CivilTime.microsPerDay ? SortRangePlan.sliceMicros : 1
+        let keyUnit = unitsPerDay == CivilTime.microsPerDay ? Limits.sliceMicros : 1
         var perUnit = DayHistogram()
-        if report.bronzeRows * rowBytes >= min(SortRangePlan.rangesWorthBytes, whole.sortEngineBytes * 4 / 5) {
+        if report.bronzeRows * rowBytes >= min(Limits.rangesWorthBytes, whole.sortEngineBytes * 4 / 5) {
             perUnit = try histogram(bronze, tables, column: leading, unit: keyUnit, capacity: capacity)
         }
         report.phases.lap("ranges")
@@ -154,10 +118,9 @@ public struct SilverStage {
         let rangeMode = !split.starts.isEmpty
         // In range mode the sort only writes its ranges' files during the pass: its memory
         // is for sorting them, after the dedup is done; otherwise the two share it.
-        let shared = MemoryPlan(available: budget.availableBytes, operators: 2)
+        let grant = limits.silver(available: budget.availableBytes, rangeMode: rangeMode).sort
         let sort = try SortOperator(schema: sortSchema, keys: sortKeys, budget: budget, spill: spill,
-                                    blockBytes: rangeMode ? whole.sortBlockBytes : shared.sortBlockBytes,
-                                    memoryMaxBytes: rangeMode ? whole.sortEngineBytes : shared.sortEngineBytes,
+                                    blockBytes: grant.sortBlockBytes, memoryMaxBytes: grant.sortEngineBytes,
                                     splitters: SortOperator.splitKeys(sortKeys, schema: sortSchema, split.starts.map { $0 * keyUnit }),
                                     bucketBlockBytes: split.bucketBlockBytes)
         let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
@@ -165,7 +128,7 @@ public struct SilverStage {
         var written: [SegmentSummary] = []
         do {
             let valid = try routeAndDedup(scan, unit: unit, buffers: buffers, tables, quarantine: quarantineWriter, quarantineSchema: quarantineSchema, narrow: narrow,
-                                          dedup: dedupSpec == nil ? nil : (keyColumns, byColumns, dedupOrder), rangeMode: rangeMode,
+                                          dedup: pipeline.file.silver.dedup == nil ? nil : (shapes.keyColumns, shapes.byColumns, shapes.dedupOrder), rangeMode: rangeMode,
                                           sort: sort, sortSchema: sortSchema, survivors: survivors, written: &written, report: &report)
             try sort.finish()
             try writeSilver(sort, rows: unit, sortSchema: sortSchema, rowColumn: rowColumn, partition: partition, survivors: survivors,
@@ -183,10 +146,73 @@ public struct SilverStage {
         return report
     }
 
+    /// What silver's pass is made of, from the pipeline alone: silver's schema; the sort's
+    /// rows (silver's columns, then the bronze row, to keep the dedup's) and keys; the
+    /// dedup's narrow rows (key columns, by columns, bronze row) and their order.
+    struct Shapes {
+        var silver: Schema
+        var sort: Schema
+        var narrow: Schema
+        var partition: Int
+        var sortKeys: [SortKey]
+        /// Set when the order's first column fixes the partition's date (see `partitionIsDate`).
+        var unitsPerDay: Int64?
+        var keyColumns: [Int]
+        var byColumns: [Int]
+        var dedupOrder: [SortKey]
+    }
+
+    static func shapes(_ pipeline: CheckedPipeline) throws -> Shapes {
+        let table = pipeline.silver
+        let silver = Schema(table.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
+        func column(_ name: String, _ what: String) throws -> Int {
+            guard let k = table.columns.firstIndex(where: { $0.name == name }) else {
+                throw BatchError(.invalidArgument, path: pipeline.file.path, "\(what) column \(name) is not a column of silver; the engine works on silver's columns")
+            }
+            return k
+        }
+        let partition = try column(table.partition ?? "", "the partition")
+        let sort = Schema(silver.fields + [Field("_row", .int64, nullable: false)])
+        let order = table.order.compactMap { name in table.columns.firstIndex { $0.name == name } }
+        // Sorted by (partition, order...); when the order's first column fixes the
+        // partition's date (it is that date, or its timestamp), by the order alone.
+        let unitsPerDay = order.first.flatMap { partitionIsDate(pipeline, of: $0, partition: partition) }
+        let sortKeys = (unitsPerDay == nil ? [partition] + order : order).map { SortKey($0) }
+        let dedup = pipeline.file.silver.dedup
+        let keyColumns = try (dedup?.key ?? []).map { try column($0.name, "dedup") }
+        let byColumns = try (dedup?.by ?? []).map { try column($0.name, "dedup") }
+        let narrowFields = (keyColumns + byColumns).map { silver.fields[$0] } + [Field("_row", .int64, nullable: false)]
+        let narrow = Schema(narrowFields.enumerated().map { Field("c\($0.offset)", $0.element.type, nullable: $0.element.nullable) })
+        let least = dedup?.keep == .least
+        let dedupOrder = byColumns.indices.map { SortKey(keyColumns.count + $0, descending: least) } + [SortKey(narrow.count - 1)]
+        return Shapes(silver: silver, sort: sort, narrow: narrow, partition: partition, sortKeys: sortKeys, unitsPerDay: unitsPerDay,
+                      keyColumns: keyColumns, byColumns: byColumns, dedupOrder: dedupOrder)
+    }
+
+    /// Rows routed at once (a slice of a row group when batches are smaller than
+    /// bronze's row groups of `capacity` rows), and the bytes of the pass's batches: the
+    /// bronze batch, quarantine's, and per thread the sort's and the dedup's rows. The
+    /// unit halves (not below 1024 rows) until the batches fit in
+    /// available / `Limits.batchShareDivisor`.
+    static func batching(_ shapes: Shapes, pipeline: CheckedPipeline, limits: Limits, bronze: Schema, capacity: Int, available: Int) -> (unit: Int, bytes: Int) {
+        let buffers = limits.passThreads
+        let quarantine = Schema(bronze.fields + [Field("reason", .string, nullable: false)])
+        func bytes(_ unit: Int) -> Int {
+            BatchPool.batchBytes(schema: bronze, rows: unit < capacity ? unit : 0, stringBytesPerRow: 16)
+                + BatchPool.batchBytes(schema: quarantine, rows: unit, stringBytesPerRow: 16)
+                + buffers * BatchPool.batchBytes(schema: shapes.sort, rows: unit, stringBytesPerRow: 16)
+                + buffers * BatchPool.batchBytes(schema: shapes.narrow, rows: unit, stringBytesPerRow: 16)
+                + ExpressionKernel.bytes(pipeline.silverColumns + pipeline.expectations.map(\.expr), rows: unit)
+        }
+        var unit = max(1, min(limits.batchRows, capacity))
+        while unit > 1024 && bytes(unit) > available / Limits.batchShareDivisor { unit /= 2 }
+        return (unit, BatchPool.batchBytes(schema: bronze, rows: capacity, stringBytesPerRow: 16) + bytes(unit))
+    }
+
     /// When silver's partition is silver column `first` itself (a date) or `date(first)`
     /// (a timestamp): the units of `first` in a day (1 or microseconds). Rows in the
     /// order of `first` are then in the order of their partition.
-    func partitionIsDate(of first: Int, partition: Int) -> Int64? {
+    static func partitionIsDate(_ pipeline: CheckedPipeline, of first: Int, partition: Int) -> Int64? {
         if first == partition { return 1 }
         let columns = pipeline.silverColumns
         guard case let .call(.date, args) = columns[partition].node, args.count == 1, columns[first].type == .timestamp,
@@ -261,7 +287,7 @@ public struct SilverStage {
     func routeAndDedup(_ scan: TableScan, unit: Int, buffers count: Int, _ tables: [String: LookupTable], quarantine: TableWriter, quarantineSchema: Schema, narrow: Schema,
                        dedup spec: (key: [Int], by: [Int], order: [SortKey])?, rangeMode: Bool, sort: SortOperator, sortSchema: Schema,
                        survivors: RowBitmap, written: inout [SegmentSummary], report: inout Report) throws -> Int {
-        let plan = MemoryPlan(available: budget.availableBytes, operators: rangeMode ? 1 : 2)
+        let plan = limits.silver(available: budget.availableBytes, rangeMode: rangeMode).dedup
         let dedup = try spec.map {
             try DedupOperator(schema: narrow, keyColumns: Array(0..<$0.key.count), order: $0.order, budget: budget, spill: spill,
                               blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
@@ -275,7 +301,7 @@ public struct SilverStage {
         let quarantinedRows = picked, validRows = picked + unit
         let reasonBytes = pipeline.reasons.map { Array($0.utf8) }
         var counts = [Int](repeating: 0, count: reasonBytes.count)
-        let segmentOptions = SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows)
+        let segmentOptions = SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows)
         let dedupColumns = spec.map { $0.key + $0.by } ?? []
         let path = scan.reader.snapshot.path
         let quarantined = quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: unit) }
@@ -380,7 +406,7 @@ public struct SilverStage {
     /// (their segments staged in order at the end).
     func writeSilver(_ sort: SortOperator, rows: Int, sortSchema: Schema, rowColumn: Int, partition: Int, survivors: RowBitmap, rangesFit: Bool,
                      to table: TableWriter, written: inout [SegmentSummary], report: inout Report) throws {
-        let segmentOptions = SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows)
+        let segmentOptions = SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows)
         let sets = (0..<2).map { _ in KeptRows(sortSchema, rowColumn: rowColumn, capacity: rows) }
         var writers: [DatePartitionWriter] = []
         do {
@@ -389,7 +415,7 @@ public struct SilverStage {
                 let slots = SharedSlots<DatePartitionWriter>(count: ranges.count)
                 defer { writers = (0..<ranges.count).compactMap { slots.get($0) } }
                 let shared = Handed((table, sets, survivors))
-                let rangeBytes = MemoryPlan(available: budget.availableBytes, operators: 1).sortEngineBytes / 2
+                let rangeBytes = limits.silver(available: budget.availableBytes, rangeMode: true).sort.sortEngineBytes / 2
                 try Parallel.run(workers: 2) { w, next in
                     let (table, kept, survivors) = (shared.value.0, shared.value.1[w], shared.value.2)
                     var previous: SortRanges.SortedRange? // read to its end: its memory goes to the next range

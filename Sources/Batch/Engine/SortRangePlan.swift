@@ -4,31 +4,25 @@ import Spill
 /// value of the sort's leading key (a histogram in units of that key: days of a date,
 /// slices of a timestamp) and the bytes a row takes in the sort.
 struct SortRangePlan {
-    /// Rows that fit in the sort at once are sorted in ranges side by side from this size.
-    static let rangesWorthBytes = 64 << 20
-    /// The unit a timestamp is counted in: finer than a day, so that a day with more rows
-    /// than the sort's memory still splits into ranges that fit (100M rows over 91 days
-    /// is about 1.1M rows a day).
-    static let sliceMicros: Int64 = 15 * 60 * 1_000_000
     var rowsPerUnit: DayHistogram
     var bytesPerRow: Int
 
     /// The units that begin the second, third, ... range, each range filling at most 80%
     /// of the sort's memory (of its share of it, with `sortsAtOnce` ranges sorted side by
-    /// side); none when all rows fit at once and are fewer than `rangesWorthBytes` (or one
+    /// side); none when all rows fit at once and are fewer than `Limits.rangesWorthBytes` (or one
     /// thread sorts them); about `2 x sortsAtOnce` ranges when they fit but are more. The
     /// ranges' file writers take at most an eighth of the share: with many ranges their
     /// blocks shrink (down to 32 KiB), and past that the ranges grow (so with a small
     /// budget and many rows a range may still need runs). `fit` is false when some range
     /// is over that memory.
-    func split(plan: MemoryPlan, sortsAtOnce: Int) -> (starts: [Int64], fit: Bool, bucketBlockBytes: Int) {
+    func split(plan: Limits.Shares, sortsAtOnce: Int) -> (starts: [Int64], fit: Bool, bucketBlockBytes: Int) {
         let perRow = max(1, bytesPerRow)
         let total = rowsPerUnit.total
         let fitsAtOnce = total <= max(1, plan.sortEngineBytes * 4 / 5 / perRow)
         // Rows that fit at once are still cut in ranges when there are two threads and
         // enough rows for the second to pay: their sorting and writing then run side by
         // side (at 1M rows that halves silver's last phase).
-        guard !fitsAtOnce || (sortsAtOnce >= 2 && total * perRow >= Self.rangesWorthBytes) else { return ([], true, plan.sortBlockBytes) }
+        guard !fitsAtOnce || (sortsAtOnce >= 2 && total * perRow >= Limits.rangesWorthBytes) else { return ([], true, plan.sortBlockBytes) }
         let fitting = max(1, plan.sortEngineBytes / sortsAtOnce * 4 / 5 / perRow)
         var limit = fitsAtOnce ? min(fitting, total / (2 * sortsAtOnce) + 1) : fitting
         let writersBytes = plan.shareBytes / 8

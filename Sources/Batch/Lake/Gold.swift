@@ -72,10 +72,7 @@ public struct Gold {
                              "the lake has no reference table '\(f.name)'; ingest a landing zone with its reference files first")
         }
         var stage = GoldStage(pipeline: pipeline, budget: budget, spill: spill)
-        stage.batchRows = options.batchRows
-        stage.threads = options.threads
-        stage.compression = options.compression
-        try stage.checkSupported()
+        stage.limits = options.limits
         try Lake.keep(pipeline.file, lake: lake)
         Lake.removeNeverCommitted(lake: lake)
         let inputs = try Lake.pin(Self.inputTables(lake: lake, pipeline: pipeline))

@@ -28,11 +28,10 @@ public struct Ingest: Sendable {
         public var raw: String
         public var lake: String
         public var mode: Mode = .append
-        public var threads = 2
-        public var batchRows = 65_536
-        public var compression: Compression = .lz4
+        /// Workers (`threads`), batch rows and codec.
+        public var limits = Limits()
         /// Read size of each CSV reader.
-        public var chunkBytes = 4 << 20
+        public var chunkBytes = Limits.readChunkBytes
         /// Bytes of a plain file parsed as one range (a multiple of checksumBlockBytes in
         /// production; tests use tiny values to exercise the split).
         public var rangeBytes = 4 * RawFiles.checksumBlockBytes
@@ -112,7 +111,7 @@ public struct Ingest: Sendable {
             throw BatchError(.missingInput, path: options.raw, "has some reference files but not \(missing.joined(separator: ", ")); a landing zone has all \(references.count) or none")
         }
         return try Reference.ingest(references, raw: options.raw, lake: options.lake, budget: budget, spill: spill,
-                                    batchRows: min(options.batchRows, 16_384), compression: options.compression)
+                                    limits: options.limits)
     }
 
     // MARK: the run
@@ -288,7 +287,7 @@ public struct Ingest: Sendable {
             (0..<max(1, (file.sizeBytes + blockBytes - 1) / blockBytes)).map { (f, $0) }
         }
         let hashes = SharedSlots<(UInt64, Int)>(count: jobs.count)
-        let workers = min(options.threads, jobs.count, max(1, budget.availableBytes / readBytes))
+        let workers = min(options.limits.threads, jobs.count, max(1, budget.availableBytes / readBytes))
         try Parallel.run(workers: workers) { _, next in
             let reservation = try budget.reserve(readBytes, for: "file checksums",
                                                  remedy: MemoryBudget.fixedSizeRemedy("a raw file is checksummed through a buffer of \(ByteSize.format(readBytes))"))
@@ -373,8 +372,8 @@ public struct Ingest: Sendable {
         let results = SharedSlots<RangeResult>(count: tasks.count)
         // A worker holds a read buffer, a batch and a segment writer's row group; start
         // no more workers than the budget holds.
-        let perWorker = options.chunkBytes + (options.batchRows + SegmentFormat.rowGroupRowsDefault) * options.landing.facts.rowBytesEstimate
-        let workers = min(options.threads, tasks.count, max(1, budget.availableBytes / perWorker))
+        let perWorker = options.chunkBytes + (options.limits.batchRows + SegmentFormat.rowGroupRowsDefault) * options.landing.facts.rowBytesEstimate
+        let workers = min(options.limits.threads, tasks.count, max(1, budget.availableBytes / perWorker))
         // Only newSegment(), which is thread-safe, is called on the shared writer.
         nonisolated(unsafe) let shared = writer
         do {
@@ -418,11 +417,11 @@ public struct Ingest: Sendable {
             start = from + skipped
             scanner.setLine(1 + task.lineFeedsBefore + (skipped >= 2 ? 1 : 0))
         }
-        let builderReservation = try budget.reserve(options.batchRows * options.landing.facts.rowBytesEstimate, for: "bronze batch")
+        let builderReservation = try budget.reserve(options.limits.batchRows * options.landing.facts.rowBytesEstimate, for: "bronze batch")
         defer { builderReservation.end() }
-        let builder = BronzeBuilder(capacity: options.batchRows, layout: options.landing.facts, header: task.header, sourceFile: file.relativePath,
+        let builder = BronzeBuilder(capacity: options.limits.batchRows, layout: options.landing.facts, header: task.header, sourceFile: file.relativePath,
                                     ingestSeq: task.seq, ingestedAt: task.ingestedAt)
-        var segmentOptions = SegmentWriterOptions(compression: options.compression, rowGroupRows: Lake.rowGroupRows)
+        var segmentOptions = SegmentWriterOptions(compression: options.limits.compression, rowGroupRows: Lake.rowGroupRows)
         segmentOptions.metadata = ["source_file": file.relativePath]
         var segments: [SegmentSummary] = []
         var current: SegmentWriter?

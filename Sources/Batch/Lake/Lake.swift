@@ -241,10 +241,9 @@ public enum Lake {
 /// What silver and gold are told: the lake and the engine flags they use.
 public struct StageOptions: Sendable {
     public var lake: String
-    public var batchRows = 65_536
-    public var compression: Compression = .lz4
-    /// 2: each pass runs as two stages on two threads (Parallel.pipeline); 1: in turn.
-    public var threads = 2
+    /// Batch rows, codec, and threads: with 2, each pass runs as two stages on two
+    /// threads (Parallel.pipeline); with 1, in turn.
+    public var limits = Limits()
     /// The pipeline the lake runs (the built-in transactions pipeline unless told).
     public var pipeline = BuiltinPipelines.transactionsChecked
     public init(lake: String) { self.lake = lake }

@@ -11,8 +11,11 @@ import Spill
 public struct Pipeline {
     public struct Options: Sendable {
         public var ingest: Ingest.Options
-        public var batchRows: Int
-        public var compression: Compression
+        /// Every stage's limits (ingest's options hold them).
+        public var limits: Limits {
+            get { ingest.limits }
+            set { ingest.limits = newValue }
+        }
         /// Rebuild silver and gold even when their inputs did not change.
         public var rebuild = false
         /// The pipeline run (its landing zone is ingest's).
@@ -22,8 +25,6 @@ public struct Pipeline {
 
         public init(raw: String, lake: String) {
             ingest = Ingest.Options(raw: raw, lake: lake)
-            batchRows = ingest.batchRows
-            compression = ingest.compression
         }
     }
 
@@ -129,17 +130,12 @@ public struct Pipeline {
             return result
         }
 
-        var ingestOptions = options.ingest
-        ingestOptions.batchRows = options.batchRows
-        ingestOptions.compression = options.compression
-        report.ingest = try timed(.ingest) { try Ingest(options: ingestOptions, budget: budget, spill: spill).run() }
+        report.ingest = try timed(.ingest) { try Ingest(options: options.ingest, budget: budget, spill: spill).run() }
         finished(.ingest, report)
 
         var stage = StageOptions(lake: lake)
         stage.pipeline = options.pipeline
-        stage.batchRows = options.batchRows
-        stage.compression = options.compression
-        stage.threads = options.ingest.threads
+        stage.limits = options.limits
         // Gold refuses a silver whose reference tables were replaced after silver began
         // (an ingest of another landing zone meanwhile): silver is then built again.
         var attempts = 0

@@ -19,17 +19,17 @@ public enum Reference {
     }
 
     /// Parses `RAW/<file>` of each reference feed and replaces its table.
-    public static func ingest(_ feeds: [FeedLayout], raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
-                              compression: Compression) throws -> [Report] {
+    public static func ingest(_ feeds: [FeedLayout], raw: String, lake: String, budget: MemoryBudget, spill: SpillManager,
+                              limits: Limits) throws -> [Report] {
         var reports: [Report] = []
         for file in feeds {
-            reports.append(try ingest(file, raw: raw, lake: lake, budget: budget, spill: spill, batchRows: batchRows, compression: compression))
+            reports.append(try ingest(file, raw: raw, lake: lake, budget: budget, spill: spill, limits: limits))
         }
         return reports
     }
 
-    static func ingest(_ file: FeedLayout, raw: String, lake: String, budget: MemoryBudget, spill: SpillManager, batchRows: Int,
-                       compression: Compression) throws -> Report {
+    static func ingest(_ file: FeedLayout, raw: String, lake: String, budget: MemoryBudget, spill: SpillManager,
+                       limits: Limits) throws -> Report {
         let display = file.feed.files
         // The same bytes as last time: the table stands (and keeps its version, which
         // silver and gold record to know they are up to date).
@@ -40,7 +40,7 @@ public enum Reference {
             return Report(name: file.name, rowsRead: Int(last.commitInfos.last?["rows_read"] ?? "") ?? last.rowCount, rows: last.rowCount, unchanged: true)
         }
         let source = try RawSource(path: raw + "/" + display, displayPath: display)
-        let scanner = try CSVScanner(source: source, chunkBytes: 1 << 20, budget: budget)
+        let scanner = try CSVScanner(source: source, chunkBytes: Limits.referenceChunkBytes, budget: budget)
         let positions = try scanner.readHeader(columns: file.feed.columns.map { ($0.name.lowercased(), $0.required) }, path: display, advice: "fix the file")
         let key = file.keyColumn
         let headerFields = scanner.fieldCount
@@ -48,10 +48,10 @@ public enum Reference {
         let scratch = ByteScratch()
         let fold = ByteScratch(capacity: 16)
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
-        let plan = MemoryPlan(available: budget.availableBytes, operators: 2)
+        let plan = limits.reference(available: budget.availableBytes)
         let dedup = try DedupOperator(schema: withLine, keyColumns: [key], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
                                       blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
-        let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: batchRows) }
+        let batch = withLine.fields.map { ColumnVector(type: $0.type, capacity: min(limits.batchRows, Limits.referenceBatchRowsMax)) }
         var read = 0
         while try scanner.next() {
             guard scanner.fieldCount == headerFields else {
@@ -85,7 +85,7 @@ public enum Reference {
         var setAside: [String] = []
         let writer = try Lake.derivedWriter(lake: lake, path: path, schema: file.schema, setAside: &setAside)
         defer { writer.close() }
-        let segment = try writer.newSegment(options: SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows))
+        let segment = try writer.newSegment(options: SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows))
         var rows = 0
         while true {
             let n = try sort.pull(into: batch)

@@ -70,9 +70,7 @@ public struct Silver {
         let inputs = try Lake.pin(Self.inputTables(lake: options.lake, pipeline: pipeline))
         let bronze = inputs.reader("bronze")
         var stage = SilverStage(pipeline: pipeline, budget: budget, spill: spill)
-        stage.batchRows = options.batchRows
-        stage.threads = options.threads
-        stage.compression = options.compression
+        stage.limits = options.limits
         var report = Report()
         report.reasons = pipeline.reasons
         let quarantineWriter = try Lake.derivedWriter(lake: options.lake, path: Self.quarantinePath(lake: options.lake),

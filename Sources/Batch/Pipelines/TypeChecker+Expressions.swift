@@ -278,19 +278,25 @@ extension TypeChecker {
             let type: ValueType
             switch fn {
             case .count: type = .int64
-            case .sum:
-                guard t.type.isNumeric else { throw fail(arg, "sum needs a number; this is \(t.type)") }
-                type = t.type.isInteger ? .int64 : t.type == .float64 ? .float64 : .decimal(precision: ValueType.precisionMax, scale: t.type.scale)
-            case .avg:
-                guard t.type.isNumeric else { throw fail(arg, "avg needs a number; this is \(t.type)") }
-                type = t.type == .float64 ? .float64 : .decimal(precision: ValueType.precisionMax, scale: max(6, t.type.scale))
+            case .sum, .avg:
+                guard t.type.isNumeric else { throw fail(arg, "\(fn.rawValue) needs a number; this is \(t.type)") }
+                // Float addition gives other bits in another order, and a table is the same
+                // whatever the batches, threads and spills that order its rows.
+                guard t.type != .float64 else {
+                    throw fail(arg, "\(fn.rawValue) of a float64 would depend on the order rows are added in; \(fn.rawValue) an exact decimal: \(fn.rawValue)(cast(x as decimal(18,4)))")
+                }
+                type = fn == .avg ? .decimal(precision: ValueType.precisionMax, scale: max(6, t.type.scale))
+                    : t.type.isInteger ? .int64 : .decimal(precision: ValueType.precisionMax, scale: t.type.scale)
             case .min, .max:
-                guard t.type != .bool && t.type != .null else { throw fail(arg, "\(fn.rawValue) needs values that have an order; this is \(t.type)") }
+                guard t.type != .bool && t.type != .null && t.type != .string else {
+                    throw fail(arg, "\(fn.rawValue) needs numbers, dates or timestamps; this is \(t.type)")
+                }
                 type = t.type
             }
             // count is never null; the others are null for a group with no value to take.
             let nullable = fn != .count && (t.nullable || typedFilter != nil)
-            return TypedExpr(.aggregate(fn, Self.cast(t, to: fn == .sum || fn == .avg ? (t.type.isInteger && fn == .sum ? .int64 : t.type) : t.type),
+            // Integers add up as int64, for sum and avg alike.
+            return TypedExpr(.aggregate(fn, Self.cast(t, to: (fn == .sum || fn == .avg) && t.type.isInteger ? .int64 : t.type),
                                         filter: typedFilter), type, nullable: nullable)
         }
     }

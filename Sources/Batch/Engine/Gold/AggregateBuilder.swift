@@ -75,7 +75,15 @@ final class AggregateBuilder: TableBuilder {
         var value: Int
         var count: Int?
         var type: ValueType
+        /// A float64 min or max: its values aggregate as `orderedBits`.
+        var float = false
     }
+
+    /// A float64's bits as an Int64 in the same order as the values (negatives with
+    /// their other bits flipped), so that min and max aggregate it as an integer; its own
+    /// inverse.
+    @inline(__always)
+    static func orderedBits(_ bits: Int64) -> Int64 { bits >= 0 ? bits : bits ^ Int64.max }
 
     init(_ stage: GoldStage, _ t: PipelineFile.GoldTable, _ plan: CheckedPipeline.GoldPlan, source: RowSource, tables: [String: LookupTable],
          rows: Int, writer: TableWriter) throws {
@@ -83,7 +91,13 @@ final class AggregateBuilder: TableBuilder {
         table = t.name
         self.writer = writer
         self.rows = rows
-        order = t.order.map(\.name)
+        // Groups equal in `order` by their group_by values, so that the table does not
+        // depend on the order the hash aggregation returns its groups in.
+        if case let .aggregate(_, groupBy, _) = t.kind {
+            order = t.order.map(\.name) + groupBy.map(\.name).filter { g in !t.order.contains { $0.name == g } }
+        } else {
+            order = t.order.map(\.name)
+        }
         schema = stage.schema(t.name)
         let nodes = plan.columns.flatMap(Self.aggregates(in:))
         self.groups = plan.groupBy.count
@@ -112,7 +126,8 @@ final class AggregateBuilder: TableBuilder {
                 fields.append(Field("a\(fields.count)", .int64))
                 aggregates.append(Aggregate(.sum, a.value, as: "a\(a.value)"))
             case .sum, .avg, .min, .max:
-                fields.append(Field("a\(fields.count)", ExpressionKernel.columnType(arg?.type ?? .int64), nullable: true))
+                a.float = arg?.type == .float64
+                fields.append(Field("a\(fields.count)", a.float ? .int64 : ExpressionKernel.columnType(arg?.type ?? .int64), nullable: true))
                 let f: Aggregate.Function = fn == .min ? .min : fn == .max ? .max : .sum
                 aggregates.append(Aggregate(f, a.value, as: "a\(a.value)"))
                 if fn == .sum || fn == .avg {
@@ -128,7 +143,7 @@ final class AggregateBuilder: TableBuilder {
         filterResults = filters.map { _ in ColumnVector(type: .bool, capacity: 1) }
         hasWhere = plan.filter != nil
         let input = Schema(fields)
-        let memory = MemoryPlan(available: stage.budget.availableBytes, operators: 2)
+        let memory = stage.limits.goldBuilder(available: stage.budget.availableBytes)
         operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: stage.budget, spill: stage.spill,
                                           blockBytes: memory.hashBlockBytes, memoryMaxBytes: memory.hashEngineBytes)
         evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows)
@@ -192,6 +207,7 @@ final class AggregateBuilder: TableBuilder {
                     let r = Int(r)
                     if taken(r) {
                         switch width {
+                        case 8 where a.float: value.appendInt64(Self.orderedBits(Int64(bitPattern: arg.double(r).bitPattern)))
                         case 8: value.appendInt64(arg.int64(r))
                         case 4: value.appendInt32(arg.int32(r))
                         default: value.appendValue(of: arg, row: r)
@@ -230,6 +246,8 @@ final class AggregateBuilder: TableBuilder {
                     }
                     switch a.function {
                     case .avg: out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
+                    case .min where a.float, .max where a.float:
+                        if value.isNull(r) { out.appendNull() } else { out.appendDouble(Double(bitPattern: UInt64(bitPattern: Self.orderedBits(value.int64(r))))) }
                     default: out.appendValue(of: value, row: r)
                     }
                 }

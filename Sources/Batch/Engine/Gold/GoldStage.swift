@@ -36,9 +36,9 @@ public struct GoldStage {
     public let pipeline: CheckedPipeline
     public let budget: MemoryBudget
     public let spill: SpillManager
-    public var batchRows = 65_536
-    public var threads = 2
-    public var compression: Compression = .lz4
+    public var limits = Limits()
+    var batchRows: Int { limits.batchRows }
+    var threads: Int { limits.passThreads }
 
     public init(pipeline: CheckedPipeline, budget: MemoryBudget, spill: SpillManager) {
         self.pipeline = pipeline
@@ -61,27 +61,11 @@ public struct GoldStage {
         }
     }
 
-    /// Refuses, before any data is read, what the engine cannot compute yet.
-    public func checkSupported() throws {
-        for (t, plan) in zip(pipeline.file.gold, pipeline.goldPlans) {
-            for m in plan.columns {
-                for a in AggregateBuilder.aggregates(in: m) {
-                    guard case let .aggregate(fn, arg, _) = a.node, let arg else { continue }
-                    guard ExpressionKernel.columnType(arg.type).isInteger else {
-                        throw BatchError(.badPipeline, path: pipeline.file.path,
-                                         "\(t.at): gold table \(t.name): \(fn.rawValue) of a \(arg.type) is not supported yet; aggregate integers, decimals, dates or timestamps (cast a float64 to a decimal)")
-                    }
-                }
-            }
-        }
-    }
-
-    var segmentOptions: SegmentWriterOptions { SegmentWriterOptions(compression: compression, rowGroupRows: Lake.rowGroupRows) }
+    var segmentOptions: SegmentWriterOptions { SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows) }
 
     /// Builds every gold table from `silver` and the `references` (by feed name) into
     /// `writers` (by gold table name). On an error, the segments written are deleted.
     public func run(silver: TableReader, references: [String: TableReader], writers: [String: TableWriter]) throws -> Report {
-        try checkSupported()
         var report = Report()
         let plans = pipeline.goldPlans
         let tables = try LookupTable.load(pipeline.file.references, readers: references, uses: plans.map { ($0.scope, $0.lookups) },
@@ -192,7 +176,7 @@ public struct GoldStage {
         // The first batches go to every builder beside the scan, timed; the builders are
         // then split between the lanes so that their measured times (the scan's counted
         // in lane 0) are as even as can be.
-        let calibration = threads >= 2 && builders.count > 1 ? Self.calibrationBatches : 0
+        let calibration = threads >= 2 && builders.count > 1 ? Limits.calibrationBatches : 0
         var spent = [Duration](repeating: .zero, count: builders.count)
         var scanning = Duration.zero
         var lane1: [TableBuilder] = []
@@ -274,9 +258,6 @@ public struct GoldStage {
         }
     }
 
-    /// Batches timed before the builders are split between the lanes.
-    static let calibrationBatches = 3
-
     /// The builders in two lanes with the most even times, the scan's in lane 0: every
     /// split tried for up to 16 builders, else the longest first to the lighter lane.
     static func split(_ builders: [TableBuilder], spent: [Duration], scanning: Duration) -> ([TableBuilder], [TableBuilder]) {
@@ -327,7 +308,7 @@ public struct GoldStage {
 
     /// A sort of a table's rows by `order` (column names of `schema`).
     func sorter(_ schema: Schema, order: [String]) throws -> SortOperator {
-        let plan = MemoryPlan(available: budget.availableBytes, operators: threads >= 2 ? 2 : 1)
+        let plan = limits.goldSort(available: budget.availableBytes)
         let keys = order.compactMap { name in schema.fields.firstIndex { $0.name == name } }.map { SortKey($0) }
         return try SortOperator(schema: schema, keys: keys.isEmpty ? [SortKey(0)] : keys, budget: budget, spill: spill,
                                 blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)

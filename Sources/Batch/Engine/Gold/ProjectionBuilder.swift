@@ -118,7 +118,7 @@ final class ProjectionBuilder: TableBuilder {
         keys = KeyEncoder(keys: sortKeys, schema: withDate)
         self.sortKeys = sortKeys
         if sorts {
-            let memory = MemoryPlan(available: stage.budget.availableBytes, operators: 2)
+            let memory = stage.limits.goldBuilder(available: stage.budget.availableBytes)
             sort = try SortOperator(schema: withDate, keys: sortKeys, budget: stage.budget, spill: stage.spill, blockBytes: memory.sortBlockBytes,
                                     memoryMaxBytes: memory.sortEngineBytes)
         } else {
