@@ -49,9 +49,30 @@ extension GraceHashTable {
     }
 }
 
-/// The operators share one lifecycle: `push` batches, `finish`, then `pull` batches
+/// The spilling operators' one lifecycle: `push` batches, `finish`, then `pull` batches
 /// until it returns 0. They are thin adapters: rows become byte records (RowCodec,
-/// KeyEncoder) for the engines of the Spill module, and come back as rows.
+/// KeyEncoder) for the engines of the Spill module, and come back as rows. Their memory
+/// and spill blocks are granted by `Limits`.
+public protocol BatchOperator: AnyObject {
+    /// The rows pulled out.
+    var outputSchema: Schema { get }
+    var stats: OperatorStats { get }
+    func push(_ columns: [ColumnVector], rows: Range<Int>) throws
+    func finish() throws
+    /// Fills `columns` (of `outputSchema`, emptied first) with the next rows; 0 at the end.
+    func pull(into columns: [ColumnVector]) throws -> Int
+}
+
+extension SortOperator: BatchOperator {
+    public var outputSchema: Schema { schema }
+}
+
+extension DedupOperator: BatchOperator {
+    public var outputSchema: Schema { schema }
+    public func pull(into columns: [ColumnVector]) throws -> Int { try pull(into: columns, keys: true) }
+}
+
+extension AggregateOperator: BatchOperator {}
 
 /// Sorts rows by key columns, ascending or descending, stably; spills sorted runs when
 /// the budget is full (`ExternalSorter`). With split keys (from `splitKeys`), rows are
@@ -281,7 +302,7 @@ public final class DedupOperator {
 
     /// Fills `columns` (emptied first) with the next kept rows; without `keys`, the key
     /// columns are left empty (for a caller that needs only the others).
-    public func pull(into columns: [ColumnVector], keys: Bool = true) throws -> Int {
+    public func pull(into columns: [ColumnVector], keys: Bool) throws -> Int {
         for c in columns { c.reset() }
         let capacity = columns[0].capacity
         let keyOut = keyColumns.map { columns[$0] }, payloadOut = payloadColumns.map { columns[$0] }

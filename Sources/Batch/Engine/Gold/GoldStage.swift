@@ -314,13 +314,13 @@ public struct GoldStage {
                                 blockBytes: plan.sortBlockBytes, memoryMaxBytes: plan.sortEngineBytes)
     }
 
-    /// The sort's rows (their first `schema.count` columns) in one segment of `writer`.
-    func drain(_ sort: SortOperator, schema: Schema, rows: Int, to writer: TableWriter) throws -> SegmentSummary {
-        try sort.finish()
-        let out = sort.schema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
+    /// An operator's rows (their first `schema.count` columns) in one segment of `writer`.
+    func drain(_ operation: some BatchOperator, schema: Schema, rows: Int, to writer: TableWriter) throws -> SegmentSummary {
+        try operation.finish()
+        let out = operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
         let columns = Array(out[0..<schema.count])
         return try segment(of: writer) { segment in
-            while case let n = try sort.pull(into: out), n > 0 { try segment.append(columns, rows: 0..<n) }
+            while case let n = try operation.pull(into: out), n > 0 { try segment.append(columns, rows: 0..<n) }
         }
     }
 }
