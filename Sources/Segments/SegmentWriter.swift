@@ -299,7 +299,7 @@ extension ColumnVector {
             for (k, r) in rows.enumerated() {
                 if present(r) {
                     let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
-                    if n > 0 { (heap + end).copyMemory(from: other.heap + s, byteCount: n) }
+                    if n > 0 { Bytes.copy(heap + end, other.heap + s, n) }
                     end += n
                 }
                 setOffset(first + k + 1, UInt32(end))

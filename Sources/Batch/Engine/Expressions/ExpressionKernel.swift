@@ -222,10 +222,8 @@ public final class ExpressionKernel {
         case let .inList(negated): inList(inputs, negated: negated, rows)
         case let .inReference(keys, negated):
             let x = inputs[0]
-            for r in 0..<rows {
-                if x.isNull(r) { out.appendNull(); continue }
-                let found = keys.isString ? x.withString(r) { keys.contains($0) } : keys.contains(x.integer(r))
-                out.appendBool(found != negated)
+            keys.probe(x, rows: rows) { r, row in
+                if x.isNull(r) { out.appendNull() } else { out.appendBool((row >= 0) != negated) }
             }
         case let .call(fn): call(fn, inputs, rows)
         case let .round(scale): round(inputs[0], scale: scale, rows)

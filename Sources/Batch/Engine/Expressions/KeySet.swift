@@ -128,15 +128,22 @@ public final class KeySet: @unchecked Sendable {
     /// `out`: the row of its key, or -1 for a null or absent key. Integer probes are
     /// started some rows ahead, so their cache misses overlap.
     public func values(of key: ColumnVector, rows n: Int, into out: UnsafeMutablePointer<Int32>) {
+        probe(key, rows: n) { r, v in out[r] = v }
+    }
+
+    /// Calls `body(r, value)` for rows `0..<n` of `key` in order, value -1 for a null or
+    /// absent key; integer probes are started `ahead` rows early.
+    @inline(__always)
+    public func probe(_ key: ColumnVector, rows n: Int, _ body: (Int, Int32) -> Void) {
         if let integers {
             let ahead = 16
             for r in 0..<min(ahead, n) where !key.isNull(r) { integers.prefetch(key.integer(r)) }
             for r in 0..<n {
                 if r + ahead < n && !key.isNull(r + ahead) { integers.prefetch(key.integer(r + ahead)) }
-                out[r] = key.isNull(r) ? -1 : integers.get(key.integer(r)) ?? -1
+                body(r, key.isNull(r) ? -1 : integers.get(key.integer(r)) ?? -1)
             }
         } else {
-            for r in 0..<n { out[r] = key.isNull(r) ? -1 : key.withString(r) { value($0) } ?? -1 }
+            for r in 0..<n { body(r, key.isNull(r) ? -1 : key.withString(r) { value($0) } ?? -1) }
         }
     }
 }

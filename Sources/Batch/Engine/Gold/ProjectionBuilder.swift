@@ -84,6 +84,8 @@ final class ProjectionBuilder: TableBuilder {
     private let sortKeys: [SortKey]
     private let previous = ByteBuffer(capacity: 64), current = ByteBuffer(capacity: 64)
     private var first = true
+    /// Rows still tied while checking a batch's order.
+    private let pending: UnsafeMutablePointer<Int32>
     private let sort: SortOperator?
     private var partitioned: DatePartitionWriter?
     private var plain: SegmentWriter?
@@ -110,6 +112,7 @@ final class ProjectionBuilder: TableBuilder {
         inputColumns = Array(Set(evaluator.inputColumns + (partition.map { [$0] } ?? []))).sorted()
         self.writer = writer
         self.rows = rows
+        pending = .allocate(capacity: rows)
         dates = ColumnVector(type: .date, capacity: rows)
         units = ColumnVector(type: .date, capacity: rows)
         let withDate = Schema(schema.fields + [Field("_date", .date), Field("_unit", .date)])
@@ -127,6 +130,8 @@ final class ProjectionBuilder: TableBuilder {
         }
     }
 
+    deinit { pending.deallocate() }
+
     func consume(_ batch: [ColumnVector], rows n: Int) throws {
         try evaluator.bind(batch, rows: n, full: true)
         try evaluator.evaluateColumns(rows: n)
@@ -134,13 +139,19 @@ final class ProjectionBuilder: TableBuilder {
         units.reset()
         if let partition {
             let d = batch[partition]
+            // A month's first day, worked out again only when the day changes.
+            var lastDay = Int32.min, lastUnit = Int32.min
             for r in 0..<n {
                 if d.isNull(r) {
                     throw BatchError(.invalidArgument, path: writer.path, "a source row's partition date is null; \(table)'s partition column must not be null in its source")
                 }
                 let day = d.int32(r)
                 dates.appendInt32(day)
-                units.appendInt32(granularity == .month ? Int32(CalendarMonth(containing: Int64(day)).days.lowerBound) : day)
+                if day != lastDay {
+                    lastDay = day
+                    lastUnit = granularity == .month ? Int32(CalendarMonth(containing: Int64(day)).days.lowerBound) : day
+                }
+                units.appendInt32(lastUnit)
             }
         } else {
             for _ in 0..<n {
@@ -161,33 +172,61 @@ final class ProjectionBuilder: TableBuilder {
             let inOrder = first || previous.withUnsafeBytes { p in current.withUnsafeBytes { Bytes.compare(p, $0) <= 0 } }
             guard inOrder else { throw GoldStage.OutOfOrder(table: table) }
             first = false
-            let keyColumns = sortKeys.map { columns[$0.column] }
-            for r in 1..<max(1, n) where !Self.ascending(keyColumns, r - 1, r) { throw GoldStage.OutOfOrder(table: table) }
+            guard Self.inOrder(sortKeys.map { columns[$0.column] }, rows: n, pending: pending) else { throw GoldStage.OutOfOrder(table: table) }
             previous.removeAll()
             keys.encode(columns, row: n - 1, into: previous)
         }
         try write(evaluator.columns, rows: n, days: dates)
     }
 
-    /// Whether row `a` comes no later than row `b` by `columns`, ascending, nulls first,
-    /// strings by their bytes.
-    static func ascending(_ columns: [ColumnVector], _ a: Int, _ b: Int) -> Bool {
+    /// Whether rows `0..<n` are ascending by `columns` (nulls first, strings by their
+    /// bytes), column by column: the first column decides most pairs in one tight loop,
+    /// and only the pairs it finds equal (in `pending`, room for n) go on to the next.
+    static func inOrder(_ columns: [ColumnVector], rows n: Int, pending: UnsafeMutablePointer<Int32>) -> Bool {
+        guard n > 1 else { return true }
+        var count = 0
+        for r in 1..<n {
+            pending[count] = Int32(r)
+            count += 1
+        }
         for c in columns {
-            let (nullA, nullB) = (c.isNull(a), c.isNull(b))
-            if nullA || nullB {
-                if nullA && nullB { continue }
-                return nullA
+            var equal = 0
+            func keep(_ order: Int, _ r: Int32) -> Bool {
+                if order > 0 { return false }
+                if order == 0 {
+                    pending[equal] = r
+                    equal += 1
+                }
+                return true
             }
-            let order: Int
-            switch c.type {
-            case .string: order = c.withString(a) { x in c.withString(b) { Bytes.compare(x, $0) } }
-            case .float64: order = c.double(a) < c.double(b) ? -1 : c.double(a) > c.double(b) ? 1 : 0
-            case .bool: order = c.bool(a) == c.bool(b) ? 0 : c.bool(a) ? 1 : -1
-            default: order = c.integer(a) < c.integer(b) ? -1 : c.integer(a) > c.integer(b) ? 1 : 0
+            if c.nullCount == 0 && c.type != .string && c.type != .float64 && c.type != .bool {
+                for k in 0..<count {
+                    let r = Int(pending[k])
+                    let (a, b) = (c.integer(r - 1), c.integer(r))
+                    guard keep(a < b ? -1 : a > b ? 1 : 0, pending[k]) else { return false }
+                }
+            } else {
+                for k in 0..<count {
+                    let r = Int(pending[k])
+                    guard keep(Self.compare(c, r - 1, r), pending[k]) else { return false }
+                }
             }
-            if order != 0 { return order < 0 }
+            count = equal
+            if count == 0 { return true }
         }
         return true
+    }
+
+    /// Row `a` against row `b` of `c`: -1, 0 or 1, nulls first, strings by their bytes.
+    static func compare(_ c: ColumnVector, _ a: Int, _ b: Int) -> Int {
+        let (nullA, nullB) = (c.isNull(a), c.isNull(b))
+        if nullA || nullB { return nullA == nullB ? 0 : nullA ? -1 : 1 }
+        switch c.type {
+        case .string: return c.withString(a) { x in c.withString(b) { Bytes.compare(x, $0) } }
+        case .float64: return c.double(a) < c.double(b) ? -1 : c.double(a) > c.double(b) ? 1 : 0
+        case .bool: return c.bool(a) == c.bool(b) ? 0 : c.bool(a) ? 1 : -1
+        default: return c.integer(a) < c.integer(b) ? -1 : c.integer(a) > c.integer(b) ? 1 : 0
+        }
     }
 
     private func write(_ columns: [ColumnVector], rows n: Int, days: ColumnVector) throws {
