@@ -9,13 +9,19 @@ BIN_RELEASE := .build/release/batchrun
 PREFIX ?= /usr/local
 INSTALL_BIN ?= $(BIN_RELEASE)
 
-.PHONY: deps build release demo install install-binary test oracle bench-smoke bench bench-thresholds clean
+.PHONY: deps build release demo install install-binary test oracle readers parquet-check bench-smoke bench bench-thresholds clean
+
+# Independent readers of what batchrun exports, pinned, from PyPI, in a virtual
+# environment of the build folder (make readers).
+PYENV := .build/pyenv
+PY_READERS := pyarrow==18.1.0 duckdb==1.1.3 polars==1.17.1 pytz==2024.2
 
 deps:
-	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null; then \
-		echo "installing libzstd-dev, liblz4-dev, zstd and python3 with apt-get"; \
+	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null \
+		|| ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
+		echo "installing libzstd-dev, liblz4-dev, zstd, python3 and python3-venv with apt-get"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config zstd python3 || exit 1; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev liblz4-dev pkg-config zstd python3 python3-venv || exit 1; \
 	fi
 
 build: deps
@@ -52,6 +58,8 @@ test: deps
 	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --disable-xctest --filter 'SpillTests|OperatorTests' > $(TEST_LOGS)/force-spill.log 2>&1 || status=1; \
 	echo "oracle comparison (log: $(TEST_LOGS)/oracle.log)"; \
 	$(MAKE) -s oracle > $(TEST_LOGS)/oracle.log 2>&1 || status=1; \
+	echo "parquet exports read by pyarrow, DuckDB and Polars (log: $(TEST_LOGS)/parquet.log)"; \
+	$(MAKE) -s parquet-check > $(TEST_LOGS)/parquet.log 2>&1 || status=1; \
 	echo "benchmarks at smoke size (log: $(TEST_LOGS)/bench-smoke.log)"; \
 	$(MAKE) -s bench-smoke > $(TEST_LOGS)/bench-smoke.log 2>&1 || status=1; \
 	python3 Tests/summary.py $(TEST_LOGS) || status=1; \
@@ -61,6 +69,20 @@ test: deps
 # hand-written landing zone of edge cases and a generated one, under several settings.
 oracle: build
 	python3 Tests/Oracle/compare.py --batchrun .build/debug/batchrun
+
+# The pinned readers, installed once per build folder.
+readers: deps $(PYENV)/ready
+
+$(PYENV)/ready: Makefile
+	rm -rf $(PYENV)
+	python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install -q --disable-pip-version-check $(PY_READERS)
+	touch $@
+
+# Every table of three lakes exported as Parquet with each codec, read back by the
+# independent readers, cell by cell against the CSV export (Tests/Parquet/check_exports.py).
+parquet-check: build readers
+	$(PYENV)/bin/python Tests/Parquet/check_exports.py --batchrun .build/debug/batchrun
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
 # package-benchmark reports a benchmark whose self-check threw ("failed with ...") but

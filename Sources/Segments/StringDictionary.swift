@@ -2,7 +2,7 @@
 ///
 /// Entries are the row numbers of first occurrences, so no string is copied. Slots carry
 /// a generation number, so starting the next chunk clears nothing: the table is reused.
-final class StringDictionary {
+public final class StringDictionary {
     // slot = generation << 32 | (entry + 1); a slot of another generation is empty.
     private var slots: UnsafeMutablePointer<UInt64>
     private var slotCount: Int
@@ -10,11 +10,11 @@ final class StringDictionary {
     private var entryRows: UnsafeMutablePointer<Int32>
     private var entryHashes: UnsafeMutablePointer<UInt64>
     private var entryCapacity: Int
-    private(set) var count = 0
-    private(set) var bytesTotal = 0
+    public private(set) var count = 0
+    public private(set) var bytesTotal = 0
     private var lengths: UnsafeMutablePointer<Int32>
 
-    init() {
+    public init() {
         slotCount = 1024
         slots = .allocate(capacity: slotCount)
         slots.initialize(repeating: 0, count: slotCount)
@@ -31,8 +31,8 @@ final class StringDictionary {
         lengths.deallocate()
     }
 
-    func firstRow(_ e: Int) -> Int { Int(entryRows[e]) }
-    func length(_ e: Int) -> Int { Int(lengths[e]) }
+    public func firstRow(_ e: Int) -> Int { Int(entryRows[e]) }
+    public func length(_ e: Int) -> Int { Int(lengths[e]) }
 
     /// Fills `indices[0..<v.count]` with each row's entry; false when more than
     /// `entriesMax` distinct values turn up (then the dictionary is abandoned).
@@ -40,7 +40,7 @@ final class StringDictionary {
     /// Rows after which a chunk whose values are still nearly all distinct gives up.
     static let probeRows = 1024
 
-    func build(_ v: ColumnVector, entriesMax: Int, indices: UnsafeMutablePointer<UInt32>) -> Bool {
+    public func build(_ v: ColumnVector, entriesMax: Int, indices: UnsafeMutablePointer<UInt32>) -> Bool {
         let neededSlots = Swift.max(1024, (entriesMax * 2).nextPowerOfTwo)
         if neededSlots > slotCount {
             slots.deallocate()

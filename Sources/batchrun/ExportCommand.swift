@@ -6,9 +6,15 @@ import Segments
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a table of a lake as DIR/TABLE.csv: a header, then the rows in the table's order.",
-        usage: "batchrun export LAKE TABLE [--format csv] [--out DIR] [--json] [-q]",
-        discussion: "Values are written in the text forms of docs/PIPELINE-NOTES.md (decimals with their scale, dates YYYY-MM-DD, timestamps in UTC with Z)."
+        abstract: "Write a table of a lake as DIR/TABLE.csv, or as Parquet files under DIR/TABLE/.",
+        usage: "batchrun export LAKE TABLE [--format csv|parquet] [--compression zstd|zstd:LEVEL|lz4|none] [--out DIR] [--json] [-q]",
+        discussion: """
+        csv: a header, then the rows in the table's order, values in the text forms of \
+        docs/PIPELINE-NOTES.md (decimals with their scale, dates YYYY-MM-DD, timestamps in UTC \
+        with Z). parquet: DIR/TABLE/part-00000.parquet, or one file per partition in \
+        Hive-style folders (event_date=2025-03-14/, year=2025/month=3/), the rows in the \
+        table's order; docs/FORMAT.md says what is written. The output appears whole or not at all.
+        """
     )
 
     @Argument(help: "The lake folder.")
@@ -17,25 +23,41 @@ struct ExportCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("\(Lake.topTables.joined(separator: ", ")), a gold table or gold/<name>, or a reference table or reference/<name>: those of the lake's pipeline file (the built-in pipeline's are \(Lake.goldTables.joined(separator: ", ")) and \(Lake.referenceTables.joined(separator: ", ")))."))
     var table: String
 
-    @Option(help: "Output format; csv is the one there is.")
+    @Option(help: "Output format: csv or parquet.")
     var format = "csv"
 
-    @Option(help: "Folder for TABLE.csv.")
+    @Option(help: "Codec of Parquet pages: zstd (default), zstd:LEVEL (1-19), lz4 (LZ4_RAW) or none.")
+    var compression = "zstd"
+
+    @Option(help: "Folder for TABLE.csv or TABLE/.")
     var out = "."
 
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard format == "csv" else { throw ValidationError("--format must be csv, not '\(format)'") }
+        guard ["csv", "parquet"].contains(format) else { throw ValidationError("--format must be csv or parquet, not '\(format)'") }
+        guard Compression(parsing: compression) != nil else {
+            throw ValidationError("--compression must be zstd, zstd:LEVEL (1-19), lz4 or none, not '\(compression)'")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let source = try Lake.tablePath(lake: lake, name: table)
             try SystemIO.makeDirectories(out)
-            // The file is named by the table's last name: never a path outside DIR.
-            let file = out + "/" + (source.split(separator: "/").last.map(String.init) ?? "table") + ".csv"
-            let result = try TableExport.csv(table: source, to: file)
+            // Named by the table's last name: never a path outside DIR.
+            let name = source.split(separator: "/").last.map(String.init) ?? "table"
+            let file: String
+            let result: TableExport.Result
+            if format == "parquet" {
+                file = out + "/" + name
+                var options = ParquetWriter.Options()
+                options.codec = Compression(parsing: compression) ?? .zstd()
+                result = try TableExport.parquet(table: source, to: file, options: options)
+            } else {
+                file = out + "/" + name + ".csv"
+                result = try TableExport.csv(table: source, to: file)
+            }
             if output.json {
                 print(JSON.object([("table", .string(table)), ("file", .string(file)), ("rows", .int(result.rows)), ("bytes", .int(result.bytes))]).rendered())
             } else if !output.quiet {

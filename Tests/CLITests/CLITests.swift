@@ -391,6 +391,14 @@ struct CLI {
         let (exported, _, e2) = try CLI.run(["export", lake, "dim_day", "--format", "csv", "--out", dir + "/out"])
         #expect(exported == 0, "\(e2)")
         #expect(try String(contentsOfFile: dir + "/out/dim_day.csv", encoding: .utf8).hasPrefix("day_key,date,weekday\n20250131,"))
+        // Parquet: one file per partition folder; a codec that is not one is refused.
+        let (parquet, _, e5) = try CLI.run(["export", lake, "silver", "--format", "parquet", "--compression", "lz4", "--out", dir + "/pq"])
+        #expect(parquet == 0, "\(e5)")
+        for day in ["2025-01-31", "2025-02-01", "2025-02-02"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/pq/silver/received_date=\(day)/part-00000.parquet"), "\(day)")
+        }
+        let (refused, _, e6) = try CLI.run(["export", lake, "silver", "--format", "parquet", "--compression", "brotli", "--out", dir + "/pq"])
+        #expect(refused == 64 && e6.contains("--compression must be zstd, zstd:LEVEL (1-19), lz4 or none, not 'brotli'"), "\(e6)")
         let (verified, _, e3) = try CLI.run(["verify", lake, "-q"])
         #expect(verified == 0, "\(e3)")
         // A changed file rebuilds silver and gold (the lake records the file's digest).

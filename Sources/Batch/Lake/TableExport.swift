@@ -1,3 +1,4 @@
+import Foundation
 import Segments
 #if canImport(Glibc)
 import Glibc
@@ -55,6 +56,49 @@ public enum TableExport {
         SystemIO.close(fd)
         done = true
         try SystemIO.rename(temp, path)
+        return Result(rows: rows, bytes: bytes)
+    }
+
+    /// Writes a table as Parquet files under `dir` (replaced whole): one file per
+    /// partition folder of the table (`event_date=2025-03-14/part-00000.parquet`, the
+    /// partition's columns in the folder name only, as Hive-style readers expect), or
+    /// `part-00000.parquet` for a table without partitions. Rows in the table's order.
+    public static func parquet(table: String, to dir: String, options: ParquetWriter.Options) throws -> Result {
+        let reader = try TableReader(path: table)
+        let schema = reader.snapshot.schema
+        let partitionColumns = Set(reader.snapshot.partitionColumns)
+        let kept = schema.fields.indices.filter { !partitionColumns.contains(schema.fields[$0].name) }
+        let fields = kept.map { schema.fields[$0] }
+        let temp = dir + ".tmp-\(getpid())"
+        if SystemIO.exists(temp) { try FileManager.default.removeItem(atPath: temp) }
+        try SystemIO.makeDirectories(temp)
+        // The files of each partition folder, in commit order; folders in first-seen order.
+        var folders: [String] = []
+        var filesOf: [String: [Int]] = [:]
+        for (k, f) in reader.snapshot.files.enumerated() {
+            let folder = f.path.split(separator: "/").dropLast().joined(separator: "/")
+            if filesOf[folder] == nil { folders.append(folder) }
+            filesOf[folder, default: []].append(k)
+        }
+        if folders.isEmpty { folders = [""] }
+        var rows = 0, bytes = 0
+        for folder in folders {
+            let target = folder.isEmpty ? temp : temp + "/" + folder
+            try SystemIO.makeDirectories(target)
+            let writer = try ParquetWriter(path: target + "/part-00000.parquet", fields: fields, options: options)
+            for k in filesOf[folder] ?? [] {
+                let segment = try reader.segment(k)
+                let vectors = kept.map { segment.makeVector(column: $0) }
+                for g in segment.rowGroups.indices {
+                    for (i, c) in kept.enumerated() { try segment.read(column: c, rowGroup: g, into: vectors[i]) }
+                    try writer.append(vectors, rows: 0..<segment.rowGroups[g].rowCount)
+                }
+            }
+            bytes += try writer.finish()
+            rows += writer.rows
+        }
+        if SystemIO.exists(dir) { try FileManager.default.removeItem(atPath: dir) }
+        try SystemIO.rename(temp, dir)
         return Result(rows: rows, bytes: bytes)
     }
 }

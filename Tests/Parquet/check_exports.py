@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Reads batchrun's Parquet exports with independent readers and checks every cell
+against batchrun's CSV export of the same table.
+
+    check_exports.py --batchrun PATH [--work DIR]
+
+Lakes: the hand-written edge zone of Tests/Oracle (transactions), a generated
+transactions zone of 20,000 records, and the hand-written sensors zone
+(pipelines/sensors.yaml). For every table of each lake and each codec (zstd, lz4,
+none), `batchrun export --format parquet` is read by pyarrow (a Hive-partitioned
+dataset), DuckDB (read_parquet with hive_partitioning) and Polars; each reader's rows,
+turned into batchrun's text forms, must equal the CSV export's rows (as multisets:
+readers order partition folders their own way; an unpartitioned table also in order).
+The files' footers are checked too: created_by, logical and converted types, statistics.
+Exit 1 on any difference, showing the first differing rows.
+"""
+import argparse, csv, datetime, decimal, os, shutil, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+import duckdb  # noqa: E402
+import polars as pl  # noqa: E402
+import pyarrow.dataset as ds  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+COUNTS = {"passed": 0, "failed": 0}
+
+
+def text(v):
+    """A value in batchrun's CSV text form (docs/PIPELINE-NOTES.md)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        base = v.strftime("%Y-%m-%dT%H:%M:%S")
+        return base + (f".{v.microsecond:06d}Z" if v.microsecond else "Z")
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    return str(v)
+
+
+def csv_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def compare(label, header, expected, got, ordered):
+    """Rows of strings; False (and the first differences shown) when they differ."""
+    a, b = (expected, got) if ordered else (sorted(expected), sorted(got))
+    if a == b:
+        return True
+    print(f"{label}: DIFFERENT ({len(got)} rows, CSV {len(expected)})")
+    shown = 0
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else None
+        y = b[i] if i < len(b) else None
+        if x != y:
+            print(f"  row {i}\n    csv     {x}\n    parquet {y}")
+            shown += 1
+            if shown == 3:
+                break
+    print(f"  columns {header}")
+    return False
+
+
+def readers(folder, header):
+    """Each reader's rows, columns in the CSV header's order, values as text."""
+    files = sorted(os.path.relpath(os.path.join(r, n), folder) for r, _, ns in os.walk(folder) for n in ns if n.endswith(".parquet"))
+    partitioned = any("=" in f for f in files)
+    out = {}
+    t = ds.dataset(folder, format="parquet", partitioning="hive" if partitioned else None).to_table()
+    cols = {n: t.column(n).to_pylist() for n in t.column_names}
+    out["pyarrow"] = [[text(cols[h][i]) for h in header] for i in range(t.num_rows)]
+    con = duckdb.connect()
+    rel = con.sql(f"select * from read_parquet('{folder}/**/*.parquet', hive_partitioning={'true' if partitioned else 'false'})")
+    names = rel.columns
+    out["duckdb"] = [[text(r[names.index(h)]) for h in header] for r in rel.fetchall()]
+    frame = pl.read_parquet(f"{folder}/**/*.parquet", hive_partitioning=partitioned)
+    out["polars"] = [[text(r[h]) for h in header] for r in frame.iter_rows(named=True)]
+    return out, partitioned, files
+
+
+def check_footer(label, path):
+    md = pq.ParquetFile(path).metadata
+    ok = md.created_by.startswith("batchrun version ")
+    schema = pq.ParquetFile(path).schema
+    for i in range(len(schema)):
+        c = schema.column(i)
+        if c.physical_type == "BYTE_ARRAY" and str(c.logical_type) != "String":
+            ok = False
+        if c.physical_type == "BYTE_ARRAY" and c.converted_type != "UTF8":
+            ok = False
+    for g in range(md.num_row_groups):
+        for i in range(md.num_columns):
+            s = md.row_group(g).column(i).statistics
+            if s is None or s.null_count is None:
+                ok = False
+    if not ok:
+        print(f"{label}: the footer of {path} lacks created_by, a string's types or statistics")
+    return ok
+
+
+def check_lake(batchrun, lake, tables, work):
+    failures = 0
+    for t in tables:
+        out = os.path.join(work, "csv")
+        subprocess.run([batchrun, "export", lake, t, "--format", "csv", "--out", out, "-q"], check=True)
+        name = t.split("/")[-1]
+        header, expected = csv_rows(os.path.join(out, name + ".csv"))
+        for codec in ("zstd", "lz4", "none"):
+            pdir = os.path.join(work, "parquet-" + codec)
+            subprocess.run([batchrun, "export", lake, t, "--format", "parquet", "--compression", codec, "--out", pdir, "-q"], check=True)
+            folder = os.path.join(pdir, name)
+            got, partitioned, files = readers(folder, header)
+            for reader, rows in got.items():
+                label = f"{os.path.basename(lake)} {t} {codec} {reader}"
+                if compare(label, header, expected, rows, ordered=not partitioned and reader != "duckdb"):
+                    COUNTS["passed"] += 1
+                else:
+                    COUNTS["failed"] += 1
+                    failures += 1
+            if not check_footer(f"{t} {codec}", os.path.join(folder, files[0])):
+                failures += 1
+                COUNTS["failed"] += 1
+    return failures
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batchrun", required=True)
+    ap.add_argument("--work")
+    args = ap.parse_args()
+    batchrun = os.path.abspath(args.batchrun)
+    work = args.work or tempfile.mkdtemp(prefix="batchrun-parquet-")
+    failures = 0
+    transactions = ["bronze", "silver", "quarantine", "dim_date", "dim_customer", "dim_product", "fact_transactions",
+                    "daily_sales", "customer_monthly", "reference/fx_rates"]
+    sensors = ["bronze", "silver", "quarantine", "dim_site", "dim_day", "readings_by_month", "site_daily"]
+    try:
+        edge = os.path.join(work, "edge")
+        subprocess.run([batchrun, "run", "--raw", os.path.join(ROOT, "Tests", "Oracle", "zones", "edge"), "--lake", edge, "-q"], check=True)
+        failures += check_lake(batchrun, edge, transactions, os.path.join(work, "edge-out"))
+        raw = os.path.join(work, "raw")
+        subprocess.run([batchrun, "generate", "--records", "20000", "--files", "3", "--seed", "5", "--out", raw, "-q"], check=True)
+        generated = os.path.join(work, "generated")
+        subprocess.run([batchrun, "run", "--raw", raw, "--lake", generated, "-q"], check=True)
+        failures += check_lake(batchrun, generated, transactions, os.path.join(work, "generated-out"))
+        sensors_lake = os.path.join(work, "sensors")
+        subprocess.run([batchrun, "run", "--pipeline", os.path.join(ROOT, "pipelines", "sensors.yaml"),
+                        "--raw", os.path.join(ROOT, "Tests", "Pipelines", "sensors"), "--lake", sensors_lake, "-q"], check=True)
+        failures += check_lake(batchrun, sensors_lake, sensors, os.path.join(work, "sensors-out"))
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"parquet reads: {COUNTS['passed']} passed, {COUNTS['failed']} failed")
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
