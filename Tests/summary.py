@@ -42,8 +42,8 @@ def main(logs):
     if not counts or counts[1]:
         details += [f"oracle ({oracle}):"] + open(oracle, errors="replace").read().splitlines()[-30:] if os.path.exists(oracle) else []
     parquet = os.path.join(logs, "parquet.log")
-    counts = plain(parquet, r"parquet reads: (\d+) passed, (\d+) failed") if os.path.exists(parquet) else None
-    rows.append(("parquet reads", *(counts or (0, 1))))
+    counts = plain(parquet, r"parquet and delta reads: (\d+) passed, (\d+) failed") if os.path.exists(parquet) else None
+    rows.append(("parquet and delta reads", *(counts or (0, 1))))
     if not counts or counts[1]:
         details += [f"parquet ({parquet}):"] + open(parquet, errors="replace").read().splitlines()[-30:] if os.path.exists(parquet) else []
     smoke = os.path.join(logs, "bench-smoke.log")

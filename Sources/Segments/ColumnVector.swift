@@ -166,6 +166,12 @@ public final class ColumnVector {
 
     @inlinable @inline(__always)
     func offset(_ i: Int) -> UInt32 { values.load(fromByteOffset: i * 4, as: UInt32.self) }
+
+    /// Text bytes of rows `rows` of a string vector (0 for other types).
+    public func stringBytes(_ rows: Range<Int>) -> Int {
+        guard type == .string, !rows.isEmpty else { return 0 }
+        return Int(offset(rows.upperBound)) - Int(offset(rows.lowerBound))
+    }
     @inlinable @inline(__always)
     func setOffset(_ i: Int, _ v: UInt32) { values.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self) }
 

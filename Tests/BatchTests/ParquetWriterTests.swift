@@ -113,4 +113,54 @@ import Testing
         #expect(chunks[3].min == Array(withUnsafeBytes(of: (-0.5).bitPattern.littleEndian) { Array($0) }))
         #expect(chunks[7].min == [0x61] && chunks[7].max == [0x62])
     }
+
+    /// Values larger than a row group's bytes still write: each makes a row group of its
+    /// own, and memory stays near the largest value.
+    @Test func hugeStringsMakeTheirOwnRowGroups() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let v = ColumnVector(type: .string, capacity: 4)
+        let big = String(repeating: "x", count: 3 << 20)
+        for k in 0..<3 { v.appendString(big + String(k)) }
+        v.appendString("small")
+        var options = ParquetWriter.Options()
+        options.rowGroupBytes = 1 << 20
+        let (w, bytes) = try write([Field("s", .string)], [v], options: options, in: s)
+        #expect(w.rows == 4 && w.writtenChunks.count >= 3, "\(w.writtenChunks.count) row groups")
+        #expect(w.writtenChunks.allSatisfy { $0.min == nil || $0.min == Array("small".utf8) }, "long bounds are left out")
+        #expect(bytes.count < 1 << 20, "zstd keeps 9 MiB of x small: \(bytes.count)")
+    }
+}
+
+/// The Delta log's own rules: a commit never replaces a version another writer put
+/// there, and its files go when it loses; the log is replayed in order.
+@Suite struct DeltaTableTests {
+    @Test func aLosingWriterLeavesNothingVisible() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let dir = s.path + "/t"
+        try DeltaTable.commit("{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n{\"add\":{\"path\":\"a.parquet\"}}\n",
+                              version: 0, dir: dir, files: [])
+        try SystemIO.writeFileAtomically(dir + "/b.parquet", [1, 2, 3])
+        #expect(throws: BatchError.self) {
+            try DeltaTable.commit("{\"add\":{\"path\":\"b.parquet\"}}\n", version: 0, dir: dir, files: ["b.parquet"])
+        }
+        #expect(!SystemIO.exists(dir + "/b.parquet"), "the loser's file is deleted")
+        let state = try DeltaTable.readLog(dir)
+        #expect(state.version == 0 && state.files == ["a.parquet"])
+        #expect(try SystemIO.listDirectory(dir + "/_delta_log") == ["00000000000000000000.json"], "no temporary file is left")
+    }
+
+    @Test func replayFollowsAddsRemovesAndTxn() throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let dir = s.path + "/t"
+        try DeltaTable.commit("{\"add\":{\"path\":\"a\"}}\n{\"add\":{\"path\":\"b\"}}\n{\"txn\":{\"appId\":\"batchrun:x\",\"version\":3}}\n", version: 0, dir: dir, files: [])
+        try DeltaTable.commit("{\"remove\":{\"path\":\"a\"}}\n{\"add\":{\"path\":\"c\"}}\n{\"txn\":{\"appId\":\"batchrun:x\",\"version\":4}}\n", version: 1, dir: dir, files: [])
+        let state = try DeltaTable.readLog(dir)
+        #expect(state.version == 1 && state.files == ["b", "c"] && state.txn["batchrun:x"] == 4)
+        // A gap in the versions is a log batchrun does not extend.
+        try SystemIO.writeFileAtomically(dir + "/_delta_log/00000000000000000003.json", Array("{}\n".utf8))
+        #expect(throws: BatchError.self) { try DeltaTable.readLog(dir) }
+    }
 }

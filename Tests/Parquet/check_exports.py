@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Reads batchrun's Parquet exports with independent readers and checks every cell
-against batchrun's CSV export of the same table.
+"""Reads batchrun's Parquet and Delta exports with independent readers and checks every
+cell against batchrun's CSV export of the same table.
 
     check_exports.py --batchrun PATH [--work DIR]
 
@@ -12,6 +12,8 @@ dataset), DuckDB (read_parquet with hive_partitioning) and Polars; each reader's
 turned into batchrun's text forms, must equal the CSV export's rows (as multisets:
 readers order partition folders their own way; an unpartitioned table also in order).
 The files' footers are checked too: created_by, logical and converted types, statistics.
+Each table is also exported as a Delta table (twice: the second commits nothing) and
+read by deltalake and Polars at version 0; a rebuilt silver then commits version 1.
 Exit 1 on any difference, showing the first differing rows.
 """
 import argparse, csv, datetime, decimal, os, shutil, subprocess, sys, tempfile
@@ -23,6 +25,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from deltalake import DeltaTable  # noqa: E402
 
 COUNTS = {"passed": 0, "failed": 0}
 
@@ -131,6 +134,36 @@ def check_lake(batchrun, lake, tables, work):
             if not check_footer(f"{t} {codec}", os.path.join(folder, files[0])):
                 failures += 1
                 COUNTS["failed"] += 1
+        failures += check_delta(batchrun, lake, t, name, header, expected, os.path.join(work, "delta"))
+    return failures
+
+
+def delta_export(batchrun, lake, t, out):
+    r = subprocess.run([batchrun, "export", lake, t, "--format", "delta", "--out", out, "--json"], check=True, capture_output=True, text=True)
+    import json
+    return json.loads(r.stdout)
+
+
+def check_delta(batchrun, lake, t, name, header, expected, out, version=0):
+    """The Delta export at `version`, read by deltalake and Polars; a second export of
+    the same lake version commits nothing."""
+    failures = 0
+    first = delta_export(batchrun, lake, t, out)
+    again = delta_export(batchrun, lake, t, out)
+    folder = os.path.join(out, name)
+    table = DeltaTable(folder)
+    if first["version"] != version or again["committed"] or again["version"] != version or table.version() != version:
+        print(f"{os.path.basename(lake)} {t} delta: versions {first['version']}, then {again}, table at {table.version()}; expected {version} twice")
+        failures += 1
+    got = {"deltalake": table.to_pyarrow_table(), "polars-delta": pl.read_delta(folder)}
+    for reader, data in got.items():
+        rows = data.to_pylist() if reader == "deltalake" else list(data.iter_rows(named=True))
+        label = f"{os.path.basename(lake)} {t} {reader} v{version}"
+        if compare(label, header, expected, [[text(r[h]) for h in header] for r in rows], ordered=False) and len(rows) == len(expected):
+            COUNTS["passed"] += 1
+        else:
+            COUNTS["failed"] += 1
+            failures += 1
     return failures
 
 
@@ -158,10 +191,17 @@ def main():
         subprocess.run([batchrun, "run", "--pipeline", os.path.join(ROOT, "pipelines", "sensors.yaml"),
                         "--raw", os.path.join(ROOT, "Tests", "Pipelines", "sensors"), "--lake", sensors_lake, "-q"], check=True)
         failures += check_lake(batchrun, sensors_lake, sensors, os.path.join(work, "sensors-out"))
+        # Silver rebuilt: a new lake version, so the next export commits Delta version 1
+        # (the old files removed, the new ones added).
+        subprocess.run([batchrun, "silver", "--lake", sensors_lake, "-q"], check=True)
+        out = os.path.join(work, "sensors-out")
+        subprocess.run([batchrun, "export", sensors_lake, "silver", "--format", "csv", "--out", os.path.join(out, "csv2"), "-q"], check=True)
+        header, expected = csv_rows(os.path.join(out, "csv2", "silver.csv"))
+        failures += check_delta(batchrun, sensors_lake, "silver", "silver", header, expected, os.path.join(out, "delta"), version=1)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"parquet reads: {COUNTS['passed']} passed, {COUNTS['failed']} failed")
+    print(f"parquet and delta reads: {COUNTS['passed']} passed, {COUNTS['failed']} failed")
     if failures:
         sys.exit(1)
 

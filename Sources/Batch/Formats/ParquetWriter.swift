@@ -68,6 +68,7 @@ public final class ParquetWriter {
     private let out = ByteBuffer(capacity: 1 << 20)
     private var offset = 0
     private let buffered: [ColumnVector]
+    private let groupRows: Int
     private var rowGroups: [RowGroupMeta] = []
     private let codecs = Codecs()
     private let dictionary = StringDictionary()
@@ -80,7 +81,11 @@ public final class ParquetWriter {
         self.options = options
         temp = path + ".tmp-\(getpid())"
         fd = try SystemIO.open(temp, O_WRONLY | O_CREAT | O_TRUNC)
-        let capacity = max(1, options.rowGroupRows)
+        // Rows of a row group: at most `rowGroupRows`, and as many as `rowGroupBytes` holds
+        // at each value's width (16 bytes of text a string).
+        let rowBytes = fields.reduce(0) { $0 + ($1.type == .string ? 20 : $1.type.valueWidthBytes) }
+        let capacity = max(1, min(options.rowGroupRows, options.rowGroupBytes / max(1, rowBytes)))
+        groupRows = capacity
         buffered = fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? min(capacity * 16, 1 << 20) : 0) }
         out.append(Array("PAR1".utf8))
     }
@@ -97,10 +102,48 @@ public final class ParquetWriter {
         var first = range.lowerBound
         while first < range.upperBound {
             // Slices of at most 4096 rows, so that a row group's bytes are checked often.
-            let n = min(options.rowGroupRows - buffered[0].count, range.upperBound - first, 4096)
+            var n = min(groupRows - buffered[0].count, range.upperBound - first, 4096)
+            // Long strings: fewer rows, so that a row group stays near its bytes (one
+            // value larger than that makes a row group of its own).
+            while n > 1 && columns.reduce(0, { $0 + $1.stringBytes(first..<(first + n)) }) > options.rowGroupBytes / 2 { n /= 2 }
             for (c, v) in buffered.enumerated() { v.append(contentsOf: columns[c], rows: first..<(first + n)) }
             first += n
-            if buffered[0].count >= options.rowGroupRows || bufferedBytes >= options.rowGroupBytes { try flushRowGroup() }
+            if buffered[0].count >= groupRows || bufferedBytes >= options.rowGroupBytes { try flushRowGroup() }
+        }
+    }
+
+    /// A column's statistics over the whole file.
+    public struct ColumnStats: Sendable {
+        public var nullCount: Int
+        /// PLAIN bytes of the least and greatest value; nil when there is none or when a
+        /// row group left its bound out.
+        public var min: [UInt8]?
+        public var max: [UInt8]?
+    }
+
+    /// Each column's statistics over every row group written.
+    public func columnStats() -> [ColumnStats] {
+        fields.indices.map { c in
+            let chunks = rowGroups.map { $0.chunks[c] }
+            var stats = ColumnStats(nullCount: chunks.reduce(0) { $0 + $1.nullCount }, min: nil, max: nil)
+            let valued = chunks.filter { $0.values > $0.nullCount }
+            guard !valued.isEmpty, valued.allSatisfy({ $0.min != nil && $0.max != nil }) else { return stats }
+            let type = fields[c].type
+            stats.min = valued.compactMap(\.min).min { Self.plainLess($0, $1, type) }
+            stats.max = valued.compactMap(\.max).max { Self.plainLess($0, $1, type) }
+            return stats
+        }
+    }
+
+    /// Order of two PLAIN values of `type`.
+    static func plainLess(_ a: [UInt8], _ b: [UInt8], _ type: ColumnType) -> Bool {
+        func le<T: FixedWidthInteger>(_ x: [UInt8], _: T.Type) -> T { x.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(as: T.self)) } }
+        switch type {
+        case .string: return a.lexicographicallyPrecedes(b)
+        case .bool: return a[0] < b[0]
+        case .int32, .date: return le(a, Int32.self) < le(b, Int32.self)
+        case .float64: return Double(bitPattern: le(a, UInt64.self)) < Double(bitPattern: le(b, UInt64.self))
+        case .int64, .decimal, .timestamp: return le(a, Int64.self) < le(b, Int64.self)
         }
     }
 
@@ -142,10 +185,7 @@ public final class ParquetWriter {
         let n = buffered[0].count
         let start = position
         var chunks: [ChunkMeta] = []
-        for (c, field) in fields.enumerated() {
-            chunks.append(try writeChunk(buffered[c], field))
-            if out.count >= 4 << 20 { try drain() }
-        }
+        for (c, field) in fields.enumerated() { chunks.append(try writeChunk(buffered[c], field)) }
         rowGroups.append(RowGroupMeta(chunks: chunks, rows: n, offset: start))
         rows += n
         for v in buffered { v.reset() }
@@ -252,6 +292,7 @@ public final class ParquetWriter {
         t.end()
         out.append(t.bytes)
         out.append(compressed)
+        if out.count >= 1 << 20 { try drain() }
         meta.uncompressed += t.bytes.count + body.count
         meta.compressed += t.bytes.count + compressed.count
     }

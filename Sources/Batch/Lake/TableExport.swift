@@ -65,28 +65,53 @@ public enum TableExport {
     /// `part-00000.parquet` for a table without partitions. Rows in the table's order.
     public static func parquet(table: String, to dir: String, options: ParquetWriter.Options) throws -> Result {
         let reader = try TableReader(path: table)
+        let temp = dir + ".tmp-\(getpid())"
+        if SystemIO.exists(temp) { try FileManager.default.removeItem(atPath: temp) }
+        let written = try parquetFiles(reader, into: temp, fileName: "part-00000.parquet", options: options)
+        if SystemIO.exists(dir) { try FileManager.default.removeItem(atPath: dir) }
+        try SystemIO.rename(temp, dir)
+        return Result(rows: written.files.reduce(0) { $0 + $1.rows }, bytes: written.files.reduce(0) { $0 + $1.bytes })
+    }
+
+    /// A Parquet file written for one partition folder of a table.
+    public struct ParquetFile: Sendable {
+        /// Relative to the folder written into: `event_date=2025-03-14/part-....parquet`.
+        public var path: String
+        /// Partition column -> value, from the table's folder name.
+        public var partition: [String: String]
+        public var rows: Int
+        public var bytes: Int
+        /// Per column of `fields`: null count, min and max (PLAIN bytes; nil: none or left out).
+        public var stats: [ParquetWriter.ColumnStats]
+    }
+
+    /// Writes the rows of `reader`'s snapshot under `folder`, one file named `fileName`
+    /// per partition folder (a table without partitions: one file at the top). The
+    /// fields are the table's, less the partition columns that are columns of it.
+    static func parquetFiles(_ reader: TableReader, into folder: String, fileName: String,
+                             options: ParquetWriter.Options) throws -> (fields: [Field], files: [ParquetFile]) {
         let schema = reader.snapshot.schema
         let partitionColumns = Set(reader.snapshot.partitionColumns)
         let kept = schema.fields.indices.filter { !partitionColumns.contains(schema.fields[$0].name) }
         let fields = kept.map { schema.fields[$0] }
-        let temp = dir + ".tmp-\(getpid())"
-        if SystemIO.exists(temp) { try FileManager.default.removeItem(atPath: temp) }
-        try SystemIO.makeDirectories(temp)
+        try SystemIO.makeDirectories(folder)
         // The files of each partition folder, in commit order; folders in first-seen order.
         var folders: [String] = []
         var filesOf: [String: [Int]] = [:]
         for (k, f) in reader.snapshot.files.enumerated() {
-            let folder = f.path.split(separator: "/").dropLast().joined(separator: "/")
-            if filesOf[folder] == nil { folders.append(folder) }
-            filesOf[folder, default: []].append(k)
+            let sub = f.path.split(separator: "/").dropLast().joined(separator: "/")
+            if filesOf[sub] == nil { folders.append(sub) }
+            filesOf[sub, default: []].append(k)
         }
         if folders.isEmpty { folders = [""] }
-        var rows = 0, bytes = 0
-        for folder in folders {
-            let target = folder.isEmpty ? temp : temp + "/" + folder
-            try SystemIO.makeDirectories(target)
-            let writer = try ParquetWriter(path: target + "/part-00000.parquet", fields: fields, options: options)
-            for k in filesOf[folder] ?? [] {
+        var files: [ParquetFile] = []
+        for sub in folders {
+            try SystemIO.makeDirectories(sub.isEmpty ? folder : folder + "/" + sub)
+            let relative = sub.isEmpty ? fileName : sub + "/" + fileName
+            let writer = try ParquetWriter(path: folder + "/" + relative, fields: fields, options: options)
+            var partition: [String: String] = [:]
+            for k in filesOf[sub] ?? [] {
+                partition = reader.snapshot.files[k].partition
                 let segment = try reader.segment(k)
                 let vectors = kept.map { segment.makeVector(column: $0) }
                 for g in segment.rowGroups.indices {
@@ -94,11 +119,9 @@ public enum TableExport {
                     try writer.append(vectors, rows: 0..<segment.rowGroups[g].rowCount)
                 }
             }
-            bytes += try writer.finish()
-            rows += writer.rows
+            let bytes = try writer.finish()
+            files.append(ParquetFile(path: relative, partition: partition, rows: writer.rows, bytes: bytes, stats: writer.columnStats()))
         }
-        if SystemIO.exists(dir) { try FileManager.default.removeItem(atPath: dir) }
-        try SystemIO.rename(temp, dir)
-        return Result(rows: rows, bytes: bytes)
+        return (fields, files)
     }
 }
