@@ -58,7 +58,7 @@ test: deps
 	BATCHRUN_FORCE_SPILL=1 $(SWIFT) test --skip-build --disable-xctest --filter 'SpillTests|OperatorTests' > $(TEST_LOGS)/force-spill.log 2>&1 || status=1; \
 	echo "oracle comparison (log: $(TEST_LOGS)/oracle.log)"; \
 	$(MAKE) -s oracle > $(TEST_LOGS)/oracle.log 2>&1 || status=1; \
-	echo "parquet exports read by pyarrow, DuckDB and Polars (log: $(TEST_LOGS)/parquet.log)"; \
+	echo "parquet and delta exports read by pyarrow, DuckDB, Polars and deltalake (log: $(TEST_LOGS)/parquet.log)"; \
 	$(MAKE) -s parquet-check > $(TEST_LOGS)/parquet.log 2>&1 || status=1; \
 	echo "benchmarks at smoke size (log: $(TEST_LOGS)/bench-smoke.log)"; \
 	$(MAKE) -s bench-smoke > $(TEST_LOGS)/bench-smoke.log 2>&1 || status=1; \
@@ -79,10 +79,13 @@ $(PYENV)/ready: Makefile
 	$(PYENV)/bin/pip install -q --disable-pip-version-check $(PY_READERS)
 	touch $@
 
-# Every table of three lakes exported as Parquet with each codec, read back by the
-# independent readers, cell by cell against the CSV export (Tests/Parquet/check_exports.py).
+# Every table of three lakes exported as Parquet with each codec and as Delta, read back
+# by the independent readers, cell by cell against the CSV export
+# (Tests/Parquet/check_exports.py); then a published lake, file by file and under
+# SIGKILL (Tests/Parquet/publish_check.py).
 parquet-check: build readers
 	$(PYENV)/bin/python Tests/Parquet/check_exports.py --batchrun .build/debug/batchrun
+	$(PYENV)/bin/python Tests/Parquet/publish_check.py --batchrun .build/debug/batchrun
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
 # package-benchmark reports a benchmark whose self-check threw ("failed with ...") but

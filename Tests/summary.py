@@ -46,6 +46,8 @@ def main(logs):
     rows.append(("parquet and delta reads", *(counts or (0, 1))))
     if not counts or counts[1]:
         details += [f"parquet ({parquet}):"] + open(parquet, errors="replace").read().splitlines()[-30:] if os.path.exists(parquet) else []
+    counts = plain(parquet, r"published lake checks: (\d+) passed, (\d+) failed") if os.path.exists(parquet) else None
+    rows.append(("published lake checks", *(counts or (0, 1))))
     smoke = os.path.join(logs, "bench-smoke.log")
     if os.path.exists(smoke):
         text = open(smoke, errors="replace").read()

@@ -33,6 +33,9 @@ struct PipelineOptions: ParsableArguments {
     @Flag(help: "Rebuild silver and gold even when their inputs did not change.")
     var rebuild = false
 
+    @Option(help: ArgumentHelp("Keep a Delta copy of silver, quarantine and every gold table in DIR/<table>, updated after the run (default: the pipeline file's publish:).", valueName: "dir"))
+    var publish: String?
+
     @Option(help: "Progress on stderr: auto (when stderr is a terminal), always or never.")
     var progress = "auto"
 
@@ -48,6 +51,7 @@ struct PipelineOptions: ParsableArguments {
         o.limits = engine.limits(threads: threads)
         o.ingest.mode = Ingest.Mode(rawValue: mode) ?? .append
         o.rebuild = rebuild
+        o.publish = publish
         return o
     }
 

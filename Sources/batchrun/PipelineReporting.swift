@@ -134,6 +134,10 @@ enum PipelineReporting {
                 ("bytes_read", .int(r.ingest.bytesRead)), ("bytes_written", .int(bytesWritten)),
                 ("compression_ratio", compressionRatio.map { .double($0) } ?? .null),
                 ("spill", .object([("bytes_written", .int(spill.bytesWritten)), ("peak_bytes_on_disk", .int(spill.peakBytesOnDisk))])),
+                ("published", .array(r.published.map { p in
+                    .object([("table", .string(p.name)), ("version", .int(p.version)), ("committed", .bool(p.committed)),
+                             ("files_written", .int(p.written)), ("files_kept", .int(p.kept))])
+                })),
                 ("seconds", .double(r.totalSeconds)), ("peak_rss_bytes", .int(ResourceUsage.peakRSSBytes())),
                 ("memory_limit_bytes", .int(memoryLimit)),
             ]
@@ -208,6 +212,11 @@ enum PipelineReporting {
                              + (why.isEmpty ? "rows the operators held on disk" : why.joined(separator: "; ")))
             } else {
                 lines.append("no spill: everything fit in the memory limit")
+            }
+            if !r.published.isEmpty {
+                lines.append(String(format: "published as Delta tables (%.2f s): ", r.publishSeconds) + r.published.map { p in
+                    "\(p.name) v\(p.version)" + (p.committed ? " (\(p.written) file(s) written, \(p.kept) kept)" : " (unchanged)")
+                }.joined(separator: ", "))
             }
             if let s = r.silver {
                 lines.append("counts reconcile: bronze \(count(s.bronzeRows)) = quarantined \(count(s.quarantinedTotal)) + silver \(count(s.silverRows)) + duplicates removed \(count(s.duplicatesRemoved))"

@@ -99,6 +99,7 @@ import Testing
         ("rows: {devices: 2000, sites: 40}", "rows: {device: 2000, sites: 40}", "unknown key 'device' in generate.rows; did you mean 'devices'?", "device:"),
         ("  broken: 0.03 ", "  broken: {bad_tme: 0.03} ", "unknown key 'bad_tme' in generate.broken; did you mean 'bad_time'?", "bad_tme"),
         ("  days: 60", "  dayz: 60", "unknown key 'dayz' in generate; did you mean 'days'?", "dayz"),
+        ("name: sensors\n", "name: sensors\npublish: ''\n", "publish is a folder for the published Delta tables", "''"),
     ])
     func badHintsAreNamedWithLineAndColumn(_ replace: String, _ with: String, _ message: String, _ pointer: String) throws {
         let original = try String(contentsOfFile: Self.sensorsPath, encoding: .utf8)

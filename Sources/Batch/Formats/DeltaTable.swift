@@ -30,13 +30,18 @@ public enum DeltaTable {
         public var rows: Int
         public var bytes: Int
         public var files: Int
+        /// Files of the previous version kept (their partitions' rows did not change).
+        public var kept = 0
     }
 
     /// What the log says so far: its last version, the live files, the last txn version
     /// of each app, and the schema and partitioning of the last metaData.
     struct LogState {
         var version = -1
+        /// The live files' paths, in the order they were added.
         var files: [String] = []
+        /// Each live file's `batchrun.partition_hash` tag.
+        var hashes: [String: String] = [:]
         var txn: [String: Int] = [:]
         var schemaString: String?
         var partitionColumns: [String] = []
@@ -59,7 +64,7 @@ public enum DeltaTable {
             guard name.hasSuffix(".json"), name.count == 25 else { return nil }
             return Int(name.dropLast(5))
         }.sorted()
-        var live = Set<String>(), order: [String] = []
+        var live = Set<String>(), order: [String] = [], hashes: [String: String] = [:]
         for v in versions {
             guard v == state.version + 1 else {
                 throw BatchError(.damagedTable, path: folder, "the Delta log skips from version \(state.version) to \(v); it is not one batchrun can extend")
@@ -71,6 +76,7 @@ public enum DeltaTable {
                 }
                 if let add = action["add"] as? [String: Any], let path = add["path"] as? String {
                     if live.insert(path).inserted { order.append(path) }
+                    if let h = (add["tags"] as? [String: Any])?[Self.hashTag] as? String { hashes[path] = h }
                 } else if let remove = action["remove"] as? [String: Any], let path = remove["path"] as? String {
                     live.remove(path)
                 } else if let txn = action["txn"] as? [String: Any], let app = txn["appId"] as? String, let tv = txn["version"] as? Int {
@@ -84,11 +90,69 @@ public enum DeltaTable {
             state.version = v
         }
         state.files = order.filter { live.contains($0) }
+        state.hashes = hashes.filter { live.contains($0.key) }
         return state
     }
 
+    /// The tag of an `add` that fingerprints its partition's rows in the lake.
+    static let hashTag = "batchrun.partition_hash"
+
+    /// Per partition folder of the snapshot ("" for a table without partitions), a
+    /// fingerprint of its rows: per column, a streaming hash of each row's null flag and
+    /// value (strings with their length), whatever files and row groups hold them; then
+    /// the columns' hashes hashed together. Equal rows in equal order, equal fingerprint.
+    static func partitionHashes(_ reader: TableReader) throws -> [String: String] {
+        let schema = reader.snapshot.schema
+        var streams: [String: [Checksum.Stream]] = [:]
+        var order: [String] = []
+        let scratch = ByteBuffer(capacity: 1 << 16)
+        for (k, f) in reader.snapshot.files.enumerated() {
+            let folder = f.path.split(separator: "/").dropLast().joined(separator: "/")
+            if streams[folder] == nil {
+                streams[folder] = schema.fields.map { _ in Checksum.Stream() }
+                order.append(folder)
+            }
+            let segment = try reader.segment(k)
+            for c in schema.fields.indices {
+                let v = segment.makeVector(column: c)
+                for g in segment.rowGroups.indices {
+                    try segment.read(column: c, rowGroup: g, into: v)
+                    scratch.removeAll()
+                    for r in 0..<v.count {
+                        let null = v.isNull(r)
+                        scratch.append(null ? 0 : 1)
+                        if null { continue }
+                        switch v.type {
+                        case .string:
+                            v.withString(r) { b in
+                                scratch.appendLE(UInt32(b.count))
+                                scratch.append(b)
+                            }
+                        case .bool: scratch.append(v.bool(r) ? 1 : 0)
+                        case .float64: scratch.appendLE(v.double(r).bitPattern)
+                        default: scratch.appendLE(v.integer(r))
+                        }
+                        if scratch.count >= 1 << 16 {
+                            scratch.withUnsafeBytes { streams[folder]![c].update($0) }
+                            scratch.removeAll()
+                        }
+                    }
+                    scratch.withUnsafeBytes { streams[folder]![c].update($0) }
+                }
+            }
+        }
+        var out: [String: String] = [:]
+        for folder in order {
+            var all: [UInt8] = []
+            for st in streams[folder] ?? [] { withUnsafeBytes(of: st.digest().littleEndian) { all.append(contentsOf: $0) } }
+            out[folder] = String(Checksum.xxh64(all), radix: 16)
+        }
+        return out
+    }
+
     /// Exports the lake table at `table` as the Delta table `dir` (made or extended),
-    /// named `name` in its txn appId.
+    /// named `name` in its txn appId. Only the partitions whose rows changed since the
+    /// Delta table's last version are written: the others keep their files and `add`s.
     public static func export(table: String, name: String, to dir: String, options: ParquetWriter.Options) throws -> Result {
         let reader = try TableReader(path: table)
         let snapshot = reader.snapshot
@@ -97,12 +161,19 @@ public enum DeltaTable {
         if state.txn[app] == snapshot.version {
             return Result(committed: nil, version: state.version, rows: snapshot.rowCount, bytes: 0, files: state.files.count)
         }
-        // New files, named by this commit's id so that no file of another version is touched.
-        let commitId = UUID().uuidString.lowercased()
-        let written = try TableExport.parquetFiles(reader, into: dir, fileName: "part-00000-\(commitId).parquet", options: options)
         let partitionColumns = snapshot.partitionColumns
         let extra = partitionColumns.filter { p in !snapshot.schema.fields.contains { $0.name == p } }
         let schemaString = Self.schemaString(snapshot, extra: extra)
+        let sameShape = state.version >= 0 && state.schemaString == schemaString && state.partitionColumns == partitionColumns
+        // Partitions whose fingerprint a live file already carries are kept as they are.
+        let hashes = try partitionHashes(reader)
+        func folder(_ path: String) -> String { path.split(separator: "/").dropLast().joined(separator: "/") }
+        let kept = sameShape ? Set(state.files.filter { hashes[folder($0)] != nil && state.hashes[$0] == hashes[folder($0)] }) : []
+        let keptFolders = Set(kept.map(folder))
+        let changed = Set(hashes.keys).subtracting(keptFolders)
+        let commitId = UUID().uuidString.lowercased()
+        let written = try TableExport.parquetFiles(reader, into: dir, fileName: "part-00000-\(commitId).parquet", options: options,
+                                                   only: state.version < 0 || !sameShape ? nil : changed)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         var lines: [JSON] = []
         lines.append(.object([("commitInfo", .object([
@@ -114,7 +185,7 @@ public enum DeltaTable {
         if state.version < 0 {
             lines.append(.object([("protocol", .object([("minReaderVersion", .int(1)), ("minWriterVersion", .int(2))]))]))
         }
-        if state.version < 0 || state.schemaString != schemaString || state.partitionColumns != partitionColumns {
+        if !sameShape {
             lines.append(.object([("metaData", .object([
                 ("id", .string(state.tableId ?? UUID().uuidString.lowercased())), ("name", .string(name)),
                 ("format", .object([("provider", .string("parquet")), ("options", .object([]))])),
@@ -123,16 +194,17 @@ public enum DeltaTable {
                 ("configuration", .object([])), ("createdTime", .int(Int(now))),
             ]))]))
         }
-        for path in state.files {
+        for path in state.files where !kept.contains(path) {
             lines.append(.object([("remove", .object([("path", .string(path)), ("deletionTimestamp", .int(Int(now))),
                                                       ("dataChange", .bool(true))]))]))
         }
-        for f in written.files where f.rows > 0 || written.files.count == 1 {
+        for f in written.files {
             let values = partitionColumns.map { ($0, JSON.string(f.partition[$0] ?? "")) }
             lines.append(.object([("add", .object([
                 ("path", .string(f.path)), ("partitionValues", .object(values)), ("size", .int(f.bytes)),
                 ("modificationTime", .int(Int(now))), ("dataChange", .bool(true)),
                 ("stats", .string(Self.stats(f, fields: written.fields).rendered())),
+                ("tags", .object([(hashTag, .string(hashes[folder(f.path)] ?? ""))])),
             ]))]))
         }
         lines.append(.object([("txn", .object([("appId", .string(app)), ("version", .int(snapshot.version)),
@@ -140,7 +212,7 @@ public enum DeltaTable {
         let version = state.version + 1
         try commit(lines.map { $0.rendered() }.joined(separator: "\n") + "\n", version: version, dir: dir, files: written.files.map(\.path))
         return Result(committed: version, version: version, rows: written.files.reduce(0) { $0 + $1.rows },
-                      bytes: written.files.reduce(0) { $0 + $1.bytes }, files: written.files.count)
+                      bytes: written.files.reduce(0) { $0 + $1.bytes }, files: written.files.count, kept: kept.count)
     }
 
     /// Puts version `version`'s JSON in place, never over an existing one: written to a

@@ -18,6 +18,9 @@ public struct Pipeline {
         }
         /// Rebuild silver and gold even when their inputs did not change.
         public var rebuild = false
+        /// Where to keep a published Delta copy (`Publish`); nil: the pipeline file's
+        /// `publish:`, else none.
+        public var publish: String?
         /// The pipeline run (its landing zone is ingest's).
         public var pipeline = BuiltinPipelines.transactionsChecked {
             didSet { ingest.landing = Landing(pipeline.file) }
@@ -46,7 +49,10 @@ public struct Pipeline {
         /// Why silver or gold ran (an input changed, a table was damaged or never built,
         /// --rebuild); absent for a stage that was up to date.
         public var reasons: [Stage: String] = [:]
-        public var totalSeconds: Double { seconds.values.reduce(0, +) }
+        /// The published tables, when the run publishes, and the time it took.
+        public var published: [Publish.Table] = []
+        public var publishSeconds = 0.0
+        public var totalSeconds: Double { seconds.values.reduce(0, +) + publishSeconds }
         /// Where damaged tables went before this run rebuilt them.
         public var setAside: [String] {
             ingest.setAside + ingest.reference.compactMap(\.setAside) + (silver?.setAside ?? []) + (gold?.setAside ?? [])
@@ -163,6 +169,12 @@ public struct Pipeline {
         report.quarantine = .of(Silver.quarantinePath(lake: lake))
         report.goldOrder = options.pipeline.file.gold.map(\.name)
         for name in report.goldOrder { report.goldTables[name] = .of(Gold.path(lake: lake, name)) }
+        if let dir = options.publish ?? options.pipeline.file.publish {
+            let t0 = clock.now
+            report.published = try Publish.run(lake: lake, pipeline: options.pipeline, to: dir, limits: options.limits)
+            let d = clock.now - t0
+            report.publishSeconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
         finished(.gold, report)
         return report
     }

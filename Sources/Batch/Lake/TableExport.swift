@@ -87,9 +87,10 @@ public enum TableExport {
 
     /// Writes the rows of `reader`'s snapshot under `folder`, one file named `fileName`
     /// per partition folder (a table without partitions: one file at the top). The
-    /// fields are the table's, less the partition columns that are columns of it.
-    static func parquetFiles(_ reader: TableReader, into folder: String, fileName: String,
-                             options: ParquetWriter.Options) throws -> (fields: [Field], files: [ParquetFile]) {
+    /// fields are the table's, less the partition columns that are columns of it. With
+    /// `only`, just those partition folders.
+    static func parquetFiles(_ reader: TableReader, into folder: String, fileName: String, options: ParquetWriter.Options,
+                             only: Set<String>? = nil) throws -> (fields: [Field], files: [ParquetFile]) {
         let schema = reader.snapshot.schema
         let partitionColumns = Set(reader.snapshot.partitionColumns)
         let kept = schema.fields.indices.filter { !partitionColumns.contains(schema.fields[$0].name) }
@@ -104,6 +105,7 @@ public enum TableExport {
             filesOf[sub, default: []].append(k)
         }
         if folders.isEmpty { folders = [""] }
+        if let only { folders = folders.filter { only.contains($0) } }
         var files: [ParquetFile] = []
         for sub in folders {
             try SystemIO.makeDirectories(sub.isEmpty ? folder : folder + "/" + sub)

@@ -13,6 +13,8 @@ public struct PipelineFile: Sendable {
     public var references: [Feed]
     public var silver: Silver
     public var gold: [GoldTable]
+    /// `publish:`: the folder of the lake's published Delta copy (`run --publish`).
+    public var publish: String?
     /// Hints for `batchrun generate --pipeline` (defaults when the file has none).
     public var generation = Generation()
 

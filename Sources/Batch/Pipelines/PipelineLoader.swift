@@ -40,7 +40,7 @@ public struct PipelineLoader {
         } catch let error as YamlError {
             throw yamlError(error)
         }
-        let top = try mapping(root, "the pipeline file", keys: ["name", "landing", "silver", "gold", "generate"], required: ["name", "landing", "silver"])
+        let top = try mapping(root, "the pipeline file", keys: ["name", "landing", "silver", "gold", "generate", "publish"], required: ["name", "landing", "silver"])
         let landing = try mapping(try req(top, "landing"), "landing", keys: ["facts", "references"], required: ["facts"])
         let facts = try feed(try req(landing, "facts"), "landing.facts", isReference: false)
         var references: [PipelineFile.Feed] = []
@@ -50,6 +50,11 @@ public struct PipelineLoader {
         var file = PipelineFile(path: path, text: text, name: try name(try req(top, "name"), "name"), facts: facts, references: references,
                                 silver: try silver(try req(top, "silver")), gold: try top["gold"].map(gold) ?? [])
         if let g = top["generate"] { file.generation = try generation(g, file) }
+        if let p = top["publish"] {
+            let dir = try scalar(p, "publish")
+            guard !dir.isEmpty else { throw fail(position(p), "publish is a folder for the published Delta tables, e.g. publish: /data/published") }
+            file.publish = dir
+        }
         return file
     }
 
