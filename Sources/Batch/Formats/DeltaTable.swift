@@ -4,7 +4,7 @@ import Segments
 import Glibc
 #endif
 
-/// Writes a lake table as a Delta Lake table (delta-io/delta, PROTOCOL.md): its Parquet
+/// Writes a lake table as a Delta Lake table (the Delta Lake protocol, delta-io/delta): its Parquet
 /// files and a transaction log, `DIR/_delta_log/NNNNNNNNNNNNNNNNNNNN.json`, one JSON
 /// action a line.
 ///
