@@ -95,19 +95,25 @@ def compare_zone(batchrun, raw, work, settings, pipeline=None):
                 continue
             failures += 1
             print(f"{label}: {t}: DIFFERENT ({len(mine) - 1} rows, oracle {len(ref) - 1})")
-            shown = 0
-            for i in range(max(len(mine), len(ref))):
-                a = mine[i] if i < len(mine) else None
-                b = ref[i] if i < len(ref) else None
-                if a != b:
-                    print(f"  row {i}\n    batchrun {a}\n    oracle   {b}")
-                    shown += 1
-                    if shown == 5:
-                        break
+            show_differences(mine, ref, ("batchrun", "oracle"), 5)
         print(f"{label}: same as the oracle: {', '.join(same)}")
         COUNTS["passed"] += len(same)
     COUNTS["failed"] += failures
     return failures
+
+
+def show_differences(a, b, names, most):
+    """Prints the first `most` rows where the lists of rows `a` and `b` differ."""
+    shown = 0
+    width = max(len(n) for n in names)
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else None
+        y = b[i] if i < len(b) else None
+        if x != y:
+            print(f"  row {i}\n    {names[0].ljust(width)} {x}\n    {names[1].ljust(width)} {y}")
+            shown += 1
+            if shown == most:
+                break
 
 
 # Tables compared equal and differences, over every zone and setting.

@@ -25,6 +25,8 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "Oracle"))
+from compare import show_differences  # noqa: E402
 from deltalake import DeltaTable  # noqa: E402
 
 COUNTS = {"passed": 0, "failed": 0}
@@ -62,15 +64,7 @@ def compare(label, header, expected, got, ordered):
     if a == b:
         return True
     print(f"{label}: DIFFERENT ({len(got)} rows, CSV {len(expected)})")
-    shown = 0
-    for i in range(max(len(a), len(b))):
-        x = a[i] if i < len(a) else None
-        y = b[i] if i < len(b) else None
-        if x != y:
-            print(f"  row {i}\n    csv     {x}\n    parquet {y}")
-            shown += 1
-            if shown == 3:
-                break
+    show_differences(a, b, ("csv", "read"), 3)
     print(f"  columns {header}")
     return False
 

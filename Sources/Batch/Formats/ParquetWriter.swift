@@ -32,6 +32,8 @@ public final class ParquetWriter {
         public var dictionaryBytesMax = 1 << 20
         public var statisticsBytesMax = 64
         public var createdBy = "batchrun version \(BatchrunVersion.current)"
+        /// Columns of a row group encoded side by side.
+        public var threads = 2
         public init() {}
     }
 
@@ -70,8 +72,8 @@ public final class ParquetWriter {
     private let buffered: [ColumnVector]
     private let groupRows: Int
     private var rowGroups: [RowGroupMeta] = []
-    private let codecs = Codecs()
-    private let dictionary = StringDictionary()
+    /// One chunk encoder per thread, and each column's encoded chunk of a row group.
+    private let encoders: [ParquetChunkEncoder]
     private var done = false
     public private(set) var rows = 0
 
@@ -87,6 +89,7 @@ public final class ParquetWriter {
         let capacity = max(1, min(options.rowGroupRows, options.rowGroupBytes / max(1, rowBytes)))
         groupRows = capacity
         buffered = fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? min(capacity * 16, 1 << 20) : 0) }
+        encoders = (0..<max(1, min(options.threads, fields.count))).map { _ in ParquetChunkEncoder(options: options, path: path) }
         out.append(Array("PAR1".utf8))
     }
 
@@ -184,9 +187,28 @@ public final class ParquetWriter {
     private func flushRowGroup() throws {
         let n = buffered[0].count
         let start = position
-        var chunks: [ChunkMeta] = []
-        for (c, field) in fields.enumerated() { chunks.append(try writeChunk(buffered[c], field)) }
-        rowGroups.append(RowGroupMeta(chunks: chunks, rows: n, offset: start))
+        // Each column's chunk encoded by one of the encoders, two columns at a time with
+        // two threads; then written in column order.
+        let chunks = SharedSlots<(ChunkMeta, [UInt8])>(count: fields.count)
+        let shared = Handed((encoders, buffered, fields))
+        try Parallel.run(workers: encoders.count) { w, next in
+            let (encoders, buffered, fields) = shared.value
+            while let c = next(fields.count) {
+                let meta = try encoders[w].encode(buffered[c], fields[c])
+                chunks.set(c, (meta, encoders[w].out.bytes))
+            }
+        }
+        var metas: [ChunkMeta] = []
+        for c in fields.indices {
+            guard var (meta, bytes) = chunks.get(c) else { continue }
+            let base = position
+            meta.dataPageOffset += base
+            meta.dictionaryPageOffset = meta.dictionaryPageOffset.map { $0 + base }
+            out.append(bytes)
+            if out.count >= 1 << 20 { try drain() }
+            metas.append(meta)
+        }
+        rowGroups.append(RowGroupMeta(chunks: metas, rows: n, offset: start))
         rows += n
         for v in buffered { v.reset() }
     }
@@ -199,102 +221,6 @@ public final class ParquetWriter {
         case .float64: .double
         case .string: .byteArray
         }
-    }
-
-    private func writeChunk(_ v: ColumnVector, _ field: Field) throws -> ChunkMeta {
-        let n = v.count
-        var meta = ChunkMeta(physical: Self.physical(field.type), encodings: [], name: field.name, values: n, uncompressed: 0, compressed: 0,
-                             dataPageOffset: 0, dictionaryPageOffset: nil, nullCount: v.nullCount, min: nil, max: nil)
-        (meta.min, meta.max) = statistics(v)
-        // Strings with few distinct values: a dictionary page, then indices.
-        var indices: UnsafeMutablePointer<UInt32>?
-        defer { indices?.deallocate() }
-        var width = 0
-        if field.type == .string && n > 0 {
-            let ix = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
-            indices = ix
-            if dictionary.build(v, entriesMax: min(n, 1 << 16), indices: ix), dictionary.bytesTotal + 4 * dictionary.count <= options.dictionaryBytesMax {
-                var page: [UInt8] = []
-                page.reserveCapacity(dictionary.bytesTotal + 4 * dictionary.count)
-                for e in 0..<dictionary.count {
-                    v.withString(dictionary.firstRow(e)) { s in
-                        Self.appendLE(UInt32(s.count), to: &page)
-                        page.append(contentsOf: s)
-                    }
-                }
-                meta.dictionaryPageOffset = position
-                try writePage(.dictionary, body: page, values: dictionary.count, encoding: .plain, meta: &meta)
-                width = max(1, Int.bitWidth - (dictionary.count - 1).leadingZeroBitCount)
-            } else {
-                ix.deallocate()
-                indices = nil
-            }
-        }
-        let bytesPerRow = max(1, field.type == .string ? (n > 0 ? v.heapUsedBytes / n + 4 : 16) : field.type.valueWidthBytes)
-        let pageRows = max(1, options.pageBytes / bytesPerRow)
-        var first = 0
-        meta.dataPageOffset = position
-        repeat {
-            let end = min(n, first + pageRows)
-            var body: [UInt8] = []
-            body.reserveCapacity((end - first) * bytesPerRow + 64)
-            if field.nullable { definitionLevels(v, first..<end, into: &body) }
-            if let ix = indices {
-                body.append(UInt8(width))
-                Self.bitPacked(width: width, into: &body) { emit in
-                    for r in first..<end where !v.isNull(r) { emit(ix[r]) }
-                }
-            } else {
-                plainValues(v, first..<end, into: &body)
-            }
-            try writePage(.data, body: body, values: end - first, encoding: indices == nil ? .plain : .rleDictionary, meta: &meta)
-            first = end
-        } while first < n
-        meta.encodings = indices == nil ? [.plain, .rle] : [.plain, .rle, .rleDictionary]
-        return meta
-    }
-
-    /// A page: its header, then its body compressed.
-    private func writePage(_ type: PageType, body: [UInt8], values: Int, encoding: Encoding, meta: inout ChunkMeta) throws {
-        let compressed: [UInt8]
-        if options.codec.kind == .none {
-            compressed = body
-        } else {
-            var dst = [UInt8](repeating: 0, count: codecs.maxCompressedSize(options.codec.kind, body.count))
-            let written = try body.withUnsafeBytes { src in
-                try dst.withUnsafeMutableBytes { d in
-                    switch codecs.compress(options.codec, src, into: d) {
-                    case let .success(k): return k
-                    case let .failure(f): throw BatchError(.cannotCreate, path: path, "the \(options.codec) codec failed on a page: \(f.message)")
-                    }
-                }
-            }
-            dst.removeLast(dst.count - written)
-            compressed = dst
-        }
-        var t = ThriftCompactWriter()
-        t.i32(1, type.rawValue)
-        t.i32(2, Int32(body.count))
-        t.i32(3, Int32(compressed.count))
-        if type == .data {
-            t.beginStruct(5)
-            t.i32(1, Int32(values))
-            t.i32(2, encoding.rawValue)
-            t.i32(3, Encoding.rle.rawValue)
-            t.i32(4, Encoding.rle.rawValue)
-            t.end()
-        } else {
-            t.beginStruct(7)
-            t.i32(1, Int32(values))
-            t.i32(2, encoding.rawValue)
-            t.end()
-        }
-        t.end()
-        out.append(t.bytes)
-        out.append(compressed)
-        if out.count >= 1 << 20 { try drain() }
-        meta.uncompressed += t.bytes.count + body.count
-        meta.compressed += t.bytes.count + compressed.count
     }
 
     // MARK: encodings
@@ -340,81 +266,6 @@ public final class ParquetWriter {
         guard count > 0 else { return }
         varint((count / 8) << 1 | 1, to: &out)
         out.append(contentsOf: packed)
-    }
-
-    /// Definition levels of rows `rows` (1 present, 0 null), with their 4-byte length:
-    /// one RLE run when none is null, else one bit-packed run (the validity bits).
-    private func definitionLevels(_ v: ColumnVector, _ rows: Range<Int>, into body: inout [UInt8]) {
-        var levels: [UInt8] = []
-        if v.nullCount == 0 || !rows.contains(where: { v.isNull($0) }) {
-            Self.varint(rows.count << 1, to: &levels)
-            levels.append(1)
-        } else {
-            Self.bitPacked(width: 1, into: &levels) { emit in
-                for r in rows { emit(v.isNull(r) ? 0 : 1) }
-            }
-        }
-        Self.appendLE(UInt32(levels.count), to: &body)
-        body.append(contentsOf: levels)
-    }
-
-    /// PLAIN values of the non-null rows of `rows`.
-    private func plainValues(_ v: ColumnVector, _ rows: Range<Int>, into body: inout [UInt8]) {
-        switch v.type {
-        case .bool:
-            var byte: UInt8 = 0, bits = 0
-            for r in rows where !v.isNull(r) {
-                if v.bool(r) { byte |= 1 << UInt8(bits) }
-                bits += 1
-                if bits == 8 {
-                    body.append(byte)
-                    (byte, bits) = (0, 0)
-                }
-            }
-            if bits > 0 { body.append(byte) }
-        case .int32, .date:
-            for r in rows where !v.isNull(r) { Self.appendLE(v.int32(r), to: &body) }
-        case .int64, .decimal, .timestamp:
-            for r in rows where !v.isNull(r) { Self.appendLE(v.int64(r), to: &body) }
-        case .float64:
-            for r in rows where !v.isNull(r) { Self.appendLE(v.double(r).bitPattern, to: &body) }
-        case .string:
-            for r in rows where !v.isNull(r) {
-                v.withString(r) { s in
-                    Self.appendLE(UInt32(s.count), to: &body)
-                    body.append(contentsOf: s)
-                }
-            }
-        }
-    }
-
-    /// Min and max of the non-null values, PLAIN without a length (nil: no value, or a
-    /// string bound too long to give).
-    private func statistics(_ v: ColumnVector) -> ([UInt8]?, [UInt8]?) {
-        var lo: Int?, hi: Int?
-        for r in 0..<v.count where !v.isNull(r) {
-            guard let l = lo, let h = hi else {
-                (lo, hi) = (r, r)
-                continue
-            }
-            if Self.compare(v, r, l) < 0 { lo = r }
-            if Self.compare(v, r, h) > 0 { hi = r }
-        }
-        guard let lo, let hi else { return (nil, nil) }
-        func bytes(_ r: Int) -> [UInt8]? {
-            var b: [UInt8] = []
-            switch v.type {
-            case .bool: b.append(v.bool(r) ? 1 : 0)
-            case .int32, .date: Self.appendLE(v.int32(r), to: &b)
-            case .int64, .decimal, .timestamp: Self.appendLE(v.int64(r), to: &b)
-            case .float64: Self.appendLE(v.double(r).bitPattern, to: &b)
-            case .string:
-                b = v.withString(r) { Array($0) }
-                if b.count > options.statisticsBytesMax { return nil }
-            }
-            return b
-        }
-        return (bytes(lo), bytes(hi))
     }
 
     /// Row `a` against row `b` (both not null): -1, 0 or 1; strings by unsigned bytes.
