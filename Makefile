@@ -14,7 +14,7 @@ INSTALL_BIN ?= $(BIN_RELEASE)
 # Independent readers of what batchrun exports, pinned, from PyPI, in a virtual
 # environment of the build folder (make readers).
 PYENV := .build/pyenv
-PY_READERS := pyarrow==18.1.0 duckdb==1.1.3 polars==1.17.1 pytz==2024.2 deltalake==0.22.3
+PY_READERS := pyarrow==18.1.0 duckdb==1.1.3 polars==1.17.1 pytz==2024.2 deltalake==0.22.3 fastparquet==2024.11.0
 
 deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null \

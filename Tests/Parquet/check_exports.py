@@ -8,7 +8,9 @@ Lakes: the hand-written edge zone of Tests/Oracle (transactions), a generated
 transactions zone of 20,000 records, and the hand-written sensors zone
 (pipelines/sensors.yaml). For every table of each lake and each codec (zstd, lz4,
 none), `batchrun export --format parquet` is read by pyarrow (a Hive-partitioned
-dataset), DuckDB (read_parquet with hive_partitioning) and Polars; each reader's rows,
+dataset), DuckDB (read_parquet with hive_partitioning), Polars and fastparquet (which
+reads decimals as float64: its decimal cells are compared with the CSV's as float64);
+each reader's rows,
 turned into batchrun's text forms, must equal the CSV export's rows (as multisets:
 readers order partition folders their own way; an unpartitioned table also in order).
 The files' footers are checked too: created_by, logical and converted types, statistics.
@@ -28,6 +30,8 @@ import pyarrow.parquet as pq  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "Oracle"))
 from compare import show_differences  # noqa: E402
 from deltalake import DeltaTable  # noqa: E402
+import fastparquet  # noqa: E402
+import math  # noqa: E402
 
 COUNTS = {"passed": 0, "failed": 0}
 
@@ -83,7 +87,37 @@ def readers(folder, header):
     out["duckdb"] = [[text(r[names.index(h)]) for h in header] for r in rel.fetchall()]
     frame = pl.read_parquet(f"{folder}/**/*.parquet", hive_partitioning=partitioned)
     out["polars"] = [[text(r[h]) for h in header] for r in frame.iter_rows(named=True)]
-    return out, partitioned, files
+    # fastparquet reads DECIMAL as float64, integers with nulls as float64 and naive
+    # timestamps: its cells are put in the text forms by the column's Arrow type.
+    types = {n: t.schema.field(n).type for n in t.column_names}
+    df = fastparquet.ParquetFile([os.path.join(folder, f) for f in files], root=folder).to_pandas()
+    out["fastparquet"] = [[fastparquet_text(r[h], types[h]) for h in header] for r in df.to_dict("records")]
+    return out, partitioned, files, [types[h] for h in header]
+
+
+def as_float_decimals(rows, types):
+    """The rows with each decimal cell as fastparquet can give it: a float64, to 15
+    significant digits (an 18-digit decimal does not fit a float exactly, and
+    fastparquet's scaling may land an ulp or two away from the nearest float)."""
+    decimal = [str(t).startswith("decimal") for t in types]
+    return [[f"{float(c):.15g}" if d and c != "" else c for c, d in zip(r, decimal)] for r in rows]
+
+
+def fastparquet_text(v, arrow_type):
+    kind = str(arrow_type)
+    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) in ("NaT", "<NA>"):
+        return ""
+    if hasattr(v, "to_pydatetime"):
+        v = v.to_pydatetime()
+    if kind.startswith("decimal"):
+        return f"{v:.15g}"
+    if kind.startswith("int") and isinstance(v, float):
+        return str(int(v))
+    if (kind.startswith("date") or kind == "string") and isinstance(v, datetime.datetime) and v.time() == datetime.time(0):
+        return v.date().isoformat()
+    if kind.startswith("timestamp") and isinstance(v, datetime.datetime) and v.tzinfo is None:
+        v = v.replace(tzinfo=datetime.timezone.utc)
+    return text(v)
 
 
 def check_footer(label, path):
@@ -117,10 +151,11 @@ def check_lake(batchrun, lake, tables, work):
             pdir = os.path.join(work, "parquet-" + codec)
             subprocess.run([batchrun, "export", lake, t, "--format", "parquet", "--compression", codec, "--out", pdir, "-q"], check=True)
             folder = os.path.join(pdir, name)
-            got, partitioned, files = readers(folder, header)
+            got, partitioned, files, types = readers(folder, header)
             for reader, rows in got.items():
                 label = f"{os.path.basename(lake)} {t} {codec} {reader}"
-                if compare(label, header, expected, rows, ordered=not partitioned and reader != "duckdb"):
+                want = as_float_decimals(expected, types) if reader == "fastparquet" else expected
+                if compare(label, header, want, rows, ordered=not partitioned and reader not in ("duckdb", "fastparquet")):
                     COUNTS["passed"] += 1
                 else:
                     COUNTS["failed"] += 1

@@ -24,8 +24,10 @@ import Testing
 
     @Test(arguments: settings)
     func matchesAStableInMemorySort(_ setting: Setting) throws {
-        for (shape, count) in Self.cases {
-            let seed = UInt64.random(in: 0...UInt64.max)
+        // Fixed seeds: the expectations on runs and buckets hold for these inputs (a random
+        // seed could give split keys under which a skewed input's buckets all fit).
+        for (k, (shape, count)) in Self.cases.enumerated() {
+            let seed = 0x5EED_0000 &+ UInt64(k) &* 0x9E37_79B9
             var rng = Rng(seed)
             let spill = try makeSpill()
             defer { spill.close() }
