@@ -200,7 +200,8 @@ public final class ParquetWriter {
         }
         var metas: [ChunkMeta] = []
         for c in fields.indices {
-            guard var (meta, bytes) = chunks.get(c) else { continue }
+            guard let (encoded, bytes) = chunks.get(c) else { continue }
+            var meta = encoded
             let base = position
             meta.dataPageOffset += base
             meta.dictionaryPageOffset = meta.dictionaryPageOffset.map { $0 + base }
