@@ -87,6 +87,13 @@ import Testing
         #expect(b.encodings.contains(.rleDictionary) && b.dictionaryPageOffset == 4)
         #expect(a.max == Array("é".utf8) && a.min == nil, "the least is 70+ bytes long: left out")
         #expect(b.min == [0x78] && b.max == [0x7A])
+        // With room for them, bounds that share a 70-byte prefix order by the bytes after
+        // it: "10" before "100" before "2".
+        options.statisticsBytesMax = 100
+        let roomy = try ParquetWriter(path: s.path + "/c.parquet", fields: [Field("s", .string)], options: options)
+        try roomy.append([v], rows: 0..<5000)
+        try roomy.finish()
+        #expect(roomy.writtenChunks.first?.min == Array((prefix + "10").utf8) && roomy.writtenChunks.first?.max == Array("é".utf8))
     }
 
     /// Nulls in every type: the null count, and min/max of the values alone.
