@@ -70,7 +70,9 @@ public struct SilverStage {
         return report
     }
 
-    public var silverSchema: Schema {
+    public var silverSchema: Schema { Self.silverSchema(pipeline) }
+
+    static func silverSchema(_ pipeline: CheckedPipeline) -> Schema {
         Schema(pipeline.silver.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
     }
 
@@ -164,7 +166,7 @@ public struct SilverStage {
 
     static func shapes(_ pipeline: CheckedPipeline) throws -> Shapes {
         let table = pipeline.silver
-        let silver = Schema(table.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
+        let silver = silverSchema(pipeline)
         func column(_ name: String, _ what: String) throws -> Int {
             guard let k = table.columns.firstIndex(where: { $0.name == name }) else {
                 throw BatchError(.invalidArgument, path: pipeline.file.path, "\(what) column \(name) is not a column of silver; the engine works on silver's columns")

@@ -61,6 +61,12 @@ struct FieldText {
     /// A code in its stored case, or (styles 10-15) upper, lower or capitalised.
     mutating func setCased(_ s: String, style: Int) {
         set(s)
+        flipCase(style: style)
+    }
+
+    /// The text as it is, upper-cased (styles 10, 11), lower-cased (12, 13) or
+    /// capitalised (14), ASCII letters only.
+    mutating func flipCase(style: Int) {
         switch style {
         case 10, 11: for k in bytes.indices where bytes[k] &- 0x61 < 26 { bytes[k] &-= 0x20 }
         case 12, 13: for k in bytes.indices where bytes[k] &- 0x41 < 26 { bytes[k] &+= 0x20 }
@@ -70,6 +76,26 @@ struct FieldText {
             }
         default: break
         }
+    }
+
+    mutating func setBytes(_ b: [UInt8]) {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: b)
+    }
+
+    /// `YYYY-MM-DD` of days since 1970-01-01.
+    mutating func setDate(_ days: Int64) {
+        bytes.removeAll(keepingCapacity: true)
+        appendDate(days)
+    }
+
+    private mutating func appendDate(_ days: Int64) {
+        let c = ValueText.civil(days)
+        appendDigits(UInt64(c.year), width: 4)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(UInt64(c.month), width: 2)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(UInt64(c.day), width: 2)
     }
 
     static let offsetsMinutes = [60, 330, -480, 840, -210, 0, 120, -300]
@@ -83,12 +109,7 @@ struct FieldText {
         let local = micros + Int64(offset) * 60_000_000
         let days = CivilTime.floorDiv(local, CivilTime.microsPerDay)
         let rest = local - days * CivilTime.microsPerDay
-        let c = ValueText.civil(days)
-        appendDigits(UInt64(c.year), width: 4)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(UInt64(c.month), width: 2)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(UInt64(c.day), width: 2)
+        appendDate(days)
         bytes.append(style == 8 ? UInt8(ascii: " ") : style == 9 ? UInt8(ascii: "t") : UInt8(ascii: "T"))
         let secs = rest / 1_000_000
         appendDigits(UInt64(secs / 3600), width: 2)

@@ -67,6 +67,9 @@ public struct PipelineGenerator: Sendable {
         var source: Source
         var nulls: Double
         var required: Bool
+        /// The text before a generated number: `DEV-` of a reference's string key (its
+        /// feed's name), `SEQ-` of a unique string, `name_` of a distinct value.
+        var prefix: [UInt8] = []
     }
 
     /// A generated value, before it is text.
@@ -84,7 +87,7 @@ public struct PipelineGenerator: Sendable {
     public let options: Options
     let pipeline: CheckedPipeline
     let facts: [ColumnPlan]
-    let references: [(feed: PipelineFile.Feed, rows: Int, plans: [ColumnPlan])]
+    let references: [(feed: PipelineFile.Feed, rows: Int, plans: [ColumnPlan], keyColumn: Int)]
     /// Per quarantine reason (0: malformed_row), the fact columns its expectation reads.
     let targets: [[Int]]
     /// Cumulative shares of the reasons a broken record is sent to (index = reason).
@@ -162,12 +165,22 @@ public struct PipelineGenerator: Sendable {
                     case .string, .null: source = .distinct(distinct ?? 100)
                     }
                 }
-                return ColumnPlan(name: c.name, type: c.type, textCase: c.textCase, source: source, nulls: c.hint?.nulls ?? 0, required: c.required)
+                var plan = ColumnPlan(name: c.name, type: c.type, textCase: c.textCase, source: source, nulls: c.hint?.nulls ?? 0, required: c.required)
+                switch source {
+                case .key where c.type == .string:
+                    let p = String(feed.name.prefix(3)).uppercased() + "-"
+                    plan.prefix = Array((c.textCase == .lower ? p.lowercased() : p).utf8)
+                case .unique where c.type == .string: plan.prefix = Array((c.name.prefix(3).uppercased() + "-").utf8)
+                case .distinct: plan.prefix = Array((c.name + "_").utf8)
+                default: break
+                }
+                return plan
             }
         }
         facts = plans(file.facts, drawn: factDrawn, isReference: false)
         references = file.references.map { feed in
-            (feed, g.rows[feed.name] ?? defaultRows, plans(feed, drawn: refDrawn[feed.name] ?? [:], isReference: true))
+            (feed, g.rows[feed.name] ?? defaultRows, plans(feed, drawn: refDrawn[feed.name] ?? [:], isReference: true),
+             FeedLayout(feed, lineage: false).keyColumn)
         }
 
         // The fact columns each expectation reads, through silver's columns and lookups.
@@ -387,27 +400,21 @@ public struct PipelineGenerator: Sendable {
     // MARK: text
 
     func keyText(_ ref: Int, _ row: Int, into f: inout FieldText) {
-        let feed = references[ref].feed
-        let keyPlan = references[ref].plans[FeedLayout(feed, lineage: false).keyColumn]
-        unitsText(keyPlan.type == .string ? 0 : Int64(row), plan: keyPlan, into: &f)
-        guard keyPlan.type == .string else { return }
-        var prefix = String(feed.name.prefix(3)).uppercased()
-        if keyPlan.textCase == .lower { prefix = prefix.lowercased() }
-        f.set(prefix + "-")
+        let keyPlan = references[ref].plans[references[ref].keyColumn]
+        guard keyPlan.type == .string else { return unitsText(Int64(row), plan: keyPlan, into: &f) }
+        f.setBytes(keyPlan.prefix)
         f.appendDigits(UInt64(row), width: 5)
     }
 
     /// Text of a value in the units of `ColumnHint`.
     func unitsText(_ v: Int64, plan: ColumnPlan, into f: inout FieldText) {
         switch plan.type {
-        case .date:
-            f.bytes.removeAll(keepingCapacity: true)
-            f.bytes.append(contentsOf: ValueText.date(Int32(clamping: v)).utf8)
+        case .date: f.setDate(v)
         case .timestamp: f.setTimestamp(v, style: 0, offsetPick: 0)
         case .float64: f.setScaled(v, scale: 2)
         case let .decimal(_, s): f.setScaled(v, scale: s)
         case .string:
-            f.set(plan.name.prefix(3).uppercased() + "-")
+            f.setBytes(plan.prefix)
             f.appendDigits(v.magnitude, width: 9)
         default: f.setInt(Int(v))
         }
@@ -427,15 +434,15 @@ public struct PipelineGenerator: Sendable {
             }
         case let .key(ref, row): keyText(ref, row, into: &f)
         case let .pick(k):
-            if case let .values(v) = plan.source { f.bytes.removeAll(keepingCapacity: true); f.bytes.append(contentsOf: v[k]) }
+            if case let .values(v) = plan.source { f.setBytes(v[k]) }
         case let .distinct(k):
-            f.set(plan.name + "_")
+            f.setBytes(plan.prefix)
             f.appendDigits(UInt64(k), width: 1)
         case let .bool(b): f.set(b ? "true" : "false")
         case .junk: f.set(plan.type == .string ? "zz_unlisted" : "#N/A")
         }
         guard options.noise else { return true }
-        if plan.textCase != .asIs, r.next(below: 5) == 0 { f.setCased(String(decoding: f.bytes, as: UTF8.self), style: 10 + r.next(below: 5)) }
+        if plan.textCase != .asIs, r.next(below: 5) == 0 { f.flipCase(style: 10 + r.next(below: 5)) }
         f.padded = r.next(below: 50) == 0
         f.quoted = r.next(below: 50) == 0
         return true
