@@ -90,6 +90,13 @@ import Testing
         let big: [Row] = [["p": Int64(9_000_000_000_000_000), "r": 1_000_000]]
         #expect(try eval("round(p * r, 2)", big) == ["90000000000000.00"])
         #expect { try eval("p * r", big) } throws: { ($0 as? EvaluationError)?.message.contains("does not fit") == true }
+        // decimal(18,2) holds 18 digits: 9999999999999999.99 does, 10000000000000000.00
+        // does not, though an int64 would hold its 19 digits.
+        let edge: [Row] = [["i": 1, "p": 999_999_999_999_999_999], ["i": 1, "p": 1_000_000_000_000_000_000]]
+        #expect(try eval("p + 0", [edge[0]]) == ["9999999999999999.99"])
+        #expect { try eval("p + 0", [edge[1]]) } throws: { ($0 as? EvaluationError)?.message.contains("does not fit decimal(18,2)") == true }
+        #expect { try eval("p * 10", [edge[0]]) } throws: { ($0 as? EvaluationError)?.row == 0 }
+        #expect { try eval("cast(p as decimal(18,3))", [edge[0]]) } throws: { ($0 as? EvaluationError)?.row == 0 }
     }
 
     @Test func comparisonsAcrossTypes() throws {

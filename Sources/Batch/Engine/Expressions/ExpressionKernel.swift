@@ -252,7 +252,7 @@ public final class ExpressionKernel {
     func copy(_ x: ColumnVector, _ r: Int) { output.appendValue(of: x, row: r) }
 
     func overflow(_ r: Int, _ what: String) -> EvaluationError {
-        EvaluationError(row: r, message: "\(what) does not fit \(type) (18 digits); the value would be wrong, so nothing is written")
+        EvaluationError(row: r, message: "\(what) does not fit \(type); the value would be wrong, so nothing is written")
     }
 
     /// A value of row r that does not fit: noted and null when the tree routes such rows,
@@ -275,6 +275,14 @@ public final class ExpressionKernel {
     }
 
     static let pow10: [Int64] = (0...18).map { k in (0..<k).reduce(Int64(1)) { p, _ in p * 10 } }
+
+    /// Whether `v` fits this node's type: a decimal(p,s) holds at most p digits (held as
+    /// an int64, it could hold 19), an int64 anything.
+    @inline(__always)
+    func fits(_ v: Int64) -> Bool {
+        guard case let .decimal(p, _) = type else { return true }
+        return v.magnitude < UInt64(Self.pow10[p])
+    }
 
     /// `n / d` rounded half away from zero.
     @inline(__always)
@@ -319,7 +327,7 @@ public final class ExpressionKernel {
                 let q = Self.divideRounded(n, Int128(y))
                 v = q >= Int128(Int64.min) && q <= Int128(Int64.max) ? Int64(q) : nil
             }
-            guard let v else { try doesNotFit(r, "\(op.rawValue) of row \(r)"); continue }
+            guard let v, fits(v) else { try doesNotFit(r, "\(op.rawValue) of row \(r)"); continue }
             out.appendInt64(v)
         }
     }
@@ -331,7 +339,7 @@ public final class ExpressionKernel {
         for r in 0..<rows {
             if a.isNull(r) || b.isNull(r) { out.appendNull(); continue }
             let q = Self.divideRounded(Int128(a.int64(r)) * Int128(b.int64(r)), divisor)
-            guard q >= Int128(Int64.min) && q <= Int128(Int64.max) else { try doesNotFit(r, "a rounded product"); continue }
+            guard q >= Int128(Int64.min) && q <= Int128(Int64.max), fits(Int64(q)) else { try doesNotFit(r, "a rounded product"); continue }
             out.appendInt64(Int64(q))
         }
     }
@@ -500,7 +508,7 @@ public final class ExpressionKernel {
                 out.appendDouble(v / Double(Self.pow10[from.scale]))
             case (.float64, _):
                 let v = (x.double(r) * Double(Self.pow10[to.scale])).rounded(.toNearestOrAwayFromZero)
-                guard v.isFinite, v >= -9.2e18, v <= 9.2e18 else { try doesNotFit(r, "cast of \(x.double(r))"); continue }
+                guard v.isFinite, v >= -9.2e18, v <= 9.2e18, fits(Int64(v)) else { try doesNotFit(r, "cast of \(x.double(r))"); continue }
                 to == .int32 ? try appendInt32Checked(Int64(v), r) : out.appendInt64(Int64(v))
             case (.bool, _), (_, .bool): out.appendNull() // not castable; the checker refuses it
             default:
@@ -510,10 +518,11 @@ public final class ExpressionKernel {
                 var result: Int64
                 if shift >= 0 {
                     let (t, o) = v.multipliedReportingOverflow(by: Self.pow10[shift])
-                    guard !o else { try doesNotFit(r, "cast of \(v)"); continue }
+                    guard !o, fits(t) else { try doesNotFit(r, "cast of \(v)"); continue }
                     result = t
                 } else {
                     result = Int64(Self.divideRounded(Int128(v), Int128(Self.pow10[-shift])))
+                    guard fits(result) else { try doesNotFit(r, "cast of \(v)"); continue }
                 }
                 to == .int32 ? try appendInt32Checked(result, r) : out.appendInt64(result)
             }
