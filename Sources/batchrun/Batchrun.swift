@@ -10,7 +10,7 @@ struct Batchrun: ParsableCommand {
         discussion: ExitStatus.documentation,
         version: "batchrun version \(BatchrunVersion.current)",
         subcommands: [CheckCommand.self, PlanCommand.self, GenerateCommand.self, IngestCommand.self, SilverCommand.self, GoldCommand.self, RunCommand.self, Demo.self, BenchCommand.self,
-                      ExportCommand.self, Inspect.self, VerifyCommand.self]
+                      ExportCommand.self, Inspect.self, VerifyCommand.self, SparkCommand.self]
     )
 
     /// A first argument that names no command (`batchrun injest ...`, `batchrun help

@@ -548,7 +548,7 @@ public final class ExpressionKernel {
         case .int32: if let v = FieldParsers.int64(t), let small = Int32(exactly: v) { out.appendInt32(small) } else { out.appendNull() }
         case .int64: if let v = FieldParsers.int64(t) { out.appendInt64(v) } else { out.appendNull() }
         case .float64: if let v = Double(String(decoding: t, as: UTF8.self)) { out.appendDouble(v) } else { out.appendNull() }
-        case let .decimal(_, scale): if let v = Self.parseDecimal(t, scale: scale) { out.appendInt64(v) } else { out.appendNull() }
+        case let .decimal(_, scale): if let v = Self.parseDecimal(t, scale: scale), fits(v) { out.appendInt64(v) } else { out.appendNull() }
         case .date: if let v = FieldParsers.date(t) { out.appendInt32(v) } else { out.appendNull() }
         case .timestamp: if let v = FieldParsers.timestamp(t) { out.appendInt64(v) } else { out.appendNull() }
         case .string, .null: out.appendString(t)
