@@ -9,12 +9,18 @@ BIN_RELEASE := .build/release/batchrun
 PREFIX ?= /usr/local
 INSTALL_BIN ?= $(BIN_RELEASE)
 
-.PHONY: deps build release demo install install-binary test oracle readers parquet-check bench-smoke bench bench-thresholds clean
+.PHONY: deps build release demo install install-binary test oracle readers parquet-check spark-env spark-check bench-smoke bench bench-thresholds clean
 
 # Independent readers of what batchrun exports, pinned, from PyPI, in a virtual
 # environment of the build folder (make readers).
 PYENV := .build/pyenv
 PY_READERS := pyarrow==18.1.0 duckdb==1.1.3 polars==1.17.1 pytz==2024.2 deltalake==0.22.3 fastparquet==2024.11.0
+
+# pyspark for `make spark-check`, pinned, in its own environment (a large download, so
+# not part of `make test`).
+SPARKENV := .build/sparkenv
+PY_SPARK := pyspark==4.3.0 pyarrow==18.1.0 zstandard==0.23.0
+SPARK_RECORDS ?= 200000
 
 deps:
 	@if ! pkg-config --exists libzstd liblz4 2>/dev/null || ! command -v zstd >/dev/null || ! command -v python3 >/dev/null \
@@ -86,6 +92,26 @@ $(PYENV)/ready: Makefile
 parquet-check: build readers
 	$(PYENV)/bin/python Tests/Parquet/check_exports.py --batchrun .build/debug/batchrun
 	$(PYENV)/bin/python Tests/Parquet/publish_check.py --batchrun .build/debug/batchrun
+
+# Spark needs Java 17 or later: Debian's OpenJDK 17 runtime when there is none.
+spark-env: deps $(SPARKENV)/ready
+	@if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then \
+		echo "installing openjdk-17-jre-headless with apt-get"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless || exit 1; \
+	fi
+
+$(SPARKENV)/ready: Makefile
+	rm -rf $(SPARKENV)
+	python3 -m venv $(SPARKENV)
+	$(SPARKENV)/bin/pip install -q --disable-pip-version-check $(PY_SPARK)
+	touch $@
+
+# The job `batchrun spark` writes for each pipeline of pipelines/, run with spark-submit
+# in local[2] on a generated zone of $(SPARK_RECORDS) records and on the hand-written edge
+# zones; every table compared with batchrun's, cell by cell (Tests/Spark/spark_check.py).
+spark-check: release spark-env
+	$(SPARKENV)/bin/python Tests/Spark/spark_check.py --batchrun $(BIN_RELEASE) --records $(SPARK_RECORDS)
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
 # package-benchmark reports a benchmark whose self-check threw ("failed with ...") but

@@ -27,7 +27,7 @@ oracle computes (all but _ingested_at, and _rescued only as null or not: its tex
 documented choice of batchrun's, docs/PIPELINE-NOTES.md). Exit 1 on any difference,
 showing the first differing rows.
 """
-import argparse, csv, os, shutil, subprocess, sys, tempfile
+import argparse, csv, datetime, decimal, os, shutil, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TABLES = ["bronze", "silver", "quarantine", "dim_date", "dim_customer", "dim_product",
@@ -100,6 +100,26 @@ def compare_zone(batchrun, raw, work, settings, pipeline=None):
         COUNTS["passed"] += len(same)
     COUNTS["failed"] += failures
     return failures
+
+
+def text(v):
+    """A value in batchrun's CSV text form (docs/PIPELINE-NOTES.md)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        base = v.strftime("%Y-%m-%dT%H:%M:%S")
+        return base + (f".{v.microsecond:06d}Z" if v.microsecond else "Z")
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    return str(v)
 
 
 def show_differences(a, b, names, most):

@@ -28,32 +28,12 @@ import polars as pl  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "Oracle"))
-from compare import show_differences  # noqa: E402
+from compare import show_differences, text  # noqa: E402
 from deltalake import DeltaTable  # noqa: E402
 import fastparquet  # noqa: E402
 import math  # noqa: E402
 
 COUNTS = {"passed": 0, "failed": 0}
-
-
-def text(v):
-    """A value in batchrun's CSV text form (docs/PIPELINE-NOTES.md)."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, datetime.datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        base = v.strftime("%Y-%m-%dT%H:%M:%S")
-        return base + (f".{v.microsecond:06d}Z" if v.microsecond else "Z")
-    if isinstance(v, datetime.date):
-        return v.isoformat()
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    return str(v)
 
 
 def csv_rows(path):

@@ -586,6 +586,15 @@ def register_casts(spark, types):
             spark.udf.register(f"batchrun_cast_decimal_{p}_{s}", read_decimal, T.DecimalType(p, s))
 
 
+def stored(frame, name):
+    """A column as batchrun's lake and its Parquet and Delta exports store it: a decimal
+    as decimal(18, s), whatever its declared precision."""
+    t = frame.schema[name].dataType
+    if isinstance(t, T.DecimalType) and t.precision != 18:
+        return F.col(q(name)).cast(T.DecimalType(18, t.scale)).alias(name)
+    return F.col(q(name))
+
+
 class Run:
     """Writes the tables and keeps their counts."""
 
@@ -617,7 +626,7 @@ class Run:
             written = written.repartition(*[F.col(q(c)) for c in parts]).sortWithinPartitions(*[F.col(q(c)) for c in parts], *sort)
         else:
             written = written.orderBy(*sort)
-        writer = written.select(*[F.col(q(c)) for c in list(columns) + [c for c in parts if c not in columns]]) \
+        writer = written.select(*[stored(written, c) for c in list(columns) + [c for c in parts if c not in columns]]) \
             .write.mode("overwrite").format(self.format)
         if parts:
             writer = writer.partitionBy(*parts)
