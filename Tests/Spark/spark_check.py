@@ -4,6 +4,9 @@ every table it writes against batchrun's lake, cell by cell.
 
     spark_check.py --batchrun PATH [--records N] [--work DIR] [--only NAME]
 
+Pipelines: each file of pipelines/, and Tests/Spark/forms.yaml, which uses every form of
+the expression language, every type and every kind of gold table.
+
 Landing zones: for each pipeline file, N records (default 200,000) that `batchrun
 generate --pipeline` makes from it, with the rows it breaks for every quarantine reason,
 re-sent duplicates and late versions (for transactions, the generator's dirty rows of
@@ -184,11 +187,12 @@ def main():
     edges = {"transactions": os.path.join(ROOT, "Tests", "Oracle", "zones", "edge"),
              "sensors": os.path.join(ROOT, "Tests", "Pipelines", "sensors")}
     try:
-        for file in sorted(os.listdir(os.path.join(ROOT, "pipelines"))):
-            if not file.endswith(".yaml"):
+        files = [os.path.join(ROOT, "pipelines", f) for f in sorted(os.listdir(os.path.join(ROOT, "pipelines")))]
+        files += [os.path.join(HERE, f) for f in sorted(os.listdir(HERE))]
+        for pipeline in files:
+            if not pipeline.endswith(".yaml"):
                 continue
-            pipeline = os.path.join(ROOT, "pipelines", file)
-            name = file[:-len(".yaml")]
+            name = os.path.basename(pipeline)[:-len(".yaml")]
             if args.only and name != args.only:
                 continue
             raw = os.path.join(work, name, "raw")

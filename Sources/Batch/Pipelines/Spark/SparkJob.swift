@@ -175,7 +175,8 @@ public enum SparkJob {
             emit("    silver = valid.select(*[F.col(q(\"__\" + c)).alias(c) for c in \(pyList(derived))], *INGESTED)")
             emit("    quarantine = rows.where(\"reason IS NOT NULL\").select(*[q(c) for c in \(pyList(p.quarantine.columns.map(\.name)))])")
             emit("    return silver, quarantine, rows")
-            ties["silver"] = p.silver.order + ["_ingest_seq", "_source_file", "_source_line"]
+            // Silver holds its rows by partition, then in order, ties in ingestion order.
+            ties["silver"] = [f.silver.partition.name] + p.silver.order + ["_ingest_seq", "_source_file", "_source_line"]
         }
 
         mutating func gold(_ t: PipelineFile.GoldTable, _ plan: CheckedPipeline.GoldPlan, _ table: CheckedPipeline.Table) {
@@ -205,10 +206,22 @@ public enum SparkJob {
                 columns(plan.columns, names, &sql)
                 let sourceTies = ties[t.from] ?? []
                 var extra = sourceTies.enumerated().map { "F.col(\(py(SparkSQL.quoted($0.element)))).alias(\"__tie\($0.offset)\")" }
-                if case let (.day(c), _)? = t.partition, !names.contains(c) { extra.append("F.col(\(py(SparkSQL.quoted(c))))") }
-                if case let (.month(c), _)? = t.partition { extra.append("F.col(\(py(SparkSQL.quoted(c)))).alias(\"__month\")") }
+                // A partitioned table holds its rows by partition (the day, or the month's
+                // first day), then in order.
+                var part: [String] = []
+                switch t.partition?.0 {
+                case let .day(c)?:
+                    if !names.contains(c) { extra.append("F.col(\(py(SparkSQL.quoted(c))))") }
+                    extra.append("F.col(\(py(SparkSQL.quoted(c)))).alias(\"__part\")")
+                    part = ["__part"]
+                case let .month(c)?:
+                    extra.append("F.col(\(py(SparkSQL.quoted(c)))).alias(\"__month\")")
+                    extra.append("F.expr(\(py("trunc(\(SparkSQL.quoted(c)), 'MM')"))).alias(\"__part\")")
+                    part = ["__part"]
+                case nil: break
+                }
                 emit("    return rows.select(*\(selectList(table))\(extra.isEmpty ? "" : ", " + extra.joined(separator: ", ")))")
-                ties[t.name] = table.order + sourceTies.indices.map { "__tie\($0)" }
+                ties[t.name] = part + table.order + sourceTies.indices.map { "__tie\($0)" }
             case let .aggregate(_, groupBy, measures):
                 emit("    \"\"\"\(t.name): an aggregate of \(t.from).\"\"\"")
                 emit("    rows = tables[\(py(t.from))]")
@@ -278,7 +291,7 @@ public enum SparkJob {
                 var extra = ""
                 if case let (.day(c), _)? = t.partition { extra = ", partition=\(py(c))" }
                 if case (.month, _)? = t.partition { extra = ", month=\"__month\"" }
-                let keep = (ties[t.name] ?? []).filter { $0.hasPrefix("__tie") }
+                let keep = (ties[t.name] ?? []).filter { $0.hasPrefix("__") }
                 emit("    tables[\(py(t.name))] = run.write(gold_\(pythonName(t.name))(tables, refs), \(py(table.name)), \(pyList(table.columns.map(\.name))), "
                      + "\(pyList(ties[t.name] ?? []))\(extra)\(keep.isEmpty ? "" : ", keep=" + pyList(keep)))")
             }
