@@ -441,6 +441,32 @@ struct CLI {
         #expect(silverOps.contains { $0["operator"] as? String == "dedup" && ($0["memory_bytes"] as? Int ?? 0) > 40 << 20 }, "\(silverOps)")
     }
 
+    /// `spark` writes the job and its README; the job is valid Python that defines the
+    /// pipeline's stages and takes --raw, --out and --format.
+    @Test func sparkWritesAJobPythonCompiles() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
+        let (status, out, err) = try CLI.run(["spark", Self.root + "/pipelines/sensors.yaml", "--out", dir + "/job", "--json"])
+        #expect(status == 0, "\(err)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        let job = try #require(report["job"] as? String)
+        #expect(job == dir + "/job/sensors_job.py" && report["readme"] as? String == dir + "/job/README.md")
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+        for part in ["def silver(bronze, refs):", "def gold_site_daily(tables, refs):", "keep_one(valid, [\"__device_id\", \"__sequence\"], [\"__received_at\"], \"least\")",
+                     "ap.add_argument(\"--format\", choices=[\"parquet\", \"delta\"]"] {
+            #expect(text.contains(part), "\(part)")
+        }
+        let readme = try String(contentsOfFile: dir + "/job/README.md", encoding: .utf8)
+        #expect(readme.contains("spark-submit --master local[2] sensors_job.py --raw RAW --out OUT"))
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])", job]
+        let errors = Pipe()
+        python.standardError = errors
+        try python.run()
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0, "\(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+    }
+
     @Test func aWrongFileIsRefusedBeforeAnyDataIsRead() throws {
         defer { try? FileManager.default.removeItem(atPath: dir) } // best effort
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -449,6 +475,9 @@ struct CLI {
             .replacingOccurrences(of: "humidity between 0 and 100", with: "humidty between 0 and 100").write(toFile: file, atomically: true, encoding: .utf8)
         let (planned, _, planErr) = try CLI.run(["plan", file])
         #expect(planned == 64 && planErr.contains("wrong.yaml:54:55: unknown column 'humidty'"), "\(planErr)")
+        let (sparked, _, sparkErr) = try CLI.run(["spark", file, "--out", dir + "/job"])
+        #expect(sparked == 64 && sparkErr.contains("wrong.yaml:54:55: unknown column 'humidty'"), "\(sparkErr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/job"), "spark wrote a job for a wrong file")
         for command in [["run", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"], ["ingest", "--raw", Self.root + "/Tests/Pipelines/sensors", "--lake", dir + "/lake"],
                         ["silver", "--lake", dir + "/lake"], ["gold", "--lake", dir + "/lake"]] {
             let (status, _, err) = try CLI.run(command + ["--pipeline", file])
