@@ -9,7 +9,7 @@ BIN_RELEASE := .build/release/batchrun
 PREFIX ?= /usr/local
 INSTALL_BIN ?= $(BIN_RELEASE)
 
-.PHONY: deps build release demo install install-binary test oracle readers parquet-check spark-env spark-check bench-smoke bench bench-thresholds clean
+.PHONY: deps build release demo install install-binary test oracle readers parquet-check spark-env spark-check spark-bench bench-smoke bench bench-thresholds clean
 
 # Independent readers of what batchrun exports, pinned, from PyPI, in a virtual
 # environment of the build folder (make readers).
@@ -112,6 +112,12 @@ $(SPARKENV)/ready: Makefile
 # zones; every table compared with batchrun's, cell by cell (Tests/Spark/spark_check.py).
 spark-check: release spark-env
 	$(SPARKENV)/bin/python Tests/Spark/spark_check.py --batchrun $(BIN_RELEASE) --records $(SPARK_RECORDS)
+
+# The price of a cluster: the Spark job in local[2] next to batchrun on the same 1M-record
+# zones, time (median of 3) and the peak memory of each whole process tree
+# (Tests/Spark/spark_bench.py).
+spark-bench: release spark-env
+	$(SPARKENV)/bin/python Tests/Spark/spark_bench.py --batchrun $(BIN_RELEASE) --records 1000000
 
 # The operator micro-benchmarks at a tiny size, so they cannot rot (run by `make test`).
 # package-benchmark reports a benchmark whose self-check threw ("failed with ...") but
