@@ -113,7 +113,7 @@ def check_table(label, batchrun, lake, table, spark_out, work):
     header = [h for h in rows[0] if h not in IGNORED]
     keep = [i for i, h in enumerate(rows[0]) if h not in IGNORED]
     expected = [[r[i] for i in keep] for r in rows[1:]]
-    folder = os.path.join(spark_out, table)
+    folder = os.path.join(spark_out, table[len("gold/"):] if table.startswith("gold/") else table)
     if not os.path.isdir(folder):
         print(f"{label} {table}: the job wrote no {folder}")
         return 1

@@ -182,12 +182,12 @@ def main():
     rows, quarantine, routed = silver(bronze, refs)
     run.write(quarantine, "quarantine", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "status", "channel", "event_time", "updated_at", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued", "reason"], INGESTED)
     tables = {"silver": run.write(rows, "silver", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "amount", "amount_usd", "status", "channel", "event_time", "updated_at", "event_date"], ["event_date", "event_time", "transaction_id", "_ingest_seq", "_source_file", "_source_line"], partition="event_date", keep=INGESTED)}
-    tables["dim_date"] = run.write(gold_dim_date(tables, refs), "gold/dim_date", ["date_key", "date", "year", "quarter", "month", "day", "day_of_week", "iso_week", "is_weekend"], ["date_key", "__tie0"], keep=["__tie0"])
-    tables["dim_customer"] = run.write(gold_dim_customer(tables, refs), "gold/dim_customer", ["customer_id", "name", "country", "segment", "signup_date"], ["customer_id"])
-    tables["dim_product"] = run.write(gold_dim_product(tables, refs), "gold/dim_product", ["product_id", "name", "category", "list_price"], ["product_id"])
-    tables["fact_transactions"] = run.write(gold_fact_transactions(tables, refs), "gold/fact_transactions", ["transaction_id", "date_key", "customer_id", "product_id", "quantity", "unit_price", "amount", "currency", "amount_usd", "status", "channel", "event_time"], ["__part", "event_time", "transaction_id", "__tie0", "__tie1", "__tie2", "__tie3", "__tie4", "__tie5"], month="__month", keep=["__part", "__tie0", "__tie1", "__tie2", "__tie3", "__tie4", "__tie5"])
-    tables["daily_sales"] = run.write(gold_daily_sales(tables, refs), "gold/daily_sales", ["date_key", "category", "channel", "orders", "units", "revenue_usd", "refunds", "refunded_usd"], ["date_key", "category", "channel"])
-    tables["customer_monthly"] = run.write(gold_customer_monthly(tables, refs), "gold/customer_monthly", ["customer_id", "year", "month", "orders", "revenue_usd", "first_purchase_at", "last_purchase_at"], ["customer_id", "year", "month"])
+    tables["dim_date"] = run.write(gold_dim_date(tables, refs), "dim_date", ["date_key", "date", "year", "quarter", "month", "day", "day_of_week", "iso_week", "is_weekend"], ["date_key", "__tie0"], keep=["__tie0"])
+    tables["dim_customer"] = run.write(gold_dim_customer(tables, refs), "dim_customer", ["customer_id", "name", "country", "segment", "signup_date"], ["customer_id"])
+    tables["dim_product"] = run.write(gold_dim_product(tables, refs), "dim_product", ["product_id", "name", "category", "list_price"], ["product_id"])
+    tables["fact_transactions"] = run.write(gold_fact_transactions(tables, refs), "fact_transactions", ["transaction_id", "date_key", "customer_id", "product_id", "quantity", "unit_price", "amount", "currency", "amount_usd", "status", "channel", "event_time"], ["__part", "event_time", "transaction_id", "__tie0", "__tie1", "__tie2", "__tie3", "__tie4", "__tie5"], month="__month", keep=["__part", "__tie0", "__tie1", "__tie2", "__tie3", "__tie4", "__tie5"])
+    tables["daily_sales"] = run.write(gold_daily_sales(tables, refs), "daily_sales", ["date_key", "category", "channel", "orders", "units", "revenue_usd", "refunds", "refunded_usd"], ["date_key", "category", "channel"])
+    tables["customer_monthly"] = run.write(gold_customer_monthly(tables, refs), "customer_monthly", ["customer_id", "year", "month", "orders", "revenue_usd", "first_purchase_at", "last_purchase_at"], ["customer_id", "year", "month"])
     run.reconcile(routed)
 
 

@@ -3,9 +3,9 @@ import Segments
 /// A checked pipeline as a self-contained PySpark program (`batchrun spark`): the runtime
 /// (`SparkRuntime`: the landing zone's CSV dialect, grammars and lineage, and the
 /// operators), then the pipeline itself as PySpark calls whose expressions are Spark SQL
-/// (`SparkSQL`). It writes the lake's tables, each to `OUT/<table>` as the lake names it
-/// (`bronze`, `reference/<name>`, `silver`, `quarantine`, `gold/<name>`), with batchrun's
-/// rows, order and partition folders.
+/// (`SparkSQL`). It writes the lake's tables, each to `OUT/<table>`: `bronze`,
+/// `reference/<name>`, and, as `run --publish` lays them out, `silver`, `quarantine` and
+/// each gold table by its name; with batchrun's rows, order and partition folders.
 ///
 /// ```
 ///   RAW ─> read_bronze ─> OUT/bronze ─> lookups, x in R, silver's columns ─> route
@@ -60,8 +60,9 @@ public enum SparkJob {
             emit("    spark-submit \(SparkJob.fileName(p)) --raw RAW --out OUT [--format parquet|delta]")
             emit()
             emit("It reads the landing zone RAW and writes the tables batchrun's lake holds, each to")
-            emit("OUT/<table> (bronze, reference/<name>, silver, quarantine, gold/<name>), with the same")
-            emit("rows, order and partition folders. `batchrun spark` writes it from the pipeline file:")
+            emit("OUT/<table> (bronze, reference/<name>, then silver, quarantine and each gold table by its")
+            emit("name, as `batchrun run --publish` lays them out), with the same rows, order and")
+            emit("partition folders. `batchrun spark` writes it from the pipeline file:")
             emit("change the file and write the job again rather than editing this one.")
             emit("\"\"\"")
             lines.append(SparkRuntime.text)
@@ -292,7 +293,7 @@ public enum SparkJob {
                 if case let (.day(c), _)? = t.partition { extra = ", partition=\(py(c))" }
                 if case (.month, _)? = t.partition { extra = ", month=\"__month\"" }
                 let keep = (ties[t.name] ?? []).filter { $0.hasPrefix("__") }
-                emit("    tables[\(py(t.name))] = run.write(gold_\(pythonName(t.name))(tables, refs), \(py(table.name)), \(pyList(table.columns.map(\.name))), "
+                emit("    tables[\(py(t.name))] = run.write(gold_\(pythonName(t.name))(tables, refs), \(py(t.name)), \(pyList(table.columns.map(\.name))), "
                      + "\(pyList(ties[t.name] ?? []))\(extra)\(keep.isEmpty ? "" : ", keep=" + pyList(keep)))")
             }
             emit("    run.reconcile(routed)")
@@ -332,10 +333,11 @@ extension SparkJob {
         `--packages io.delta:delta-spark_2.13:4.0.0 --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
         --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog`.
 
-        Each table is written to OUT/<table>, as batchrun's lake names it: `bronze`,
-        `reference/<name>`, `silver` (one folder per `\(p.file.silver.partition.name)`), `quarantine`, and
-        \(gold) under `gold/`. Exit 65 when the landing zone is refused (a file without a
-        required column, a reference row that does not parse), with the file and line.
+        Each table is written to OUT/<table>: `bronze`, `reference/<name>`, `silver` (one folder
+        per `\(p.file.silver.partition.name)`), `quarantine` and \(gold), the last ones laid out as
+        `batchrun run --publish` lays out its Delta copy. Exit 65 when the landing zone is
+        refused (a file without a required column, a reference row that does not parse), with
+        the file and line.
 
         ## Equal to batchrun, and where it is not
 

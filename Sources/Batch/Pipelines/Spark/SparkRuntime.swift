@@ -603,6 +603,14 @@ class Run:
         self.started = int(time.time() * 1_000_000)
         self.clock = time.time()
         self.rows = {}
+        if self.format == "delta":
+            try:
+                spark._jvm.java.lang.Class.forName("io.delta.sql.DeltaSparkSessionExtension")
+            except Exception:
+                raise PipelineError("--format delta needs delta-spark on the cluster: start the job with --packages "
+                                    "io.delta:delta-spark_2.13:4.0.0 --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+                                    "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog, "
+                                    "or write Parquet (--format parquet)")
 
     def write(self, frame, table, columns, order, partition=None, month=None, keep=()):
         """Writes `columns` of `frame` to OUT/<table>, in `order` (ascending, nulls
