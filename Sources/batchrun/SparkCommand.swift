@@ -7,7 +7,7 @@ struct SparkCommand: ParsableCommand {
         abstract: "Write a pipeline as a PySpark job that builds the same tables on a Spark cluster.",
         usage: "batchrun spark [FILE] --out DIR [--json] [-q]",
         discussion: """
-        Writes DIR/<pipeline>_job.py and DIR/README.md. The job takes --raw RAW --out OUT \
+        Writes DIR/<pipeline>_job.py and, beside it, a README.md of how to run it. The job takes --raw RAW --out OUT \
         [--format parquet|delta] and runs with spark-submit or plain python against local \
         folders, HDFS or S3, writing each table of the lake to OUT/<table>. Without FILE, the \
         built-in transactions pipeline. README.md "When you outgrow one machine" says what is \

@@ -449,13 +449,13 @@ struct CLI {
         #expect(status == 0, "\(err)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         let job = try #require(report["job"] as? String)
-        #expect(job == dir + "/job/sensors_job.py" && report["readme"] as? String == dir + "/job/README.md")
+        #expect(job == dir + "/job/sensors_job.py" && report["readme"] as? String == dir + "/job/" + "README.md")
         let text = try String(contentsOfFile: job, encoding: .utf8)
         for part in ["def silver(bronze, refs):", "def gold_site_daily(tables, refs):", "keep_one(valid, [\"__device_id\", \"__sequence\"], [\"__received_at\"], \"least\")",
                      "ap.add_argument(\"--format\", choices=[\"parquet\", \"delta\"]"] {
             #expect(text.contains(part), "\(part)")
         }
-        let readme = try String(contentsOfFile: dir + "/job/README.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: dir + "/job/" + "README.md", encoding: .utf8)
         #expect(readme.contains("spark-submit --master local[2] sensors_job.py --raw RAW --out OUT"))
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")

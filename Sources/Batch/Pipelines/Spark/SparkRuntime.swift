@@ -625,8 +625,13 @@ class Run:
         sort = [F.col(q(c)).asc_nulls_first() for c in order]
         written, parts = frame, []
         if month:
-            written = written.withColumn("year", F.format_string("%04d", F.year(F.col(q(month))))) \
-                .withColumn("month", F.format_string("%02d", F.month(F.col(q(month)))))
+            # Folders year=YYYY/month=MM as batchrun's Parquet export names them; in Delta,
+            # integer columns, as its published Delta tables declare them.
+            if self.format == "delta":
+                written = written.withColumn("year", F.year(F.col(q(month)))).withColumn("month", F.month(F.col(q(month))))
+            else:
+                written = written.withColumn("year", F.format_string("%04d", F.year(F.col(q(month))))) \
+                    .withColumn("month", F.format_string("%02d", F.month(F.col(q(month)))))
             parts = ["year", "month"]
         elif partition:
             parts = [partition]
