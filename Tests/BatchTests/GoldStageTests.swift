@@ -115,6 +115,19 @@ import Testing
         func abandon() {}
     }
 
+    /// A looked-up string group key groups by dictionary codes: one code per distinct
+    /// text (shared by the rows that hold it), null where the text is, and the text back
+    /// by code.
+    @Test func dictionaryCodesOfAStringColumn() {
+        let column = ColumnVector(type: .string, capacity: 5)
+        for s in ["toys", "books", nil, "toys", "b\u{f6}oks"] {
+            if let s { Array(s.utf8).withUnsafeBytes { column.appendString($0) } } else { column.appendNull() }
+        }
+        let (codes, dictionary) = AggregateBuilder.dictionaryCodes(column)
+        #expect((0..<5).map { codes.isNull($0) ? -1 : Int(codes.int32($0)) } == [0, 1, -1, 0, 2])
+        #expect((0..<dictionary.count).map { dictionary.string($0) } == ["toys", "books", "b\u{f6}oks"])
+    }
+
     @Test func splitsByMeasuredTime() {
         let builders = ["calendar", "fact", "daily", "monthly"].map(Timed.init)
         let ms = { (x: Int) in Duration.milliseconds(x) }

@@ -88,11 +88,16 @@ def batchrun_layout(folder):
     return folders, types
 
 
-def in_order(expected, got):
-    """True when `got` is a subsequence of `expected` (rows as lists of text)."""
+def positions_of(rows):
+    """Each row's places in `rows`."""
     positions = {}
-    for i, r in enumerate(expected):
+    for i, r in enumerate(rows):
         positions.setdefault(tuple(r), []).append(i)
+    return positions
+
+
+def in_order(positions, got):
+    """True when `got` is a subsequence of the rows `positions` indexes."""
     last = -1
     for r in got:
         candidates = [i for i in positions.get(tuple(r), []) if i > last]
@@ -130,8 +135,9 @@ def check_table(label, batchrun, lake, table, spark_out, work):
         show_differences(expected, got, ("batchrun", "spark"), 3)
         problems.append("order")
     if partitioned:
+        positions = positions_of(expected)
         for k, part in sorted(by_folder.items()):
-            if not in_order(expected, part):
+            if not in_order(positions, part):
                 print(f"{label} {table}: the rows of {k} are not in batchrun's order")
                 problems.append("order")
                 break

@@ -25,6 +25,7 @@ final class ScopeEvaluator {
     private let columnKernels: [ExpressionKernel?]
     private let derivedSlots: [Int?]
     private var slots: [ColumnVector]
+    private let coded: [Int: ColumnVector]
     /// Rows found per lookup key: -1 for none.
     private let found: UnsafeMutablePointer<Int32>
     /// The columns of the last batch (only those asked for, and what they need).
@@ -36,9 +37,13 @@ final class ScopeEvaluator {
     ///   - wanted: the columns to compute (nil: all), with the conditions in `conditions`
     ///     marked as wanted in `wantedConditions` (nil: all).
     ///   - overflows: where a decimal that does not fit is noted (it is then null).
+    ///   - coded: looked-up slots gathered from these vectors (one value per row of the
+    ///     reference table) instead of the table's column: a string column's dictionary
+    ///     codes, for a consumer that decodes them itself.
     init(scope: Scope, lookups: [CheckedPipeline.Lookup], columns: [TypedExpr], conditions: [TypedExpr] = [],
          references: [String: LookupTable], capacity: Int, wanted: [Int]? = nil, wantedConditions: [Int]? = nil,
-         overflows: OverflowRows? = nil) throws {
+         overflows: OverflowRows? = nil, coded: [Int: ColumnVector] = [:]) throws {
+        self.coded = coded
         // What the wanted outputs need, to a fixed point: a derived slot needs its column, a
         // looked-up slot its lookup, a lookup the slots of its key.
         var needColumns = Set(wanted ?? Array(columns.indices))
@@ -82,7 +87,7 @@ final class ScopeEvaluator {
         var gathers = [[(slot: Int, column: Int)]](repeating: [], count: lookups.count)
         var inputSlots: [(slot: Int, column: Int)] = []
         for (k, slot) in scope.slots.enumerated() {
-            slots.append(ColumnVector(type: ExpressionKernel.columnType(slot.type), capacity: needSlots.contains(k) ? capacity : 1))
+            slots.append(ColumnVector(type: coded[k]?.type ?? ExpressionKernel.columnType(slot.type), capacity: needSlots.contains(k) ? capacity : 1))
             guard needSlots.contains(k) else { continue }
             switch slot.source {
             case let .input(c): inputSlots.append((k, c))
@@ -114,7 +119,7 @@ final class ScopeEvaluator {
             let rows = UnsafeBufferPointer(start: found, count: n)
             for (slot, column) in gathers[i] {
                 slots[slot].reset()
-                slots[slot].append(contentsOf: table.columns[column], gatheringOrNull: rows)
+                slots[slot].append(contentsOf: coded[slot] ?? table.columns[column], gatheringOrNull: rows)
             }
         }
     }

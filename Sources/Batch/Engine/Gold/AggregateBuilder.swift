@@ -29,6 +29,10 @@ final class AggregateBuilder: TableBuilder {
     private let batch: [ColumnVector]
     private let picked: UnsafeMutablePointer<Int32>
     private var passed = 0
+    /// Group keys grouped by dictionary codes: each one's distinct strings, by code, and
+    /// the vector its groups' text is decoded into.
+    private let dictionaries: [Int: ColumnVector]
+    private let decoded: [Int: ColumnVector]
     /// The aggregates' distinct filters (condition numbers) and their batch's results.
     private let filters: [Int]
     private var filterResults: [ColumnVector]
@@ -144,11 +148,29 @@ final class AggregateBuilder: TableBuilder {
         filters = Array(Set(accumulators.compactMap(\.filter))).sorted()
         filterResults = filters.map { _ in ColumnVector(type: .bool, capacity: 1) }
         hasWhere = plan.filter != nil
+        // A group key that is a looked-up string column, read nowhere else, groups by the
+        // column's dictionary codes (int32, gathered without copying text); the text comes
+        // back per group, in `finish`.
+        var coded: [Int: ColumnVector] = [:]
+        var dictionaries: [Int: ColumnVector] = [:]
+        let elsewhere = (plan.groupBy + (plan.filter.map { [$0] } ?? []) + nodes).map(\.slots)
+        for (g, key) in plan.groupBy.enumerated() {
+            guard case let .slot(s) = key.node, key.type == .string, case let .lookup(i, column) = plan.scope.slots[s].source,
+                  elsewhere.enumerated().allSatisfy({ $0.offset == g || !$0.element.contains(s) }),
+                  let table = tables[plan.lookups[i].feed.name] else { continue }
+            let (codes, dictionary) = Self.dictionaryCodes(table.columns[column])
+            coded[s] = codes
+            dictionaries[g] = dictionary
+            fields[g] = Field(fields[g].name, .int32, nullable: true)
+        }
+        self.dictionaries = dictionaries
+        decoded = dictionaries.mapValues { _ in ColumnVector(type: .string, capacity: rows) }
         let input = Schema(fields)
         let memory = stage.limits.goldBuilder(available: stage.budget.availableBytes)
         operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: stage.budget, spill: stage.spill,
                                           blockBytes: memory.hashBlockBytes, memoryMaxBytes: memory.hashEngineBytes)
-        evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows)
+        evaluator = try ScopeEvaluator(scope: plan.scope, lookups: plan.lookups, columns: columns, conditions: conditions, references: tables, capacity: rows,
+                                       coded: coded)
         inputColumns = evaluator.inputColumns
         batch = input.fields.map { ColumnVector(type: $0.type, capacity: rows) }
         picked = .allocate(capacity: rows)
@@ -273,7 +295,16 @@ final class AggregateBuilder: TableBuilder {
                     }
                 }
             }
-            let groupsAndAggregates = Array(pulled[0..<groups]) + results
+            var keys = Array(pulled[0..<groups])
+            for (g, dictionary) in dictionaries {
+                let text = decoded[g]!
+                text.reset()
+                for r in 0..<n {
+                    if keys[g].isNull(r) { text.appendNull() } else { dictionary.withString(Int(keys[g].int32(r))) { text.appendString($0) } }
+                }
+                keys[g] = text
+            }
+            let groupsAndAggregates = keys + results
             try measuring.bind(groupsAndAggregates, rows: n, full: true)
             try measuring.evaluateColumns(rows: n)
             try sort.push(Array(groupsAndAggregates[0..<groups]) + measuring.columns, rows: 0..<n)
@@ -286,6 +317,24 @@ final class AggregateBuilder: TableBuilder {
         for s in written { try? SystemIO.unlink(s.path) }
         writer.unstageAll()
         written = []
+    }
+
+    /// Each row's code in a string column (null where the string is) and the column's
+    /// distinct strings, by code.
+    static func dictionaryCodes(_ column: ColumnVector) -> (codes: ColumnVector, dictionary: ColumnVector) {
+        let codes = ColumnVector(type: .int32, capacity: max(1, column.count))
+        let dictionary = ColumnVector(type: .string, capacity: max(1, column.count))
+        var seen: [[UInt8]: Int32] = [:]
+        for r in 0..<column.count {
+            if column.isNull(r) { codes.appendNull(); continue }
+            let text = column.withString(r) { Array($0) }
+            if let code = seen[text] { codes.appendInt32(code); continue }
+            let code = Int32(seen.count)
+            seen[text] = code
+            text.withUnsafeBytes { dictionary.appendString($0) }
+            codes.appendInt32(code)
+        }
+        return (codes, dictionary)
     }
 
     /// avg = sum / count at the average's scale, rounded half up (away from zero).
