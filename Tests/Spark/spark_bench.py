@@ -2,7 +2,7 @@
 """The price of a cluster: the PySpark job `batchrun spark` writes, in local[2], next to
 batchrun on the same landing zone, for each pipeline of pipelines/.
 
-    spark_bench.py --batchrun PATH [--records N] [--runs K] [--work DIR]
+    spark_bench.py --batchrun PATH [--records N] [--runs K] [--work DIR] [--only NAME]
 
 For each pipeline, `generate --pipeline FILE --records N --order random` (default 1M)
 makes one landing zone; then batchrun's `run` and the job alternate K times (default 3),
@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work")
+    ap.add_argument("--only", help="one pipeline's name (transactions, sensors)")
     args = ap.parse_args()
     batchrun = os.path.abspath(args.batchrun)
     work = args.work or tempfile.mkdtemp(prefix="batchrun-spark-bench-")
@@ -71,6 +72,8 @@ def main():
         for file in sorted(os.listdir(os.path.join(ROOT, "pipelines"))):
             pipeline = os.path.join(ROOT, "pipelines", file)
             name = file[:-len(".yaml")]
+            if args.only and name != args.only:
+                continue
             raw, job = os.path.join(work, name, "raw"), os.path.join(work, name, "job")
             subprocess.run([batchrun, "generate", "--pipeline", pipeline, "--records", str(args.records), "--order", "random",
                             "--out", raw, "-q"], check=True)
