@@ -14,6 +14,8 @@ import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from spark_check import spark_env  # noqa: E402
 
 
 def tree_rss(pid):
@@ -64,9 +66,7 @@ def main():
     args = ap.parse_args()
     batchrun = os.path.abspath(args.batchrun)
     work = args.work or tempfile.mkdtemp(prefix="batchrun-spark-bench-")
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYSPARK_PYTHON"] = sys.executable
+    env = spark_env()
     rows = []
     try:
         for file in sorted(os.listdir(os.path.join(ROOT, "pipelines"))):

@@ -177,6 +177,15 @@ def check_zone(label, batchrun, pipeline, raw, work, spark_env):
     return failures
 
 
+def spark_env():
+    """The environment spark-submit runs in: this Python's folder first on PATH (its
+    pyspark's spark-submit) and this Python for the job's workers."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYSPARK_PYTHON"] = sys.executable
+    return env
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batchrun", required=True)
@@ -186,9 +195,7 @@ def main():
     args = ap.parse_args()
     batchrun = os.path.abspath(args.batchrun)
     work = args.work or tempfile.mkdtemp(prefix="batchrun-spark-")
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYSPARK_PYTHON"] = sys.executable
+    env = spark_env()
     failures = 0
     edges = {"transactions": os.path.join(ROOT, "Tests", "Oracle", "zones", "edge"),
              "sensors": os.path.join(ROOT, "Tests", "Pipelines", "sensors")}

@@ -21,19 +21,23 @@ public enum SparkJob {
     }
 
     /// Python string literal.
-    static func py(_ s: String) -> String {
-        var out = "\""
+    static func py(_ s: String) -> String { backslashQuoted(s, quote: "\"") }
+
+    /// `s` between `quote`s, with backslash escapes for a backslash, the quote and line
+    /// ends and tabs: a literal as Python and Spark SQL read them.
+    static func backslashQuoted(_ s: String, quote: Unicode.Scalar) -> String {
+        var out = String(quote)
         for ch in s.unicodeScalars {
             switch ch {
             case "\\": out += "\\\\"
-            case "\"": out += "\\\""
+            case quote: out += "\\" + String(quote)
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default: out.unicodeScalars.append(ch)
             }
         }
-        return out + "\""
+        return out + String(quote)
     }
 
     static func pyList(_ items: [String]) -> String { "[" + items.map(py).joined(separator: ", ") + "]" }

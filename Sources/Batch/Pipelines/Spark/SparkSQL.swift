@@ -34,20 +34,7 @@ struct SparkSQL {
     static func quoted(_ name: String) -> String { "`" + name.replacingOccurrences(of: "`", with: "``") + "`" }
 
     /// A Spark SQL string literal (Spark reads backslash escapes in literals).
-    static func string(_ s: String) -> String {
-        var out = "'"
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "'": out += "\\'"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out + "'"
-    }
+    static func string(_ s: String) -> String { SparkJob.backslashQuoted(s, quote: "'") }
 
     static func typeName(_ t: ValueType) -> String {
         switch t {
