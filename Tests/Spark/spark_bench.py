@@ -6,8 +6,8 @@ batchrun on the same landing zone, for each pipeline of pipelines/.
 
 For each pipeline, `generate --pipeline FILE --records N --order random` (default 1M)
 makes one landing zone; then batchrun's `run` and the job alternate K times (default 3),
-each into a fresh output folder. Reported: the median wall time and the peak memory of
-the whole process tree (the sum of the resident sets of the command and every process
+each into a fresh output folder. Reported: the median wall time and the median peak
+memory (with their ranges) of the whole process tree (the sum of the resident sets of the command and every process
 it started: for Spark, the driver JVM and its Python workers), sampled every 100 ms.
 """
 import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -94,15 +94,17 @@ def main():
                 print(f"{name} run {k + 1}: batchrun {times['batchrun'][-1]:.1f} s {peaks['batchrun'][-1] / 2**20:.0f} MiB, "
                       f"spark {times['spark'][-1]:.1f} s {peaks['spark'][-1] / 2**20:.0f} MiB", flush=True)
             for who in ("batchrun", "spark"):
-                rows.append((name, who, statistics.median(times[who]), max(peaks[who])))
+                rows.append((name, who, times[who], peaks[who]))
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     print(f"\n{args.records:,} records, median of {args.runs}; peak memory of the whole process tree")
-    print(f"{'pipeline':<14}{'engine':<28}{'time':>10}{'peak memory':>14}")
+    print(f"{'pipeline':<14}{'engine':<22}{'time (range)':>24}{'peak memory (range)':>30}")
     for name, who, s, m in rows:
         label = "batchrun run" if who == "batchrun" else "Spark job, local[2]"
-        print(f"{name:<14}{label:<28}{s:>9.1f}s{m / 2**20:>10.0f} MiB")
+        mib = [x / 2**20 for x in m]
+        print(f"{name:<14}{label:<22}{statistics.median(s):>9.1f} s ({min(s):.1f}-{max(s):.1f})"
+              f"{statistics.median(mib):>12.0f} MiB ({min(mib):.0f}-{max(mib):.0f})")
 
 
 if __name__ == "__main__":
