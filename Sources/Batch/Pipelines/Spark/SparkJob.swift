@@ -114,15 +114,17 @@ public enum SparkJob {
 
         /// Adds membership columns for the `x in R` nodes of `exprs` and returns the SQL of
         /// each expression.
-        mutating func expressions(_ exprs: [TypedExpr], _ sql: inout SparkSQL, frame: String = "rows") -> [String] {
+        mutating func expressions(_ exprs: [TypedExpr], _ sql: inout SparkSQL) -> [String] {
             for e in exprs {
                 e.forEachNode { n in
                     guard case let .inReference(x, reference, _) = n.node, sql.members[ObjectIdentifier(n)] == nil else { return }
                     let name = "__in\(memberCount)"
                     memberCount += 1
-                    var inner = sql
+                    // x through the same translator: its casts and checks count as the
+                    // expression's own.
+                    let tested = sql.sql(x)
                     let key = p.file.references.first { $0.name == reference }?.key ?? ""
-                    lines.append("    \(frame) = member(\(frame), refs[\(py(reference))], \(py(key)), \(py(inner.sql(x))), \(py(name)))")
+                    lines.append("    rows = member(rows, refs[\(py(reference))], \(py(key)), \(py(tested)), \(py(name)))")
                     sql.members[ObjectIdentifier(n)] = SparkSQL.quoted(name)
                 }
             }
