@@ -194,10 +194,10 @@ def main():
     spark = session("batchrun forms")
     register_casts(spark, ["float64", "int64", "decimal(8,2)", "bool", "date"])
     run = Run(spark, args)
+    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), "bronze", ["order_id", "customer", "qty", "price", "weight", "discount", "placed_at", "ship_date", "note", "gift", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued"], INGESTED)
     refs = {}
     for feed in REFERENCES:
         refs[feed.name] = run.write(read_reference(spark, args.raw, feed), "reference/" + feed.name, [c.name for c in feed.columns], [feed.key])
-    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), "bronze", ["order_id", "customer", "qty", "price", "weight", "discount", "placed_at", "ship_date", "note", "gift", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued"], INGESTED)
     rows, quarantine, routed = silver(bronze, refs)
     run.write(quarantine, "quarantine", ["order_id", "customer", "qty", "price", "weight", "discount", "placed_at", "ship_date", "note", "gift", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued", "reason"], INGESTED)
     tables = {"silver": run.write(rows, "silver", ["order_id", "customer", "qty", "price", "placed_at", "weight", "discount", "total", "discounted", "per_unit", "share", "weight_kg", "heavy", "rate_pct", "credit_left", "label", "lower_note", "quoted", "price_text", "placed_text", "weight_text", "qty_text", "gift_text", "note_int", "note_dec", "note_float", "note_bool", "note_date", "as_float", "from_float", "float_int", "whole_price", "ship_ts", "placed_day", "neg", "neg_price", "month_code", "week", "dow", "q", "dk", "dd", "gift", "not_gift", "either", "both", "vip", "late", "tiny", "scaled", "day_ts"], ["placed_day", "placed_at", "order_id", "_ingest_seq", "_source_file", "_source_line"], partition="placed_day", keep=INGESTED)}
@@ -212,6 +212,9 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except PipelineError as e:
-        print(f"forms_job.py: error: {e}", file=sys.stderr)
+    except Exception as e:
+        refused = refusal(e)
+        if refused is None:
+            raise
+        print(f"forms_job.py: error: {refused}", file=sys.stderr)
         sys.exit(65)

@@ -175,10 +175,10 @@ def main():
     spark = session("batchrun transactions")
     register_casts(spark, [])
     run = Run(spark, args)
+    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), "bronze", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "status", "channel", "event_time", "updated_at", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued"], INGESTED)
     refs = {}
     for feed in REFERENCES:
         refs[feed.name] = run.write(read_reference(spark, args.raw, feed), "reference/" + feed.name, [c.name for c in feed.columns], [feed.key])
-    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), "bronze", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "status", "channel", "event_time", "updated_at", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued"], INGESTED)
     rows, quarantine, routed = silver(bronze, refs)
     run.write(quarantine, "quarantine", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "status", "channel", "event_time", "updated_at", "_source_file", "_source_line", "_ingest_seq", "_ingested_at", "_rescued", "reason"], INGESTED)
     tables = {"silver": run.write(rows, "silver", ["transaction_id", "customer_id", "product_id", "quantity", "unit_price", "currency", "amount", "amount_usd", "status", "channel", "event_time", "updated_at", "event_date"], ["event_date", "event_time", "transaction_id", "_ingest_seq", "_source_file", "_source_line"], partition="event_date", keep=INGESTED)}
@@ -194,6 +194,9 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except PipelineError as e:
-        print(f"transactions_job.py: error: {e}", file=sys.stderr)
+    except Exception as e:
+        refused = refusal(e)
+        if refused is None:
+            raise
+        print(f"transactions_job.py: error: {refused}", file=sys.stderr)
         sys.exit(65)

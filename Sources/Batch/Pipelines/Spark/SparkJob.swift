@@ -286,10 +286,10 @@ public enum SparkJob {
             emit("    spark = session(\(py("batchrun \(f.name)")))")
             emit("    register_casts(spark, \(pyList(parsed.map(\.description))))")
             emit("    run = Run(spark, args)")
+            emit("    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), \"bronze\", \(pyList(p.bronze.columns.map(\.name))), INGESTED)")
             emit("    refs = {}")
             emit("    for feed in REFERENCES:")
             emit("        refs[feed.name] = run.write(read_reference(spark, args.raw, feed), \"reference/\" + feed.name, [c.name for c in feed.columns], [feed.key])")
-            emit("    bronze = run.write(read_bronze(spark, args.raw, FACTS, 1, run.started), \"bronze\", \(pyList(p.bronze.columns.map(\.name))), INGESTED)")
             emit("    rows, quarantine, routed = silver(bronze, refs)")
             emit("    run.write(quarantine, \"quarantine\", \(pyList(p.quarantine.columns.map(\.name))), INGESTED)")
             emit("    tables = {\"silver\": run.write(rows, \"silver\", \(pyList(p.silver.columns.map(\.name))), \(pyList(ties["silver"] ?? [])), partition=\(py(f.silver.partition.name)), keep=INGESTED)}")
@@ -308,8 +308,11 @@ public enum SparkJob {
             emit("if __name__ == \"__main__\":")
             emit("    try:")
             emit("        main()")
-            emit("    except PipelineError as e:")
-            emit("        print(f\"\(SparkJob.fileName(p)): error: {e}\", file=sys.stderr)")
+            emit("    except Exception as e:")
+            emit("        refused = refusal(e)")
+            emit("        if refused is None:")
+            emit("            raise")
+            emit("        print(f\"\(SparkJob.fileName(p)): error: {refused}\", file=sys.stderr)")
             emit("        sys.exit(65)")
         }
     }
@@ -359,6 +362,10 @@ extension SparkJob {
         - Runs are not incremental: each run reads every file of RAW and replaces the tables
           (batchrun's append mode skips files it has ingested; its published Delta tables
           carry that history). `_ingest_seq` is 1 and `_ingested_at` the job's start.
+        - A run that fails (a file refused, a cluster lost) leaves the tables it had begun
+          to overwrite partly written with `--format parquet`: Spark's overwrite of a Parquet
+          folder is not atomic (batchrun commits each table whole or not at all). With
+          `--format delta` each table's commit is atomic.
         - There is no memory limit for a record: batchrun refuses one above 1/64 of its
           `--memory-limit`; Spark takes what its executors hold (a file is read whole by one
           task, so each must be under 2 GiB).

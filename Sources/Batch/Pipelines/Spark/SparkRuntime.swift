@@ -46,6 +46,17 @@ class PipelineError(Exception):
     """A landing zone that batchrun would refuse too: the message names the file."""
 
 
+def refusal(error):
+    """The message of a PipelineError, raised here or in an executor (where Spark wraps it
+    in an error of its own); None for any other error."""
+    if isinstance(error, PipelineError):
+        return str(error)
+    text = str(error)
+    if "PipelineError: " not in text:
+        return None
+    return text.split("PipelineError: ", 1)[1].splitlines()[0]
+
+
 class Column:
     def __init__(self, name, type, case="as-is", required=True, signed=True):
         self.name, self.type, self.case, self.required, self.signed = name, type, case, required, signed
