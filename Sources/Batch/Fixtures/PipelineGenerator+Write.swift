@@ -94,7 +94,6 @@ extension PipelineGenerator {
             out.byte(0x0A)
             var values = [Value](repeating: .null, count: ref.plans.count)
             var field = FieldText()
-            let fold = ByteScratch(capacity: 64)
             for row in 1...max(1, ref.rows) where ref.rows > 0 {
                 var rng = self.rng(row, 0x5245_4600 &+ UInt64(r))
                 for (k, plan) in ref.plans.enumerated() {
@@ -108,7 +107,7 @@ extension PipelineGenerator {
                     if k > 0 { out.byte(0x2C) }
                     if text(values[k], plan: plan, noise: &rng, into: &field) {
                         out.field(field)
-                        let ok = field.bytes.withUnsafeBytes { layout.append($0, column: k, to: vectors[k], fold: fold) }
+                        let ok = field.bytes.withUnsafeBytes { layout.append($0, column: k, to: vectors[k]) }
                         if !ok { vectors[k].appendNull() }
                     } else {
                         vectors[k].appendNull()
@@ -169,7 +168,6 @@ extension PipelineGenerator {
         out.byte(0x0A)
         let layout = FeedLayout(pipeline.file.facts, lineage: true)
         let batch = layout.schema.fields.map { ColumnVector(type: $0.type, capacity: Self.chunk, heapBytes: $0.type == .string ? Self.chunk * 16 : 0) }
-        let fold = ByteScratch(capacity: 64)
         let routed = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.chunk)
         defer { routed.deallocate() }
         var lines = [[UInt8]](repeating: [], count: Self.chunk)
@@ -208,7 +206,7 @@ extension PipelineGenerator {
                         if shown { field.forEachCSVByte { lines[r].append($0) } }
                         guard whole else { continue }
                         if shown {
-                            let ok = field.bytes.withUnsafeBytes { layout.append($0, column: k, to: batch[k], fold: fold) }
+                            let ok = field.bytes.withUnsafeBytes { layout.append($0, column: k, to: batch[k]) }
                             if !ok {
                                 batch[k].appendNull()
                                 failed = true

@@ -5,6 +5,9 @@ import Segments
 /// `_rescued`, and adds the lineage columns. Nothing is allocated per row.
 public final class BronzeBuilder {
     public let columns: [ColumnVector]
+    /// The same vectors, for the per-field loop: `columns` keeps them alive, so using
+    /// them costs no reference counting.
+    private let unretained: [Unmanaged<ColumnVector>]
     let layout: FeedLayout
     let header: FeedHeader
     /// Per column, its grammar and its field in the file (-1: absent): the hot loop's
@@ -17,7 +20,6 @@ public final class BronzeBuilder {
     /// Column k's name as a JSON string with its colon: `"quantity":`, for `_rescued`.
     private let rescuedKeys: [[UInt8]]
     private let scratch = ByteScratch()
-    private let folded = ByteScratch(capacity: 64)
     private let rescued = ByteScratch(capacity: 256)
     private var rescuedFields = 0
     /// Rows with a non-null `_rescued`.
@@ -27,6 +29,7 @@ public final class BronzeBuilder {
 
     public init(capacity: Int, layout: FeedLayout, header: FeedHeader, sourceFile: String, ingestSeq: Int, ingestedAt: Int64) {
         columns = layout.schema.fields.map { ColumnVector(type: $0.type, capacity: capacity, heapBytes: $0.type == .string ? capacity * 12 : 0) }
+        unretained = columns.map { Unmanaged.passUnretained($0) }
         self.layout = layout
         self.header = header
         kinds = layout.kinds
@@ -71,19 +74,18 @@ public final class BronzeBuilder {
         rescuedFields = 0
         kinds.withUnsafeBufferPointer { kinds in
             positions.withUnsafeBufferPointer { positions in
-                columns.withUnsafeBufferPointer { columns in
+                unretained.withUnsafeBufferPointer { columns in
                     for k in 0..<n {
                         let field = positions[k]
-                        let column = columns[k]
-                        if field < 0 {
-                            column.appendNull()
-                            continue
-                        }
-                        let kind = kinds[k]
-                        scanner.withField(field, scratch: scratch) { v in
+                        columns[k]._withUnsafeGuaranteedRef { column in
+                            if field < 0 {
+                                column.appendNull()
+                                return
+                            }
+                            let v = scanner.field(field, scratch: scratch)
                             if v.isEmpty {
                                 column.appendNull()
-                            } else if !FeedLayout.append(v, kind: kind, to: column, fold: folded) {
+                            } else if !FeedLayout.append(v, kind: kinds[k], to: column) {
                                 column.appendNull()
                                 noteRescued(k, v)
                             }

@@ -71,26 +71,23 @@ public struct FeedLayout: Sendable {
 
     /// Parses field text `v` (unquoted, trimmed, not empty) of column `k` into `vector`;
     /// false when it does not match the column's grammar (nothing is appended then).
-    /// `fold` is reused to case-fold text.
     @inline(__always)
-    public func append(_ v: UnsafeRawBufferPointer, column k: Int, to vector: ColumnVector, fold: ByteScratch) -> Bool {
-        Self.append(v, kind: kinds[k], to: vector, fold: fold)
+    public func append(_ v: UnsafeRawBufferPointer, column k: Int, to vector: ColumnVector) -> Bool {
+        Self.append(v, kind: kinds[k], to: vector)
     }
 
     /// The same for a column of grammar `kind` (static, so a hot loop passes no layout).
     @inline(__always)
-    public static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to vector: ColumnVector, fold: ByteScratch) -> Bool {
+    public static func append(_ v: UnsafeRawBufferPointer, kind: Kind, to vector: ColumnVector) -> Bool {
         switch kind {
         case let .string(textCase):
             switch textCase {
             case .asIs: vector.appendString(v)
             case .upper, .lower:
+                // Text already in its case (most of it) is copied as it is.
                 let upper = textCase == .upper
-                fold.reset(minimumCapacity: v.count)
-                for b in v {
-                    if upper { fold.append(b &- 0x61 < 26 ? b &- 0x20 : b) } else { fold.append(b &- 0x41 < 26 ? b &+ 0x20 : b) }
-                }
-                vector.appendString(fold.bytes)
+                let from: UInt8 = upper ? 0x61 : 0x41
+                if v.contains(where: { $0 &- from < 26 }) { vector.appendCaseFolded(v, upper: upper) } else { vector.appendString(v) }
             }
         case .int64:
             guard let x = FieldParsers.int64(v) else { return false }

@@ -46,7 +46,6 @@ public enum Reference {
         let headerFields = scanner.fieldCount
         // Later rows win: dedup by key, ordered by line number; then sort by key.
         let scratch = ByteScratch()
-        let fold = ByteScratch(capacity: 16)
         let withLine = Schema(file.schema.fields + [Field("_line", .int64)])
         let plan = limits.reference(available: budget.availableBytes)
         let dedup = try DedupOperator(schema: withLine, keyColumns: [key], order: [SortKey(file.schema.count)], budget: budget, spill: spill,
@@ -61,7 +60,7 @@ public enum Reference {
             for k in 0..<file.columnCount {
                 guard positions[k] >= 0 else { batch[k].appendNull(); continue }
                 try scanner.withField(positions[k], scratch: scratch) { v throws in
-                    try append(v, layout: file, column: k, to: batch[k], isKey: k == key, fold: fold, file: display, line: scanner.recordLine)
+                    try append(v, layout: file, column: k, to: batch[k], isKey: k == key, file: display, line: scanner.recordLine)
                 }
             }
             batch[file.schema.count].appendInt64(Int64(scanner.recordLine))
@@ -98,8 +97,8 @@ public enum Reference {
         return Report(name: file.name, rowsRead: read, rows: rows, setAside: setAside.first)
     }
 
-    /// Appends one field's value; `fold` is reused to case-fold text.
-    static func append(_ v: UnsafeRawBufferPointer, layout: FeedLayout, column k: Int, to c: ColumnVector, isKey: Bool, fold: ByteScratch,
+    /// Appends one field's value.
+    static func append(_ v: UnsafeRawBufferPointer, layout: FeedLayout, column k: Int, to c: ColumnVector, isKey: Bool,
                        file: String, line: Int) throws {
         let column = layout.feed.columns[k].name
         if v.isEmpty {
@@ -107,7 +106,7 @@ public enum Reference {
             c.appendNull()
             return
         }
-        guard layout.append(v, column: k, to: c, fold: fold) else {
+        guard layout.append(v, column: k, to: c) else {
             throw BatchError(.badReference, path: file, line: line, column: column,
                              "'\(String(decoding: v, as: UTF8.self))' is not \(FeedLayout.grammar(layout.kinds[k])); reference rows must parse, fix the file")
         }

@@ -360,15 +360,22 @@ public final class CSVScanner {
     /// spaces and tabs. `scratch` holds unescaped text when the field needs it.
     @inline(__always)
     public func withField<R>(_ i: Int, scratch: ByteScratch, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(field(i, scratch: scratch))
+    }
+
+    /// Field `i`'s value bytes, as `withField` gives them, valid until the scanner moves
+    /// on or `scratch` is used again.
+    @inline(__always)
+    public func field(_ i: Int, scratch: ByteScratch) -> UnsafeRawBufferPointer {
         var s = Int(starts[i])
         var e = Int(ends[i])
         let b = buffer.assumingMemoryBound(to: UInt8.self)
         if kinds[i] == FieldKind.quoted.rawValue {
-            return try body(unquote(s, e, into: scratch))
+            return unquote(s, e, into: scratch)
         }
         while s < e && (b[s] == 0x20 || b[s] == 0x09) { s += 1 }
         while e > s && (b[e - 1] == 0x20 || b[e - 1] == 0x09) { e -= 1 }
-        return try body(UnsafeRawBufferPointer(start: buffer + s, count: e - s))
+        return UnsafeRawBufferPointer(start: buffer + s, count: e - s)
     }
 
     /// Field `i`'s value bytes without trimming (for tests and error messages).
