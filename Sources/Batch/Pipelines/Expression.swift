@@ -28,6 +28,7 @@ public enum ValueType: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var isInteger: Bool { self == .int32 || self == .int64 }
+    public var isDecimal: Bool { if case .decimal = self { true } else { false } }
     public var isNumeric: Bool {
         switch self {
         case .int32, .int64, .float64, .decimal: true

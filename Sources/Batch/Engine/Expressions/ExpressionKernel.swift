@@ -159,7 +159,11 @@ public final class ExpressionKernel {
             for (cond, value) in branches { kids += [try c(cond), try c(value)] }
             if let o = otherwise { kids.append(try c(o)) }
             return node(.caseWhen(hasElse: otherwise != nil), kids)
-        case let .cast(x): return node(.cast, [try c(x)])
+        case let .cast(x):
+            // A decimal to a decimal of the same scale and as many digits or more is the
+            // same int64: no kernel of its own.
+            if case let .decimal(p, s) = x.type, case let .decimal(q, t) = e.type, s == t, p <= q { return try c(x) }
+            return node(.cast, [try c(x)])
         case .aggregate:
             throw BatchError(.invalidArgument, path: "expression", "an aggregate is computed by the aggregation, not by an expression kernel")
         }
@@ -494,6 +498,17 @@ public final class ExpressionKernel {
     func cast(_ x: ColumnVector, from: ValueType, _ rows: Int) throws {
         let out = output
         let to = type
+        // An int64 or decimal to a decimal of a scale as large: one multiplication a row.
+        if case .decimal = to, from == .int64 || from.isDecimal, to.scale >= from.scale {
+            let factor = Self.pow10[to.scale - from.scale]
+            for r in 0..<rows {
+                if x.isNull(r) { out.appendNull(); continue }
+                let (t, o) = x.int64(r).multipliedReportingOverflow(by: factor)
+                guard !o, fits(t) else { try doesNotFit(r, "cast of \(x.int64(r))"); continue }
+                out.appendInt64(t)
+            }
+            return
+        }
         for r in 0..<rows {
             if x.isNull(r) { out.appendNull(); continue }
             switch (from, to) {
