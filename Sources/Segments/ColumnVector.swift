@@ -67,7 +67,7 @@ public final class ColumnVector {
 
     // MARK: validity
 
-    @inlinable
+    @inlinable @inline(__always)
     public func isNull(_ row: Int) -> Bool {
         validity[row >> 6] & (1 << UInt64(row & 63)) == 0
     }
