@@ -438,13 +438,7 @@ public final class ExpressionKernel {
         if !fromTimestamp, fn != .date, ![.upper, .lower, .trim].contains(fn) {
             for r in 0..<rows {
                 if x.isNull(r) { out.appendNull(); continue }
-                let day = Int64(x.int32(r))
-                // Rows often come by date: the part of the previous row's day is reused.
-                if day != lastDay {
-                    lastDay = day
-                    lastPart = Self.part(fn, of: day)
-                }
-                out.appendInt32(lastPart)
+                appendPart(fn, of: Int64(x.int32(r)))
             }
             return
         }
@@ -466,14 +460,20 @@ public final class ExpressionKernel {
             default:
                 let day = fromTimestamp ? CivilTime.floorDiv(x.int64(r), CivilTime.microsPerDay) : Int64(x.int32(r))
                 if fn == .date { out.appendInt32(Int32(day)); continue }
-                // Rows often come by date: the part of the previous row's day is reused.
-                if day != lastDay {
-                    lastDay = day
-                    lastPart = Self.part(fn, of: day)
-                }
-                out.appendInt32(lastPart)
+                appendPart(fn, of: day)
             }
         }
+    }
+
+    /// Appends date part `fn` of `day`. Rows often come by date: the part of the previous
+    /// row's day is reused.
+    @inline(__always)
+    func appendPart(_ fn: TypedExpr.Function, of day: Int64) {
+        if day != lastDay {
+            lastDay = day
+            lastPart = Self.part(fn, of: day)
+        }
+        output.appendInt32(lastPart)
     }
 
     /// A date part of day `day` (days since 1970-01-01).

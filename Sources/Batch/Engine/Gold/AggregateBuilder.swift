@@ -81,8 +81,6 @@ final class AggregateBuilder: TableBuilder {
         var type: ValueType
         /// A float64 min or max: its values aggregate as `orderedBits`.
         var float = false
-        /// A decimal sum holds 18 digits at most.
-        var isDecimal: Bool { if case .decimal = type { true } else { false } }
     }
 
     /// A float64's bits as an Int64 in the same order as the values (negatives with
@@ -284,7 +282,7 @@ final class AggregateBuilder: TableBuilder {
                         continue
                     }
                     if a.function == .sum || a.function == .avg, value.int64(r) == Int64.max || value.int64(r) == Int64.min
-                        || (a.function == .sum && a.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
+                        || (a.function == .sum && a.type.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
                         throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
                     }
                     switch a.function {

@@ -51,6 +51,8 @@ public enum SparkJob {
         /// Per table (silver, gold names): the frame columns that order its rows, ties
         /// included.
         var ties: [String: [String]] = [:]
+        /// Membership columns made so far (`__in0`, `__in1`, ...).
+        var memberCount = 0
 
         init(_ p: CheckedPipeline) { self.p = p }
 
@@ -133,8 +135,6 @@ public enum SparkJob {
             return out
         }
 
-        var memberCount = 0
-
         mutating func lookups(_ ls: [CheckedPipeline.Lookup], _ sql: inout SparkSQL) {
             for l in ls {
                 let on = expressions([l.on], &sql)[0]
@@ -207,8 +207,7 @@ public enum SparkJob {
             case .projection:
                 emit("    \"\"\"\(t.name): a projection of \(t.from).\"\"\"")
                 emit("    rows = tables[\(py(t.from))]")
-                let inputs = p.gold.first { $0.name == "gold/" + t.from }?.columns.map(\.name) ?? p.silver.columns.map(\.name)
-                var sql = translator(plan.scope, lookups: plan.lookups, inputs: inputs, derived: names)
+                var sql = translator(plan.scope, lookups: plan.lookups, inputs: columns(of: t.from), derived: names)
                 lookups(plan.lookups, &sql)
                 columns(plan.columns, names, &sql)
                 let sourceTies = ties[t.from] ?? []
@@ -232,8 +231,7 @@ public enum SparkJob {
             case let .aggregate(_, groupBy, measures):
                 emit("    \"\"\"\(t.name): an aggregate of \(t.from).\"\"\"")
                 emit("    rows = tables[\(py(t.from))]")
-                let inputs = p.gold.first { $0.name == "gold/" + t.from }?.columns.map(\.name) ?? p.silver.columns.map(\.name)
-                var sql = translator(plan.scope, lookups: plan.lookups, inputs: inputs, derived: [])
+                var sql = translator(plan.scope, lookups: plan.lookups, inputs: columns(of: t.from), derived: [])
                 lookups(plan.lookups, &sql)
                 if let filter = plan.filter {
                     let c = expressions([filter], &sql)[0]
@@ -256,6 +254,11 @@ public enum SparkJob {
                 emit("    )")
                 ties[t.name] = table.order + groupBy.map(\.name).filter { !table.order.contains($0) }
             }
+        }
+
+        /// The columns of `table`: silver's, or an earlier gold table's.
+        func columns(of table: String) -> [String] {
+            (p.gold.first { $0.name == "gold/" + table } ?? p.silver).columns.map(\.name)
         }
 
         /// Adds derived columns `__<name>` in order.

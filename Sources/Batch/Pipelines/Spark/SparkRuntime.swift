@@ -454,12 +454,9 @@ def list_files(spark, raw, pattern):
 
 def _read_binary(spark, files):
     """(relative path, bytes) of each file, one Spark row per file."""
-    uris = {}
-    for relative, uri in files:
-        uris[uri] = relative
     frame = spark.read.format("binaryFile").load([uri for _, uri in files])
     jvm = spark.sparkContext._jvm
-    qualified = {jvm.org.apache.hadoop.fs.Path(u).toUri().getPath(): r for u, r in uris.items()}
+    qualified = {jvm.org.apache.hadoop.fs.Path(uri).toUri().getPath(): relative for relative, uri in files}
 
     def relative_of(path):
         from urllib.parse import unquote, urlparse

@@ -162,7 +162,7 @@ struct SparkSQL {
         case .round:
             switch args[0].type {
             case .float64:
-                let p = Self.doublePower(type == .float64 ? Self.places(args[1]) : 0)
+                let p = Self.doublePower(Self.places(args[1]))
                 return "(round(\(x) * \(p), 0) / \(p))"
             case .decimal: return "CAST(round(\(x), \(type.scale)) AS \(Self.typeName(type)))"
             default: return x
@@ -178,7 +178,8 @@ struct SparkSQL {
     mutating func cast(_ x: TypedExpr, to type: ValueType) -> String {
         let from = x.type
         let v = sql(x)
-        if from == type || from == .null { return from == .null ? Self.literal(.null, type) : v }
+        if from == .null { return Self.literal(.null, type) }
+        if from == type { return v }
         switch (from, type) {
         case (.string, _):
             if !parsedTypes.contains(type) { parsedTypes.append(type) }
