@@ -339,7 +339,8 @@ public struct Aggregate: Sendable, Hashable {
 
 /// count(*), sum, min and max of integer-like columns (int, decimal, date, timestamp)
 /// per group, spilling by grace-hash partitioning. Nulls are skipped; a min or max over
-/// no value is null; a sum over no value is 0; a sum that leaves Int64 saturates at
+/// no value is null (a column whose field is not nullable has a value in every group,
+/// and its min or max carries no count of values); a sum over no value is 0; a sum that leaves Int64 saturates at
 /// Int64.max or Int64.min, for the caller to report. Output: the group columns, then one
 /// column per aggregate; order not defined.
 public final class AggregateOperator {
@@ -379,8 +380,9 @@ public final class AggregateOperator {
             case .min: ops.append(.min)
             case .max: ops.append(.max)
             }
+            // A min or max of a column that may hold nulls counts its values, to be null over none.
             var seen: Int?
-            if a.function == .min || a.function == .max {
+            if (a.function == .min || a.function == .max), let c = a.column, schema.fields[c].nullable {
                 seen = ops.count
                 ops.append(.sum)
             }
@@ -389,7 +391,7 @@ public final class AggregateOperator {
                 precondition(schema.fields[c].type.isInteger, "\(a.function) needs an integer-like column, \(schema.fields[c].name) is \(schema.fields[c].type)")
             }
             let type: ColumnType = a.function == .count ? .int64 : schema.fields[a.column ?? 0].type
-            fields.append(Field(a.name, type, nullable: a.function == .min || a.function == .max))
+            fields.append(Field(a.name, type, nullable: seen != nil))
         }
         self.slots = slots
         outputSchema = Schema(fields)

@@ -2,8 +2,9 @@ import Segments
 import Spill
 
 /// Gold aggregates: each aggregate of the measures (`count`, `sum`, `min`, `max`, `avg`,
-/// with its `filter`) becomes one or two accumulators of a spilling aggregation by the
-/// group keys; the measures are then evaluated over each group's keys and aggregates.
+/// with its `filter`) becomes a value of a spilling aggregation by the group keys, a
+/// tally of the rows it takes (shared by the aggregates that take the same rows), or
+/// both; the measures are then evaluated over each group's keys and aggregates.
 ///
 /// ```
 ///   source rows ─> where ─> group keys + accumulator inputs ─> AggregateOperator
@@ -21,6 +22,7 @@ final class AggregateBuilder: TableBuilder {
     private let schema: Schema
     private let groups: Int
     private let accumulators: [Accumulator]
+    private let tallies: [Tally]
     private let hasWhere: Bool
     private let operation: AggregateOperator
     private let evaluator: ScopeEvaluator
@@ -70,17 +72,34 @@ final class AggregateBuilder: TableBuilder {
         return TypedExpr(node, e.type, nullable: e.nullable)
     }
 
-    /// One aggregate of the measures: its function, argument, filter and the columns of
-    /// its accumulators in the aggregation's input (`value`, then `count` for sum and avg).
+    /// One aggregate of the measures: its function, argument and filter (evaluator column
+    /// and condition numbers), its value's column in the aggregation's input (sum, avg,
+    /// min, max), its tally (count and avg; sum when it can be empty) and where the
+    /// aggregation returns its value.
     struct Accumulator {
         var function: AggregateFunction
         var argument: Int?
         var filter: Int?
-        var value: Int
-        var count: Int?
+        var value: Int?
+        var tally: Int?
+        var output: Int
         var type: ValueType
         /// A float64 min or max: its values aggregate as `orderedBits`.
         var float = false
+    }
+
+    /// A count of the rows an aggregate takes: its filter true (nil: every row) and its
+    /// argument not null (nil: an argument that cannot be null, or none). Aggregates that
+    /// take the same rows share one: `count(*) filter (where f)` is also the count of
+    /// `sum(x) filter (where f)` when x is never null. `input` is its 0/1 column in the
+    /// aggregation's input (nil: count(*) of every row, no column).
+    struct Tally: Equatable {
+        var filter: Int?
+        var argument: Int?
+        var input: Int?
+        var output: Int
+
+        func takes(_ other: Tally) -> Bool { filter == other.filter && argument == other.argument }
     }
 
     /// A float64's bits as an Int64 in the same order as the values (negatives with
@@ -112,10 +131,25 @@ final class AggregateBuilder: TableBuilder {
         var conditions = plan.filter.map { [$0] } ?? []
         var fields = plan.groupBy.enumerated().map { Field("g\($0.offset)", ExpressionKernel.columnType($0.element.type), nullable: true) }
         var accumulators: [Accumulator] = []
+        var tallies: [Tally] = []
         var aggregates: [Aggregate] = []
+        // The tally of the rows with `filter` true and `argument` not null, added if new.
+        func tally(filter: Int?, argument: Int?) -> Int {
+            var t = Tally(filter: filter, argument: argument, input: nil, output: groups + aggregates.count)
+            if let k = tallies.firstIndex(where: { $0.takes(t) }) { return k }
+            if filter == nil && argument == nil {
+                aggregates.append(Aggregate(.count, nil, as: "t\(tallies.count)"))
+            } else {
+                t.input = fields.count
+                fields.append(Field("t\(tallies.count)", .int64, nullable: false))
+                aggregates.append(Aggregate(.sum, t.input, as: "t\(tallies.count)"))
+            }
+            tallies.append(t)
+            return tallies.count - 1
+        }
         for node in nodes {
             guard case let .aggregate(fn, arg, filter) = node.node else { continue }
-            var a = Accumulator(function: fn, argument: nil, filter: nil, value: fields.count, count: nil, type: node.type)
+            var a = Accumulator(function: fn, argument: nil, filter: nil, value: nil, tally: nil, output: 0, type: node.type)
             // An argument or filter written again reuses the first one's kernel.
             if let arg {
                 a.argument = columns.indices.dropFirst(groups).first { columns[$0].isSame(as: arg) } ?? columns.count
@@ -125,23 +159,26 @@ final class AggregateBuilder: TableBuilder {
                 a.filter = conditions.firstIndex { $0.isSame(as: filter) } ?? conditions.count
                 if a.filter == conditions.count { conditions.append(filter) }
             }
+            // Rows without a value: the filter false or the argument null.
+            let gaps = a.filter != nil || arg?.nullable == true
+            let counted = arg?.nullable == true ? a.argument : nil
             switch fn {
             case .count:
-                fields.append(Field("a\(fields.count)", .int64))
-                aggregates.append(Aggregate(.sum, a.value, as: "a\(a.value)"))
+                a.tally = tally(filter: a.filter, argument: counted)
+                a.output = tallies[a.tally!].output
             case .sum, .avg, .min, .max:
                 a.float = arg?.type == .float64
-                fields.append(Field("a\(fields.count)", a.float ? .int64 : ExpressionKernel.columnType(arg?.type ?? .int64), nullable: true))
+                a.value = fields.count
+                a.output = groups + aggregates.count
+                fields.append(Field("a\(fields.count)", a.float ? .int64 : ExpressionKernel.columnType(arg?.type ?? .int64), nullable: gaps))
                 let f: Aggregate.Function = fn == .min ? .min : fn == .max ? .max : .sum
-                aggregates.append(Aggregate(f, a.value, as: "a\(a.value)"))
-                if fn == .sum || fn == .avg {
-                    a.count = fields.count
-                    fields.append(Field("a\(fields.count)", .int64))
-                    aggregates.append(Aggregate(.sum, fields.count - 1, as: "a\(fields.count - 1)"))
-                }
+                aggregates.append(Aggregate(f, a.value, as: "a\(a.value!)"))
+                // A sum is null over no value, an average divides by the count.
+                if fn == .avg || (fn == .sum && gaps) { a.tally = tally(filter: a.filter, argument: counted) }
             }
             accumulators.append(a)
         }
+        self.tallies = tallies
         self.accumulators = accumulators
         filters = Array(Set(accumulators.compactMap(\.filter))).sorted()
         filterResults = filters.map { _ in ColumnVector(type: .bool, capacity: 1) }
@@ -206,57 +243,51 @@ final class AggregateBuilder: TableBuilder {
         for g in 0..<groups { batch[g].append(contentsOf: evaluator.columns[g], gathering: kept) }
         // Each filter once per batch, however many aggregates share it.
         for (k, c) in filters.enumerated() { filterResults[k] = try evaluator.condition(c, rows: m) }
-        for a in accumulators {
-            let filter = a.filter.map { filterResults[filters.firstIndex(of: $0)!] }
-            let arg = a.argument.map { evaluator.columns[$0] }
-            let value = batch[a.value], count = a.count.map { batch[$0] }
-            // Which rows the aggregate takes: its filter true and its argument not null.
-            @inline(__always) func taken(_ r: Int) -> Bool {
-                (filter.map { !$0.isNull(r) && $0.bool(r) } ?? true) && !(arg?.isNull(r) ?? false)
-            }
-            switch a.function {
-            case .count:
-                if filter == nil && arg == nil {
-                    for _ in kept { value.appendInt64(1) }
-                } else if let filter, arg == nil {
-                    for r in kept { value.appendInt64(!filter.isNull(Int(r)) && filter.bool(Int(r)) ? 1 : 0) }
-                } else {
-                    for r in kept { value.appendInt64(taken(Int(r)) ? 1 : 0) }
-                }
-            case .sum, .avg, .min, .max:
-                guard let arg else { preconditionFailure("\(a.function) has an argument") }
-                // Every row taken: the values gathered in one go.
-                if filter == nil && arg.nullCount == 0 && !a.float {
-                    value.append(contentsOf: arg, gathering: kept)
-                    if let count { for _ in kept { count.appendInt64(1) } }
-                    continue
-                }
-                // A filter and values without nulls: 8-byte values in one tight loop.
-                if let filter, arg.nullCount == 0, arg.type.valueWidthBytes == 8, !a.float {
-                    for r in kept {
-                        let r = Int(r)
-                        let take = !filter.isNull(r) && filter.bool(r)
-                        if take { value.appendInt64(arg.int64(r)) } else { value.appendNull() }
-                        count?.appendInt64(take ? 1 : 0)
-                    }
-                    continue
-                }
-                // Integer-like values, copied as they are.
-                let width = arg.type.valueWidthBytes
+        for t in tallies {
+            guard let input = t.input else { continue }
+            let column = batch[input]
+            let filter = t.filter.map { filterResults[filters.firstIndex(of: $0)!] }
+            let arg = t.argument.map { evaluator.columns[$0] }
+            if let filter, arg == nil {
+                for r in kept { column.appendInt64(!filter.isNull(Int(r)) && filter.bool(Int(r)) ? 1 : 0) }
+            } else {
                 for r in kept {
                     let r = Int(r)
-                    if taken(r) {
-                        switch width {
-                        case 8 where a.float: value.appendInt64(Self.orderedBits(Int64(bitPattern: arg.double(r).bitPattern)))
-                        case 8: value.appendInt64(arg.int64(r))
-                        case 4: value.appendInt32(arg.int32(r))
-                        default: value.appendValue(of: arg, row: r)
-                        }
-                        count?.appendInt64(1)
-                    } else {
-                        value.appendNull()
-                        count?.appendInt64(0)
-                    }
+                    column.appendInt64((filter.map { !$0.isNull(r) && $0.bool(r) } ?? true) && !(arg?.isNull(r) ?? false) ? 1 : 0)
+                }
+            }
+        }
+        for a in accumulators {
+            guard let input = a.value, let argument = a.argument else { continue }
+            let filter = a.filter.map { filterResults[filters.firstIndex(of: $0)!] }
+            let arg = evaluator.columns[argument]
+            let value = batch[input]
+            // Every row taken: the values gathered in one go.
+            if filter == nil && arg.nullCount == 0 && !a.float {
+                value.append(contentsOf: arg, gathering: kept)
+                continue
+            }
+            // A filter and values without nulls: 8-byte values in one tight loop.
+            if let filter, arg.nullCount == 0, arg.type.valueWidthBytes == 8, !a.float {
+                for r in kept {
+                    let r = Int(r)
+                    if !filter.isNull(r) && filter.bool(r) { value.appendInt64(arg.int64(r)) } else { value.appendNull() }
+                }
+                continue
+            }
+            // Integer-like values, copied as they are; null where the row is not taken.
+            let width = arg.type.valueWidthBytes
+            for r in kept {
+                let r = Int(r)
+                guard filter.map({ !$0.isNull(r) && $0.bool(r) }) ?? true, !arg.isNull(r) else {
+                    value.appendNull()
+                    continue
+                }
+                switch width {
+                case 8 where a.float: value.appendInt64(Self.orderedBits(Int64(bitPattern: arg.double(r).bitPattern)))
+                case 8: value.appendInt64(arg.int64(r))
+                case 4: value.appendInt32(arg.int32(r))
+                default: value.appendValue(of: arg, row: r)
                 }
             }
         }
@@ -275,21 +306,27 @@ final class AggregateBuilder: TableBuilder {
             for (j, a) in accumulators.enumerated() {
                 let out = results[j]
                 out.reset()
-                let value = pulled[a.value], count = a.count.map { pulled[$0] }
+                let value = pulled[a.output], count = a.tally.map { pulled[tallies[$0].output] }
                 for r in 0..<n {
-                    if a.function == .sum || a.function == .avg, let count, count.int64(r) == 0 {
-                        out.appendNull()
-                        continue
-                    }
-                    if a.function == .sum || a.function == .avg, value.int64(r) == Int64.max || value.int64(r) == Int64.min
-                        || (a.function == .sum && a.type.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
-                        throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
-                    }
                     switch a.function {
-                    case .avg: out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
+                    case .count: out.appendInt64(value.int64(r))
+                    case .sum, .avg:
+                        if let count, count.int64(r) == 0 {
+                            out.appendNull()
+                            continue
+                        }
+                        if value.int64(r) == Int64.max || value.int64(r) == Int64.min
+                            || (a.function == .sum && a.type.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
+                            throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
+                        }
+                        if a.function == .avg {
+                            out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
+                        } else {
+                            out.appendValue(of: value, row: r)
+                        }
                     case .min where a.float, .max where a.float:
                         if value.isNull(r) { out.appendNull() } else { out.appendDouble(Double(bitPattern: UInt64(bitPattern: Self.orderedBits(value.int64(r))))) }
-                    default: out.appendValue(of: value, row: r)
+                    case .min, .max: out.appendValue(of: value, row: r)
                     }
                 }
             }
