@@ -211,6 +211,7 @@ enum OperatorFixture {
                                                              Aggregate(.min, 2, as: "first"), Aggregate(.max, 1, as: "top")],
                                                 budget: budget, spill: spill, blockBytes: 1024)
                 #expect(agg.outputSchema.fields.map(\.name) == ["id", "n", "revenue", "first", "top"])
+                #expect(agg.outputSchema.fields.map(\.nullable) == [true, false, false, true, true])
                 try OperatorFixture.push(rows, batchRows: 1000) { try agg.push($0, rows: $1) }
                 try agg.finish()
                 let cols = agg.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: 300) }

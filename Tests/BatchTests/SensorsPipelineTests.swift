@@ -95,4 +95,47 @@ import Testing
         let second = try withEngine("sensors-again", budget: budget) { try Pipeline(options: again, budget: $0, spill: $1).run() }
         #expect(second.silver == nil && second.gold == nil, "a second run rebuilt: \(second.reasons)")
     }
+
+    /// Aggregates that take the same rows share one tally, and a sum, min or max over
+    /// no value is null: counts, sums, an average, a min and a max of the nullable
+    /// battery, with and without a filter, beside a sum of never-null humidity, worked
+    /// out by hand from silver above. (east's one reading has no battery; unknown's is
+    /// not warm.)
+    @Test(arguments: [(256 << 20, 65_536, 2), (16 << 20, 2, 1)])
+    func aggregatesOverNullsAndFilters(_ budget: Int, _ batchRows: Int, _ threads: Int) throws {
+        let s = Scratch()
+        defer { s.cleanUp() }
+        let text = try String(contentsOfFile: repositoryRoot + "/pipelines/sensors.yaml", encoding: .utf8) + """
+
+          - name: battery_by_region
+            from: silver
+            group_by: [region]
+            measures:
+              - readings: count(*)
+              - with_battery: count(battery)
+              - battery_sum: sum(battery)
+              - warm_battery: sum(battery) filter (where temperature > 20)
+              - warm: count(*) filter (where temperature > 20)
+              - warm_battery_readings: count(battery) filter (where temperature > 20)
+              - warm_avg: avg(battery) filter (where temperature > 20)
+              - low: min(battery)
+              - high: max(battery) filter (where temperature > 20)
+              - humidity_total: sum(humidity)
+            order: [region]
+
+        """
+        let lake = s.path + "/lake"
+        var o = Pipeline.Options(raw: Self.zone, lake: lake)
+        o.pipeline = try TypeChecker.check(try PipelineLoader.load(text: text, path: "sensors-extra.yaml"))
+        o.limits.threads = threads
+        o.limits.batchRows = batchRows
+        _ = try withEngine("sensors-aggregates", budget: budget) { try Pipeline(options: o, budget: $0, spill: $1).run() }
+        #expect(try exported(try Lake.tablePath(lake: lake, name: "battery_by_region"), in: s, as: "battery_by_region") == """
+            region,readings,with_battery,battery_sum,warm_battery,warm,warm_battery_readings,warm_avg,low,high,humidity_total
+            east,1,0,,,1,0,,,,60
+            north,4,3,10.00,6.90,2,2,3.450000,3.10,3.70,241
+            unknown,1,1,3.30,,0,0,,3.30,,10
+
+            """)
+    }
 }
