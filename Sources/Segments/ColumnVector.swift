@@ -226,6 +226,17 @@ public final class ColumnVector {
         nulls = nullCount
     }
 
+    /// Marks rows `rows` valid, a word at a time.
+    func markValid(_ rows: Range<Int>) {
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            let bit = r & 63, n = min(64 - bit, rows.upperBound - r)
+            let mask = n == 64 ? UInt64.max : ((UInt64(1) << UInt64(n)) &- 1) << UInt64(bit)
+            validity[r >> 6] |= mask
+            r += n
+        }
+    }
+
     /// Clears the validity words for `n` rows and marks them all valid.
     func markAllValid(_ n: Int) {
         let full = n / 64

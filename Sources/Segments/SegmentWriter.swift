@@ -259,7 +259,7 @@ extension ColumnVector {
         }
         var nulls = 0
         if other.nullCount == 0 {
-            for k in 0..<rows.count { markValid(first + k) }
+            markValid(first..<(first + rows.count))
         } else {
             for (k, r) in rows.enumerated() {
                 if other.isNull(r) { nulls += 1 } else { markValid(first + k) }
@@ -296,13 +296,24 @@ extension ColumnVector {
             for r in rows where present(r) { bytes += Int(other.offset(Int(r) + 1) &- other.offset(Int(r))) }
             var end = Int(offset(first))
             ensureHeap(end + bytes, preserving: end)
-            for (k, r) in rows.enumerated() {
-                if present(r) {
-                    let s = Int(other.offset(Int(r))), n = Int(other.offset(Int(r) + 1)) - s
-                    if n > 0 { Bytes.copy(heap + end, other.heap + s, n) }
-                    end += n
+            // A run of consecutive rows (most of a batch a filter mostly keeps) has its
+            // text copied in one go; its offsets are the source's, shifted.
+            var k = 0
+            while k < rows.count {
+                let r = Int(rows[k])
+                guard present(rows[k]) else {
+                    setOffset(first + k + 1, UInt32(end))
+                    k += 1
+                    continue
                 }
-                setOffset(first + k + 1, UInt32(end))
+                var e = k + 1
+                while e < rows.count && Int(rows[e]) == r + (e - k) { e += 1 }
+                let s = Int(other.offset(r)), n = Int(other.offset(r + e - k)) - s
+                if n > 0 { Bytes.copy(heap + end, other.heap + s, n) }
+                let shift = Int64(end) - Int64(s)
+                for j in k..<e { setOffset(first + j + 1, UInt32(Int64(other.offset(r + j - k + 1)) + shift)) }
+                end += n
+                k = e
             }
         } else {
             switch type.valueWidthBytes {
@@ -319,7 +330,7 @@ extension ColumnVector {
         }
         var nulls = 0
         if other.nullCount == 0 && !orNull {
-            for k in 0..<rows.count { markValid(first + k) }
+            markValid(first..<(first + rows.count))
         } else {
             for (k, r) in rows.enumerated() {
                 if !present(r) || other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }

@@ -92,6 +92,13 @@ public final class ExternalSorter {
     /// Guards `buckets` and `stats` while buckets are sorted side by side (`sortedBucket`).
     private let bucketLock = NSLock()
 
+    /// Whether a record (its key and payload) is kept on the way out.
+    public typealias Filter = @Sendable (_ key: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> Bool
+    /// Set after `finish`, before the first record is read: the records it refuses are
+    /// left out of the output. A bucket leaves them out as it is read back, so they are
+    /// not even sorted; otherwise `next()` skips them.
+    public var keeping: Filter?
+
     struct Entry {
         /// The key's first 16 bytes, big-endian, zero-padded: most comparisons stop here,
         /// without touching the arena.
@@ -376,7 +383,17 @@ public final class ExternalSorter {
     /// The next record in key order; its bytes are valid until the next call.
     public func next() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         precondition(finished, "\(consumer): next before finish")
-        if rangeMode { return try nextFromBuckets() }
+        if rangeMode { return try nextFromBuckets() } // the buckets apply `keeping`
+        guard let keeping else { return try nextSorted() }
+        while let r = try nextSorted() {
+            if keeping(r.key, r.payload) { return r }
+        }
+        return nil
+    }
+
+    /// The next record of the in-memory sort or of the merge.
+    @inline(__always)
+    private func nextSorted() throws(SpillError) -> (key: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer)? {
         if let merger { return try merger.next() }
         guard memoryCursor < entryCount else { return nil }
         // As in spillRun: the records come from all over the arena; fetch ahead.
@@ -414,7 +431,8 @@ extension ExternalSorter {
     ///
     /// `reusing`, a sorter from an earlier bucket whose rows were all read, is given the
     /// bucket when it sorted in memory: its arena pages are already mapped, so loading
-    /// the bucket does not fault them in (and zero them) again.
+    /// the bucket does not fault them in (and zero them) again. The records `keeping`
+    /// refuses are left out as the bucket is read.
     public func sortedBucket(_ i: Int, memoryMaxBytes: Int, reusing: consuming ExternalSorter? = nil) throws(SpillError) -> ExternalSorter? {
         precondition(finished && rangeMode, "\(consumer): buckets are taken after finish, in range mode")
         let taken = bucketLock.withLock { () -> SpillFile? in
@@ -450,9 +468,20 @@ extension ExternalSorter {
         }
         let batch = UnsafeMutablePointer<UnsafeRawBufferPointer>.allocate(capacity: 256)
         defer { batch.deallocate() }
+        let keeping = self.keeping
         while case let n = try reader.next(upTo: 256, into: batch), n > 0 {
-            for j in 0..<n { try sorter.add(record: batch[j]) }
-            sorter.stats.rowsIn += n
+            var kept = n
+            for j in 0..<n {
+                if let keeping {
+                    let r = batch[j], k = Int(r.loadUnaligned(as: UInt32.self)), p = Int(r.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                    guard keeping(UnsafeRawBufferPointer(rebasing: r[8..<(8 + k)]), UnsafeRawBufferPointer(rebasing: r[(8 + k)..<(8 + k + p)])) else {
+                        kept -= 1
+                        continue
+                    }
+                }
+                try sorter.add(record: batch[j])
+            }
+            sorter.stats.rowsIn += kept
         }
         try sorter.finish()
         bucketLock.withLock { stats.add(bucket: sorter.stats) } // final: its runs are all written by now

@@ -140,6 +140,71 @@ enum OperatorFixture {
         }
     }
 
+    /// A sort with a tag column gives, after `keep(tagsIn:)`, the sorted rows whose tag
+    /// the bitmap holds and no other, whole: in memory, spilled, and in range mode, its
+    /// ranges taken one by one ("taken") or read in turn by `pull` ("pulled").
+    @Test(arguments: settings, ["none", "taken", "pulled"])
+    func sortKeepsTheTaggedRows(_ setting: Setting, ranges: String) throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SplitMix64(seed: seed)
+        let count = 20_000
+        let rows: [(k: Int64?, s: String)] = (0..<count).map { _ in
+            (rng.next(below: 20) == 0 ? nil : Int64(rng.next(below: 500)) - 250, String(repeating: "x", count: rng.next(below: 30)) + String(rng.next(below: 1000)))
+        }
+        let schema = Schema([Field("k", .int64), Field("row", .int64, nullable: false), Field("s", .string)])
+        let spill = try spillDir()
+        defer { spill.close() }
+        let budget = MemoryBudget(limitBytes: setting.budget)
+        var got: [String] = []
+        do {
+            let kept = try RowBitmap(rows: count, budget: budget)
+            defer { kept.release() }
+            for r in 0..<count where r % 3 != 0 && rng.next(below: 4) != 0 { kept.set(r) }
+            let keys = [SortKey(0)]
+            let sort = try SortOperator(schema: schema, keys: keys, budget: budget, spill: spill, blockBytes: 8192, fanInMax: 4,
+                                        splitters: ranges == "none" ? [] : SortOperator.splitKeys(keys, schema: schema, [-100, 0, 100]), tag: 1)
+            let columns = schema.fields.map { ColumnVector(type: $0.type, capacity: 1000) }
+            for first in stride(from: 0, to: count, by: 1000) {
+                for c in columns { c.reset() }
+                for r in first..<min(first + 1000, count) {
+                    if let k = rows[r].k { columns[0].appendInt64(k) } else { columns[0].appendNull() }
+                    columns[1].appendInt64(Int64(r))
+                    columns[2].appendString(rows[r].s)
+                }
+                try sort.push(columns, rows: 0..<columns[0].count)
+            }
+            try sort.finish()
+            sort.keep(tagsIn: kept)
+            func read(_ n: Int) {
+                for r in 0..<n { got.append("\(columns[0].isNull(r) ? "null" : String(columns[0].int64(r))) \(columns[1].int64(r)) \(columns[2].string(r))") }
+            }
+            if ranges == "taken" {
+                let all = sort.ranges()
+                for i in 0..<all.count {
+                    guard let range = try all.take(i, memoryMaxBytes: setting.budget / 2) else { continue }
+                    while case let n = try range.pull(into: columns), n > 0 { read(n) }
+                }
+            } else {
+                while case let n = try sort.pull(into: columns), n > 0 { read(n) }
+            }
+            // The expected rows, by the same bitmap: ascending, nulls first, stable.
+            let expected = rows.indices.filter { kept.contains($0) }.sorted { a, b in
+                let ka = rows[a].k, kb = rows[b].k
+                if ka != kb {
+                    guard let ka else { return true }
+                    guard let kb else { return false }
+                    return ka < kb
+                }
+                return a < b
+            }.map { r in "\(rows[r].k.map(String.init) ?? "null") \(r) \(rows[r].s)" }
+            let differs = got.indices.first { $0 >= expected.count || got[$0] != expected[$0] }
+            #expect(got.count == expected.count && differs == nil,
+                    "seed \(seed), \(setting.testDescription), ranges \(ranges): \(got.count) rows, \(expected.count) expected; first difference at \(differs.map { "\($0): \(got[$0])" } ?? "-")")
+            #expect(got.count > count / 3 && got.count < count * 2 / 3)
+        }
+        #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
+    }
+
     func expectSpills(_ stats: OperatorStats, _ setting: Setting, large: Bool, _ context: String) {
         guard large else { return }
         switch setting.expect {

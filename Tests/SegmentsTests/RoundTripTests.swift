@@ -63,22 +63,29 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         }
     }
 
-    /// A gather of chosen rows (in any order, some repeated, some null) appends exactly
-    /// those rows, after the rows the vector already holds, for every type.
+    /// A gather of chosen rows (in any order, some repeated, some in runs of consecutive
+    /// rows, some null) appends exactly those rows, after the rows the vector already
+    /// holds, for every type; with `gatheringOrNull`, a negative row (inside a run too)
+    /// appends a null.
     @Test(arguments: allTypes)
     func gatherAppendsTheChosenRows(type: ColumnType) {
         for nulls in [false, true] {
-            let source = sampleValues(type, rows: 300, seed: 5, nulls: nulls)
-            let held = sampleValues(type, rows: 10, seed: 6, nulls: true)
-            var rng = SeededRNG(7)
-            let picks = (0..<200).map { _ in Int32(rng.next() % 300) } + [299, 0, 0]
-            let v = held.vector(type, capacity: 10 + picks.count)
-            picks.withUnsafeBufferPointer { v.append(contentsOf: source.vector(type), gathering: $0) }
-            v.append(contentsOf: source.vector(type), gathering: UnsafeBufferPointer(start: nil, count: 0))
-            var expected = held
-            for p in picks { expected = expected + source.slice(Int(p)..<(Int(p) + 1)) }
-            #expect(Values.of(v).firstDifference(expected) == nil, "type \(type) nulls \(nulls)")
-            #expect(v.nullCount == expected.nullCount)
+            for orNull in [false, true] {
+                let source = sampleValues(type, rows: 300, seed: 5, nulls: nulls)
+                let held = sampleValues(type, rows: 10, seed: 6, nulls: true)
+                var rng = SeededRNG(7)
+                var picks = (0..<200).map { _ in Int32(rng.next() % 300) } + [299, 0, 0] + Array(40..<120) + [7, 8, 9, 10, 299]
+                if orNull { picks += [-1, 3, 4, -1, -1, 5, 6, 7, -1] + Array(200..<230) + [-1] }
+                let v = held.vector(type, capacity: 10 + picks.count)
+                picks.withUnsafeBufferPointer {
+                    if orNull { v.append(contentsOf: source.vector(type), gatheringOrNull: $0) } else { v.append(contentsOf: source.vector(type), gathering: $0) }
+                }
+                v.append(contentsOf: source.vector(type), gathering: UnsafeBufferPointer(start: nil, count: 0))
+                var expected = held
+                for p in picks { expected = expected + (p < 0 ? source.oneNull : source.slice(Int(p)..<(Int(p) + 1))) }
+                #expect(Values.of(v).firstDifference(expected) == nil, "type \(type) nulls \(nulls) orNull \(orNull)")
+                #expect(v.nullCount == expected.nullCount)
+            }
         }
     }
 

@@ -51,6 +51,16 @@ enum Values: Equatable {
         }
     }
 
+    /// One null of this kind.
+    var oneNull: Values {
+        switch self {
+        case .ints: return .ints([nil])
+        case .doubles: return .doubles([nil])
+        case .bools: return .bools([nil])
+        case .strings: return .strings([nil])
+        }
+    }
+
     static func + (a: Values, b: Values) -> Values {
         switch (a, b) {
         case (.ints(let x), .ints(let y)): return .ints(x + y)

@@ -78,7 +78,9 @@ extension AggregateOperator: BatchOperator {}
 /// the budget is full (`ExternalSorter`). With split keys (from `splitKeys`), rows are
 /// spilled by key range instead and each range is sorted on its own (the sorter's range
 /// mode): the same output, without runs to merge when each range fits in memory. The
-/// ranges can then also be sorted side by side (`ranges()`).
+/// ranges can then also be sorted side by side (`ranges()`). With a `tag` column (a
+/// non-null int64, such as a row number), `keep(tagsIn:)` leaves out the rows whose tag
+/// a bitmap does not hold, before they are sorted when the sort works by ranges.
 public final class SortOperator {
     public let schema: Schema
     let rows: SortedRowDecoder
@@ -91,9 +93,9 @@ public final class SortOperator {
 
     public init(schema: Schema, keys: [SortKey], budget: MemoryBudget, spill: SpillManager,
                 blockBytes: Int = 256 << 10, fanInMax: Int = 512, memoryMaxBytes: Int = Int.max, splitters: [[UInt8]] = [],
-                bucketBlockBytes: Int? = nil) throws {
+                bucketBlockBytes: Int? = nil, tag: Int? = nil) throws {
         self.schema = schema
-        rows = SortedRowDecoder(schema: schema, keys: keys)
+        rows = SortedRowDecoder(schema: schema, keys: keys, tag: tag)
         encoder = RecordBatchEncoder(schema: schema, headerBytes: 8, sections: [.init(.key(keys)), .init(.row(rows.payloadColumns))])
         sorter = try ExternalSorter(budget: budget, spill: spill, consumer: "sort", blockBytes: blockBytes, fanInMax: fanInMax,
                                     memoryMaxBytes: memoryMaxBytes, splitters: splitters, bucketBlockBytes: bucketBlockBytes)
@@ -138,6 +140,14 @@ public final class SortOperator {
         try sorter.finish()
     }
 
+    /// After `finish`, before the first row is pulled: only the rows whose tag `bitmap`
+    /// holds come out.
+    func keep(tagsIn bitmap: RowBitmap) {
+        precondition(rows.tagged, "rows are kept by their tag: the sort has none")
+        let at = rows.codec.bitmapBytes
+        sorter.keeping = { _, payload in bitmap.contains(Int(Int64(littleEndian: payload.loadUnaligned(fromByteOffset: at, as: Int64.self)))) }
+    }
+
     /// Fills `columns` (emptied first) with the next sorted rows, up to their capacity.
     public func pull(into columns: [ColumnVector]) throws -> Int {
         let n = try rows.pull(from: sorter, into: columns, scratch: scratch)
@@ -169,7 +179,8 @@ public final class SortOperator {
 }
 
 /// How a sort's records become rows again: the key columns come back from the key
-/// (`KeyEncoder.decode`), the others from the payload.
+/// (`KeyEncoder.decode`), the others from the payload, which starts with the tag column
+/// when there is one (its 8 bytes right after the null bitmap, as it is never null).
 final class SortedRowDecoder: Sendable {
     let keys: KeyEncoder
     let keyColumns: [Int]
@@ -178,12 +189,19 @@ final class SortedRowDecoder: Sendable {
     let payloadColumns: [Int]
     let codec: RowCodec
 
-    init(schema: Schema, keys: [SortKey]) {
+    let tagged: Bool
+
+    init(schema: Schema, keys: [SortKey], tag: Int? = nil) {
         self.keys = KeyEncoder(keys: keys, schema: schema)
         let keyColumns = keys.map(\.column)
         keyDecodes = keyColumns.indices.map { !keyColumns[..<$0].contains(keyColumns[$0]) }
         self.keyColumns = keyColumns
-        payloadColumns = schema.fields.indices.filter { !keyColumns.contains($0) }
+        if let tag {
+            precondition(!keyColumns.contains(tag) && schema.fields[tag].type == .int64 && !schema.fields[tag].nullable,
+                         "a sort's tag is a non-null int64 column that is not a key")
+        }
+        payloadColumns = (tag.map { [$0] } ?? []) + schema.fields.indices.filter { !keyColumns.contains($0) && $0 != tag }
+        tagged = tag != nil
         codec = RowCodec(types: payloadColumns.map { schema.fields[$0].type })
     }
 

@@ -2,7 +2,7 @@ import Spill
 
 /// One bit per bronze row: the rows whose version survives deduplication. Its memory
 /// (rows / 8 bytes: 12.5 MB for 100M rows) is reserved from the budget.
-final class RowBitmap {
+final class RowBitmap: @unchecked Sendable { // set while one thread builds it, then only read
     private let words: UnsafeMutablePointer<UInt64>
     private let wordCount: Int
     private let reservation: Reservation

@@ -124,7 +124,7 @@ public struct SilverStage {
         let sort = try SortOperator(schema: sortSchema, keys: sortKeys, budget: budget, spill: spill,
                                     blockBytes: grant.sortBlockBytes, memoryMaxBytes: grant.sortEngineBytes,
                                     splitters: SortOperator.splitKeys(sortKeys, schema: sortSchema, split.starts.map { $0 * keyUnit }),
-                                    bucketBlockBytes: split.bucketBlockBytes)
+                                    bucketBlockBytes: split.bucketBlockBytes, tag: rowColumn)
         let survivors = try RowBitmap(rows: report.bronzeRows, budget: budget)
         defer { survivors.release() }
         var written: [SegmentSummary] = []
@@ -409,25 +409,27 @@ public struct SilverStage {
     func writeSilver(_ sort: SortOperator, rows: Int, sortSchema: Schema, rowColumn: Int, partition: Int, survivors: RowBitmap, rangesFit: Bool,
                      to table: TableWriter, written: inout [SegmentSummary], report: inout Report) throws {
         let segmentOptions = SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows)
-        let sets = (0..<2).map { _ in KeptRows(sortSchema, rowColumn: rowColumn, capacity: rows) }
+        let sets = (0..<2).map { _ in sortSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) } }
         var writers: [DatePartitionWriter] = []
         do {
+            // The rows the dedup did not keep are left out (by ranges, before they are sorted).
+            sort.keep(tagsIn: survivors)
             let ranges = sort.ranges()
             if ranges.count > 0 && threads >= 2 && rangesFit {
                 let slots = SharedSlots<DatePartitionWriter>(count: ranges.count)
                 defer { writers = (0..<ranges.count).compactMap { slots.get($0) } }
-                let shared = Handed((table, sets, survivors))
+                let shared = Handed((table, sets))
                 let rangeBytes = limits.silver(available: budget.availableBytes, rangeMode: true).sort.sortEngineBytes / 2
                 try Parallel.run(workers: 2) { w, next in
-                    let (table, kept, survivors) = (shared.value.0, shared.value.1[w], shared.value.2)
+                    let (table, kept) = (shared.value.0, shared.value.1[w])
+                    let silver = Array(kept[0..<rowColumn])
                     var previous: SortRanges.SortedRange? // read to its end: its memory goes to the next range
                     while let i = next(ranges.count) {
                         guard let range = try ranges.take(i, memoryMaxBytes: rangeBytes, reusing: previous.take()) else { continue }
                         let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions, stagesAtOnce: false)
                         slots.set(i, partitioned)
-                        while case let n = try range.pull(into: kept.sorted), n > 0 {
-                            let k = kept.keep(n, survivors)
-                            try partitioned.append(kept.out, rows: 0..<k, days: kept.out[partition])
+                        while case let n = try range.pull(into: kept), n > 0 {
+                            try partitioned.append(silver, rows: 0..<n, days: kept[partition])
                         }
                         try partitioned.finish()
                         previous = range
@@ -436,10 +438,9 @@ public struct SilverStage {
             } else {
                 let partitioned = DatePartitionWriter(table: table, granularity: .day, options: segmentOptions)
                 writers = [partitioned]
-                let kept = sets[0]
-                while case let n = try sort.pull(into: kept.sorted), n > 0 {
-                    let k = kept.keep(n, survivors)
-                    try partitioned.append(kept.out, rows: 0..<k, days: kept.out[partition])
+                let kept = sets[0], silver = Array(kept[0..<rowColumn])
+                while case let n = try sort.pull(into: kept), n > 0 {
+                    try partitioned.append(silver, rows: 0..<n, days: kept[partition])
                 }
                 try partitioned.finish()
             }
@@ -455,48 +456,5 @@ public struct SilverStage {
         report.partitions = Set(writers.flatMap(\.partitionValues)).count
         report.sort = sort.stats
         report.phases.lap("sort_write")
-    }
-
-    /// A batch of sorted rows and the silver rows among them the dedup kept.
-    final class KeptRows: @unchecked Sendable {
-        let sorted: [ColumnVector]
-        /// Silver's columns of the kept rows: `sorted`'s own when every row is kept.
-        private(set) var out: [ColumnVector]
-        private let gathered: [ColumnVector]
-        private let silverOfSorted: [ColumnVector]
-        private let rowColumn: Int
-        private let picked: UnsafeMutablePointer<Int32>
-
-        init(_ schema: Schema, rowColumn: Int, capacity: Int) {
-            sorted = schema.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-            silverOfSorted = Array(sorted[0..<rowColumn])
-            gathered = schema.fields[0..<rowColumn].map { ColumnVector(type: $0.type, capacity: capacity) }
-            out = silverOfSorted
-            self.rowColumn = rowColumn
-            picked = .allocate(capacity: capacity)
-        }
-
-        deinit { picked.deallocate() }
-
-        /// Keeps the rows of `sorted` (`n` of them) whose bronze row survived; returns how many.
-        func keep(_ n: Int, _ survivors: RowBitmap) -> Int {
-            let rows = sorted[rowColumn]
-            var k = 0
-            for r in 0..<n where survivors.contains(Int(rows.int64(r))) {
-                picked[k] = Int32(r)
-                k += 1
-            }
-            if k == n {
-                out = silverOfSorted
-                return n
-            }
-            let keptRows = UnsafeBufferPointer(start: picked, count: k)
-            for (c, v) in gathered.enumerated() {
-                v.reset()
-                v.append(contentsOf: sorted[c], gathering: keptRows)
-            }
-            out = gathered
-            return k
-        }
     }
 }
