@@ -205,6 +205,45 @@ enum OperatorFixture {
         #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
     }
 
+    /// `pull(orderColumn:)` gives the kept rows' values of one ordering column: per id,
+    /// the row number of its greatest (ts, row), as an in-memory dedup says.
+    @Test(arguments: settings)
+    func dedupPullsOneOrderingColumn(_ setting: Setting) throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SplitMix64(seed: seed)
+        let count = 20_000
+        let rows: [(id: String, ts: Int64?)] = (0..<count).map { _ in ("K\(rng.next(below: 5000))", rng.next(below: 10) == 0 ? nil : Int64(rng.next(below: 50))) }
+        let schema = Schema([Field("id", .string), Field("ts", .timestamp), Field("row", .int64, nullable: false)])
+        let spill = try spillDir()
+        defer { spill.close() }
+        let budget = MemoryBudget(limitBytes: setting.budget)
+        var got: [Int64] = []
+        do {
+            let dedup = try DedupOperator(schema: schema, keyColumns: [0], order: [SortKey(1), SortKey(2)], budget: budget, spill: spill, blockBytes: 1024)
+            let columns = schema.fields.map { ColumnVector(type: $0.type, capacity: 1000) }
+            for first in stride(from: 0, to: count, by: 1000) {
+                for c in columns { c.reset() }
+                for r in first..<(first + 1000) {
+                    columns[0].appendString(rows[r].id)
+                    if let ts = rows[r].ts { columns[1].appendInt64(ts) } else { columns[1].appendNull() }
+                    columns[2].appendInt64(Int64(r))
+                }
+                try dedup.push(columns, rows: 0..<1000)
+            }
+            try dedup.finish()
+            let out = ColumnVector(type: .int64, capacity: 700)
+            while case let n = try dedup.pull(orderColumn: 2, into: out), n > 0 { got += (0..<n).map { out.int64($0) } }
+        }
+        // Nulls order first: the greatest is the latest non-null ts, then the last row.
+        var best: [String: Int] = [:]
+        for (r, row) in rows.enumerated() {
+            guard let b = best[row.id] else { best[row.id] = r; continue }
+            if (row.ts ?? Int64.min) >= (rows[b].ts ?? Int64.min) { best[row.id] = r }
+        }
+        #expect(got.sorted() == best.values.map(Int64.init).sorted(), "seed \(seed), \(setting.testDescription)")
+        #expect(budget.usedBytes == 0 && budget.liveReservations == 0)
+    }
+
     func expectSpills(_ stats: OperatorStats, _ setting: Setting, large: Bool, _ context: String) {
         guard large else { return }
         switch setting.expect {

@@ -337,6 +337,24 @@ public final class DedupOperator {
         stats.takeSpill(from: table.stats)
         return n
     }
+
+    /// Fills `out` (emptied first) with the next kept rows' values of ordering column
+    /// `column` alone, read from their order bytes without decoding the other columns.
+    public func pull(orderColumn column: Int, into out: ColumnVector) throws -> Int {
+        guard let k = orderColumns.indices.first(where: { orderColumns[$0] == column && orderDecodes[$0] }) else {
+            preconditionFailure("column \(column) is not an ordering column the order bytes give")
+        }
+        out.reset()
+        let decodes = orderColumns.indices.map { $0 == k }, into = Array(repeating: out, count: orderColumns.count)
+        var n = 0
+        while n < out.capacity, let r = try table.next() {
+            order.decode(GraceHashTable.dedupParts(r.rest).order, appendTo: into, decodes: decodes, scratch: scratch)
+            n += 1
+        }
+        stats.rowsOut += n
+        stats.takeSpill(from: table.stats)
+        return n
+    }
 }
 
 /// One aggregate of `AggregateOperator`.

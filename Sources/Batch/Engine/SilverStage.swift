@@ -392,9 +392,8 @@ public struct SilverStage {
         report.phases.lap("scan_route")
         if let dedup {
             try dedup.finish()
-            let out = narrow.fields.map { ColumnVector(type: $0.type, capacity: unit) }
-            while case let n = try dedup.pull(into: out, keys: false), n > 0 {
-                let rows = out[out.count - 1]
+            let rows = ColumnVector(type: .int64, capacity: unit)
+            while case let n = try dedup.pull(orderColumn: narrow.count - 1, into: rows), n > 0 {
                 for r in 0..<n { survivors.set(Int(rows.int64(r))) }
             }
             report.dedup = dedup.stats
