@@ -105,6 +105,13 @@ import Testing
         #expect(try eval("i = p", rows) == ["true", "false", "null"])
         #expect(try eval("f < p", rows) == ["false", "false", "null"])
         #expect(try eval("s > 'az'", rows) == ["true", "true", "null"]) // bytes: 0xC3 > 'z'
+        // A string against a literal, either way round; lengths differ or bytes do.
+        #expect(try eval("s = 'b'", rows) == ["true", "false", "null"])
+        #expect(try eval("'a\u{e9}' = s", rows) == ["false", "true", "null"])
+        #expect(try eval("s <> 'a\u{e9}'", rows) == ["true", "false", "null"])
+        #expect(try eval("s = 'a'", rows) == ["false", "false", "null"])
+        #expect(try eval("s = ''", rows + [["s": ""]]) == ["false", "false", "null", "true"])
+        #expect(try eval("s = null", rows) == ["null", "null", "null"])
         #expect(try eval("d = t", rows) == ["true", "false", "null"])
         #expect(try eval("d <> date '2025-03-15'", rows) == ["true", "true", "null"])
         #expect(try eval("i between 2 and 2", rows) == ["true", "false", "null"])
@@ -138,6 +145,9 @@ import Testing
         let rows: [Row] = [["s": "web", "i": 1], ["s": "fax", "i": 5], ["i": 2]]
         #expect(try eval("s in ('web', 'mobile')", rows) == ["true", "false", "null"])
         #expect(try eval("s not in ('web', 'mobile')", rows) == ["false", "true", "null"])
+        #expect(try eval("s in ('we', 'webs', 'fax')", rows) == ["false", "true", "null"])
+        #expect(try eval("s in ('web', null)", rows) == ["true", "null", "null"])
+        #expect(try eval("s not in ('', 'fax')", rows + [["s": ""]]) == ["true", "false", "null", "false"])
         #expect(try eval("i in (1, 2, null)", rows) == ["true", "null", "true"]) // no match beside a null is null
         let origin = PipelineFile.Position(line: 1, column: 1)
         let feed = PipelineFile.Feed(name: "codes", files: "codes.csv", key: "code",

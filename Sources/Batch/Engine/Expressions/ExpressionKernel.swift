@@ -68,9 +68,11 @@ public final class ExpressionKernel {
     /// When set, a value that does not fit is noted here and null, not an error.
     let overflows: OverflowRows?
     /// `x in (...)` whose items are all literals (strings or integers): their values.
-    enum ConstantItems { case strings([[UInt8]]), integers([Int64]) }
+    enum ConstantItems { case strings(LiteralTexts), integers([Int64]) }
     private let constantItems: ConstantItems?
     private let constantsHaveNull: Bool
+    /// A string `=` or `<>` with a literal side: the literal, and the other side's input.
+    private let equalsText: (text: LiteralTexts, side: Int)?
     /// A date part kernel's last day and its part.
     private var lastDay = Int64.min, lastPart: Int32 = 0
     /// The children's results of the batch being evaluated, one slot per child, reused
@@ -85,6 +87,19 @@ public final class ExpressionKernel {
         output = ColumnVector(type: Self.columnType(type), capacity: capacity)
         inputs = children.map(\.output)
         (constantItems, constantsHaveNull) = Self.constants(op, children)
+        equalsText = Self.equalsText(op, children)
+    }
+
+    /// For `x = 'literal'` or `x <> 'literal'` (either way round) over strings: the
+    /// literal, and which input is `x`.
+    private static func equalsText(_ op: Op, _ children: [ExpressionKernel]) -> (text: LiteralTexts, side: Int)? {
+        guard case let .compare(b) = op, b == .equal || b == .notEqual, children[0].type == .string else { return nil }
+        for (side, literal) in [(0, 1), (1, 0)] {
+            if case .literal = children[literal].op, !children[literal].output.isNull(0) {
+                return (LiteralTexts([children[literal].output.withString(0) { Array($0) }]), side)
+            }
+        }
+        return nil
     }
 
     /// The literal items of an `in (...)` whose items are all literals of a string or
@@ -95,7 +110,7 @@ public final class ExpressionKernel {
         let hasNull = items.contains { $0.isNull(0) }
         let present = items.filter { !$0.isNull(0) }
         switch children[0].type {
-        case .string: return (.strings(present.map { $0.withString(0) { Array($0) } }), hasNull)
+        case .string: return (.strings(LiteralTexts(present.map { $0.withString(0) { Array($0) } })), hasNull)
         case .bool, .float64: return (nil, false)
         case .int32, .date: return (.integers(present.map { Int64($0.int32(0)) }), hasNull)
         default: return (.integers(present.map { $0.int64(0) }), hasNull)
@@ -351,6 +366,15 @@ public final class ExpressionKernel {
     func compare(_ op: BinaryOp, _ a: ColumnVector, _ b: ColumnVector, _ rows: Int) {
         let out = output
         let t = children[0].type
+        if let (text, side) = equalsText {
+            // A string against a literal: the literal's bytes held once.
+            let x = side == 0 ? a : b, equal = op == .equal
+            for r in 0..<rows {
+                if x.isNull(r) { out.appendNull(); continue }
+                out.appendBool(x.withString(r) { text.contains($0) } == equal)
+            }
+            return
+        }
         if t == .string && (op == .equal || op == .notEqual) {
             // Equality of strings: lengths first, then bytes.
             for r in 0..<rows {
@@ -400,14 +424,19 @@ public final class ExpressionKernel {
         let x = inputs[0]
         if let constants = constantItems {
             // Literal items: the row's value against their values, no item vectors.
-            for r in 0..<rows {
-                if x.isNull(r) { out.appendNull(); continue }
-                let found: Bool
-                switch constants {
-                case let .strings(items): found = x.withString(r) { a in items.contains { $0.count == a.count && $0.withUnsafeBytes { Bytes.equal(a, $0) } } }
-                case let .integers(items): found = items.contains(t == .int32 || t == .date ? Int64(x.int32(r)) : x.int64(r))
-                }
+            @inline(__always) func emit(_ found: Bool) {
                 if found { out.appendBool(!negated) } else if constantsHaveNull { out.appendNull() } else { out.appendBool(negated) }
+            }
+            switch constants {
+            case let .strings(texts):
+                for r in 0..<rows {
+                    if x.isNull(r) { out.appendNull() } else { emit(x.withString(r) { texts.contains($0) }) }
+                }
+            case let .integers(items):
+                let narrow = t == .int32 || t == .date
+                for r in 0..<rows {
+                    if x.isNull(r) { out.appendNull() } else { emit(items.contains(narrow ? Int64(x.int32(r)) : x.int64(r))) }
+                }
             }
             return
         }
@@ -625,6 +654,44 @@ public final class ExpressionKernel {
         case .string, .null: text = x.string(r)
         }
         output.appendString(text)
+    }
+}
+
+/// Literal strings a string is tested against (`x = 'a'`, `x in ('a', 'b')`), end to
+/// end in one buffer with each one's start and length: a test reads no per-item array.
+final class LiteralTexts {
+    let count: Int
+    private let bytes: UnsafeMutableRawPointer
+    private let starts: UnsafeMutablePointer<Int>
+    private let lengths: UnsafeMutablePointer<Int>
+
+    init(_ items: [[UInt8]]) {
+        count = items.count
+        bytes = .allocate(byteCount: max(1, items.reduce(0) { $0 + $1.count }), alignment: 8)
+        starts = .allocate(capacity: max(1, count))
+        lengths = .allocate(capacity: max(1, count))
+        var at = 0
+        for (k, item) in items.enumerated() {
+            item.withUnsafeBytes { if let p = $0.baseAddress { (bytes + at).copyMemory(from: p, byteCount: $0.count) } }
+            starts[k] = at
+            lengths[k] = item.count
+            at += item.count
+        }
+    }
+
+    deinit {
+        bytes.deallocate()
+        starts.deallocate()
+        lengths.deallocate()
+    }
+
+    /// Whether `s` is one of the texts.
+    @inline(__always)
+    func contains(_ s: UnsafeRawBufferPointer) -> Bool {
+        for k in 0..<count where lengths[k] == s.count {
+            if Bytes.equal(bytes + starts[k], s.baseAddress, s.count) { return true }
+        }
+        return false
     }
 }
 
