@@ -332,9 +332,19 @@ extension ColumnVector {
         if other.nullCount == 0 && !orNull {
             markValid(first..<(first + rows.count))
         } else {
+            // A validity word at a time: its bits gathered in a register, stored once.
+            var at = first >> 6
+            var word = validity[at]
             for (k, r) in rows.enumerated() {
-                if !present(r) || other.isNull(Int(r)) { nulls += 1 } else { markValid(first + k) }
+                let row = first + k
+                if row >> 6 != at {
+                    validity[at] = word
+                    at = row >> 6
+                    word = validity[at]
+                }
+                if !present(r) || other.isNull(Int(r)) { nulls += 1 } else { word |= 1 << UInt64(row & 63) }
             }
+            validity[at] = word
         }
         setDecoded(count: first + rows.count, nullCount: nullCount + nulls)
     }
