@@ -374,7 +374,8 @@ enum OperatorFixture {
 
     /// The bulk encoder writes the bytes of RowCodec and KeyEncoder, row by row: every
     /// type, nulls (none, some, all), strings with zero bytes and empty ones, descending
-    /// keys, length prefixes, header and trailer gaps, and a chunk not starting at row 0.
+    /// keys, length prefixes, header and trailer gaps, a chunk not starting at row 0, and
+    /// chunks of the rows a selection lists (out of order, repeated, more than a chunk).
     @Test(arguments: [UInt64(1), 2, 3])
     func batchEncoderWritesTheRowEncodersBytes(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
@@ -404,10 +405,10 @@ enum OperatorFixture {
                                          sections: [.init(.row(selection)), .init(.key(keys), lengthPrefixed: true), .init(.row(all))], trailerBytes: 24)
         let rowCodec = RowCodec(types: types), selectionCodec = RowCodec(types: selection.map { types[$0] })
         let keyEncoder = KeyEncoder(keys: keys, schema: schema)
-        for chunk in [0..<1024, 1024..<rows, 700..<701] {
-            encoder.encode(columns, rows: chunk)
+        func check(_ chunk: [Int]) {
             #expect(encoder.count == chunk.count)
             for (i, r) in chunk.enumerated() {
+                #expect(encoder.row(i) == r)
                 let a = ByteBuffer(), b = ByteBuffer(), c = ByteBuffer()
                 selectionCodec.encode(columns, row: r, selection: selection, into: a)
                 keyEncoder.encode(columns, row: r, into: b)
@@ -420,6 +421,19 @@ enum OperatorFixture {
                 #expect(got == Array(expected[16...]), "seed \(seed), row \(r)")
             }
         }
+        for chunk in [0..<1024, 1024..<rows, 700..<701] {
+            encoder.encode(columns, rows: chunk)
+            check(Array(chunk))
+        }
+        let picked: [Int32] = (0..<1300).map { _ in Int32(rng.next(below: rows)) } + [3, 4, 5, 5, 1499, 0]
+        var from = 0
+        picked.withUnsafeBufferPointer { selection in
+            encoder.encodeChunks(columns, selection: selection) {
+                check(picked[from..<(from + encoder.count)].map(Int.init))
+                from += encoder.count
+            }
+        }
+        #expect(from == picked.count)
     }
 
     /// A key decodes back to its values: every type, both directions, nulls, strings with

@@ -22,17 +22,41 @@ public struct OperatorStats: Sendable {
     }
 }
 
+/// The rows of a batch an operator takes: a range, or the rows a selection lists (those
+/// a filter kept, taken where they are rather than gathered first).
+public enum BatchRows {
+    case range(Range<Int>)
+    case selection(UnsafeBufferPointer<Int32>)
+
+    public var count: Int {
+        switch self {
+        case let .range(r): r.count
+        case let .selection(s): s.count
+        }
+    }
+}
+
+extension RecordBatchEncoder {
+    /// `encodeChunks` of a range or of a selection.
+    func encodeChunks(_ columns: [ColumnVector], _ rows: BatchRows, _ body: () throws -> Void) rethrows {
+        switch rows {
+        case let .range(r): try encodeChunks(columns, rows: r, body)
+        case let .selection(s): try encodeChunks(columns, selection: s, body)
+        }
+    }
+}
+
 extension GraceHashTable {
     /// Adds rows `rows` of `columns`, encoded chunk by chunk as the table's records by
     /// `encoder` (whose first section is the key): the header (hash, key and rest
     /// lengths) is filled here, then the chunk goes to the table in one call.
     /// `combine`, when given, may merge records of the chunk: it returns the count of
     /// those left (their bounds in `survivors`), or -1 to add the chunk as it is.
-    static func add(_ columns: [ColumnVector], rows: Range<Int>, encoder: RecordBatchEncoder, to table: GraceHashTable,
+    static func add(_ columns: [ColumnVector], rows: BatchRows, encoder: RecordBatchEncoder, to table: GraceHashTable,
                     combine: (() throws -> Int)? = nil, survivors: UnsafePointer<Int>? = nil,
-                    fill: (RecordBatchEncoder, Int) -> Void = { _, _ in }) throws {
-        try encoder.encodeChunks(columns, rows: rows) { first in
-            fill(encoder, first)
+                    fill: (RecordBatchEncoder) -> Void = { _ in }) throws {
+        try encoder.encodeChunks(columns, rows) {
+            fill(encoder)
             for i in 0..<encoder.count {
                 let r = encoder.record(i)
                 let k = encoder.sectionBytes(0, i)
@@ -124,7 +148,16 @@ public final class SortOperator {
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        try encoder.encodeChunks(columns, rows: rows) { _ in
+        try push(columns, .range(rows))
+    }
+
+    /// Pushes the rows of `columns` that `selection` lists, in its order.
+    public func push(_ columns: [ColumnVector], selection: UnsafeBufferPointer<Int32>) throws {
+        try push(columns, .selection(selection))
+    }
+
+    private func push(_ columns: [ColumnVector], _ rows: BatchRows) throws {
+        try encoder.encodeChunks(columns, rows) {
             for i in 0..<encoder.count {
                 let r = encoder.record(i)
                 let k = encoder.sectionBytes(0, i)
@@ -310,8 +343,14 @@ public final class DedupOperator {
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table)
+        try GraceHashTable.add(columns, rows: .range(rows), encoder: encoder, to: table)
         stats.rowsIn += rows.count
+    }
+
+    /// Pushes the rows of `columns` that `selection` lists, in its order.
+    public func push(_ columns: [ColumnVector], selection: UnsafeBufferPointer<Int32>) throws {
+        try GraceHashTable.add(columns, rows: .selection(selection), encoder: encoder, to: table)
+        stats.rowsIn += selection.count
     }
 
     public func finish() throws {
@@ -445,7 +484,16 @@ public final class AggregateOperator {
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table, combine: { try self.combine() }, survivors: survivors) { encoder, first in
+        try push(columns, .range(rows))
+    }
+
+    /// Pushes the rows of `columns` that `selection` lists, in its order.
+    public func push(_ columns: [ColumnVector], selection: UnsafeBufferPointer<Int32>) throws {
+        try push(columns, .selection(selection))
+    }
+
+    private func push(_ columns: [ColumnVector], _ rows: BatchRows) throws {
+        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table, combine: { try self.combine() }, survivors: survivors) { encoder in
             // Each record's values, one aggregate (a column of input) at a time.
             for (k, a) in aggregates.enumerated() {
                 let s = slots[k]
@@ -457,8 +505,9 @@ public final class AggregateOperator {
                 let c = columns[column]
                 for i in 0..<encoder.count {
                     let end = encoder.record(i) + encoder.recordBytes(i)
-                    let null = c.isNull(first + i)
-                    let v = null ? 0 : c.integer(first + i)
+                    let row = encoder.row(i)
+                    let null = c.isNull(row)
+                    let v = null ? 0 : c.integer(row)
                     let stored: Int64
                     switch a.function {
                     case .count: stored = null ? 0 : 1

@@ -51,6 +51,8 @@ public final class RecordBatchEncoder {
     /// Write positions, one per row, and a section's or column's start per row.
     private let pos: UnsafeMutablePointer<Int>
     private let mark: UnsafeMutablePointer<Int>
+    /// The batch row each record of the chunk encodes.
+    private let rowAt: UnsafeMutablePointer<Int>
 
     public init(schema: Schema, headerBytes: Int, sections: [Section], trailerBytes: Int = 0) {
         self.headerBytes = headerBytes
@@ -69,6 +71,7 @@ public final class RecordBatchEncoder {
         lengths = UnsafeMutablePointer<Int>.allocate(capacity: max(1, sections.count) * n)
         pos = UnsafeMutablePointer<Int>.allocate(capacity: n)
         mark = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        rowAt = UnsafeMutablePointer<Int>.allocate(capacity: n)
     }
 
     deinit {
@@ -77,6 +80,7 @@ public final class RecordBatchEncoder {
         lengths.deallocate()
         pos.deallocate()
         mark.deallocate()
+        rowAt.deallocate()
     }
 
     /// The encoded records' bytes (valid until the next `encode`).
@@ -91,14 +95,31 @@ public final class RecordBatchEncoder {
     @inline(__always)
     public func sectionBytes(_ s: Int, _ i: Int) -> Int { lengths[s * Self.chunkRows + i] }
 
+    /// The batch row record `i` of the chunk encodes.
+    @inline(__always)
+    public func row(_ i: Int) -> Int { rowAt[i] }
+
     /// Encodes rows `rows` of `columns` a chunk of at most `chunkRows` at a time, and
-    /// calls `body` with each encoded chunk's first row (`count` rows from it).
-    public func encodeChunks(_ columns: [ColumnVector], rows: Range<Int>, _ body: (_ first: Int) throws -> Void) rethrows {
+    /// calls `body` after each chunk (`count` records, record i from batch row `row(i)`).
+    public func encodeChunks(_ columns: [ColumnVector], rows: Range<Int>, _ body: () throws -> Void) rethrows {
         var first = rows.lowerBound
         while first < rows.upperBound {
             let end = min(first + Self.chunkRows, rows.upperBound)
             encode(columns, rows: first..<end)
-            try body(first)
+            try body()
+            first = end
+        }
+    }
+
+    /// As `encodeChunks(_:rows:_:)`, for the batch rows `selection` lists, in its order:
+    /// the rows a filter kept, encoded where they are, without gathering them first.
+    public func encodeChunks(_ columns: [ColumnVector], selection: UnsafeBufferPointer<Int32>, _ body: () throws -> Void) rethrows {
+        var first = 0
+        while first < selection.count {
+            let end = min(first + Self.chunkRows, selection.count)
+            for i in first..<end { rowAt[i - first] = Int(selection[i]) }
+            encodeRows(columns, end - first)
+            try body()
             first = end
         }
     }
@@ -106,8 +127,12 @@ public final class RecordBatchEncoder {
     /// Encodes rows `rows` (at most `chunkRows`) of `columns`.
     public func encode(_ columns: [ColumnVector], rows: Range<Int>) {
         precondition(rows.count <= Self.chunkRows, "encode takes at most \(Self.chunkRows) rows at a time")
-        let n = rows.count
-        let first = rows.lowerBound
+        for i in 0..<rows.count { rowAt[i] = rows.lowerBound + i }
+        encodeRows(columns, rows.count)
+    }
+
+    /// Encodes batch rows `rowAt[0..<n]` of `columns`.
+    private func encodeRows(_ columns: [ColumnVector], _ n: Int) {
         count = n
         // Sizes, section by section.
         var fixed = headerBytes + trailerBytes
@@ -115,8 +140,8 @@ public final class RecordBatchEncoder {
             if section.lengthPrefixed { fixed += 4 }
             let len = lengths + s * Self.chunkRows
             switch section.layout {
-            case .row(let selection): sizeRow(columns, selection, types[s], first, n, len)
-            case .key(let keys): sizeKey(columns, keys, types[s], first, n, len)
+            case .row(let selection): sizeRow(columns, selection, types[s], n, len)
+            case .key(let keys): sizeKey(columns, keys, types[s], n, len)
             }
         }
         var total = 0
@@ -142,16 +167,17 @@ public final class RecordBatchEncoder {
                 }
             }
             switch section.layout {
-            case .row(let selection): writeRow(columns, selection, types[s], first, n)
-            case .key(let keys): writeKey(columns, keys, types[s], first, n)
+            case .row(let selection): writeRow(columns, selection, types[s], n)
+            case .key(let keys): writeKey(columns, keys, types[s], n)
             }
         }
     }
 
     // MARK: RowCodec layout
 
-    private func sizeRow(_ columns: [ColumnVector], _ selection: [Int], _ types: [ColumnType], _ first: Int, _ n: Int,
+    private func sizeRow(_ columns: [ColumnVector], _ selection: [Int], _ types: [ColumnType], _ n: Int,
                          _ len: UnsafeMutablePointer<Int>) {
+        let at = rowAt
         let bitmap = (selection.count + 7) / 8
         for i in 0..<n { len[i] = bitmap }
         for (k, column) in selection.enumerated() {
@@ -159,21 +185,22 @@ public final class RecordBatchEncoder {
             let nulls = c.nullCount > 0
             switch types[k] {
             case .string:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    len[i] += 4 + c.withString(first + i) { $0.count }
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    len[i] += 4 + c.withString(at[i]) { $0.count }
                 }
             default:
                 let w = types[k].rowCodecBytes
                 if !nulls {
                     for i in 0..<n { len[i] += w }
                 } else {
-                    for i in 0..<n where !c.isNull(first + i) { len[i] += w }
+                    for i in 0..<n where !c.isNull(at[i]) { len[i] += w }
                 }
             }
         }
     }
 
-    private func writeRow(_ columns: [ColumnVector], _ selection: [Int], _ types: [ColumnType], _ first: Int, _ n: Int) {
+    private func writeRow(_ columns: [ColumnVector], _ selection: [Int], _ types: [ColumnType], _ n: Int) {
+        let at = rowAt
         let buffer = self.buffer, pos = self.pos, mark = self.mark
         let bitmap = (selection.count + 7) / 8
         for i in 0..<n {
@@ -191,7 +218,7 @@ public final class RecordBatchEncoder {
             if nulls {
                 // Null rows: their bit in the bitmap, and no bytes (pos stays).
                 let bit = UInt8(1 << (k % 8))
-                for i in 0..<n where c.isNull(first + i) {
+                for i in 0..<n where c.isNull(at[i]) {
                     let at = mark[i] + k / 8
                     buffer.storeBytes(of: buffer.load(fromByteOffset: at, as: UInt8.self) | bit, toByteOffset: at, as: UInt8.self)
                 }
@@ -199,28 +226,28 @@ public final class RecordBatchEncoder {
             // One loop per type, so that no row pays for the type switch.
             switch types[k] {
             case .bool:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    buffer.storeBytes(of: c.bool(first + i) ? 1 : 0, toByteOffset: pos[i], as: UInt8.self)
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    buffer.storeBytes(of: c.bool(at[i]) ? 1 : 0, toByteOffset: pos[i], as: UInt8.self)
                     pos[i] += 1
                 }
             case .int32, .date:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    buffer.storeBytes(of: c.int32(first + i).littleEndian, toByteOffset: pos[i], as: Int32.self)
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    buffer.storeBytes(of: c.int32(at[i]).littleEndian, toByteOffset: pos[i], as: Int32.self)
                     pos[i] += 4
                 }
             case .float64:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    buffer.storeBytes(of: c.double(first + i).bitPattern.littleEndian, toByteOffset: pos[i], as: UInt64.self)
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    buffer.storeBytes(of: c.double(at[i]).bitPattern.littleEndian, toByteOffset: pos[i], as: UInt64.self)
                     pos[i] += 8
                 }
             case .int64, .decimal, .timestamp:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    buffer.storeBytes(of: c.int64(first + i).littleEndian, toByteOffset: pos[i], as: Int64.self)
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    buffer.storeBytes(of: c.int64(at[i]).littleEndian, toByteOffset: pos[i], as: Int64.self)
                     pos[i] += 8
                 }
             case .string:
-                for i in 0..<n where !(nulls && c.isNull(first + i)) {
-                    c.withString(first + i) { s in
+                for i in 0..<n where !(nulls && c.isNull(at[i])) {
+                    c.withString(at[i]) { s in
                         let at = pos[i]
                         buffer.storeBytes(of: UInt32(s.count).littleEndian, toByteOffset: at, as: UInt32.self)
                         if let p = s.baseAddress { Bytes.copy(buffer + at + 4, p, s.count) }
@@ -233,8 +260,9 @@ public final class RecordBatchEncoder {
 
     // MARK: KeyEncoder layout
 
-    private func sizeKey(_ columns: [ColumnVector], _ keys: [SortKey], _ types: [ColumnType], _ first: Int, _ n: Int,
+    private func sizeKey(_ columns: [ColumnVector], _ keys: [SortKey], _ types: [ColumnType], _ n: Int,
                          _ len: UnsafeMutablePointer<Int>) {
+        let at = rowAt
         for i in 0..<n { len[i] = 0 }
         for (k, key) in keys.enumerated() {
             let c = columns[key.column]
@@ -242,26 +270,27 @@ public final class RecordBatchEncoder {
             switch types[k] {
             case .string:
                 for i in 0..<n {
-                    if nulls && c.isNull(first + i) {
+                    if nulls && c.isNull(at[i]) {
                         len[i] += 1
                         continue
                     }
-                    len[i] += c.withString(first + i) { s in 3 + s.count + KeyEncoder.zeroBytes(s) }
+                    len[i] += c.withString(at[i]) { s in 3 + s.count + KeyEncoder.zeroBytes(s) }
                 }
             default:
-                for i in 0..<n { len[i] += nulls && c.isNull(first + i) ? 1 : 9 }
+                for i in 0..<n { len[i] += nulls && c.isNull(at[i]) ? 1 : 9 }
             }
         }
     }
 
-    private func writeKey(_ columns: [ColumnVector], _ keys: [SortKey], _ types: [ColumnType], _ first: Int, _ n: Int) {
+    private func writeKey(_ columns: [ColumnVector], _ keys: [SortKey], _ types: [ColumnType], _ n: Int) {
+        let at = rowAt
         let buffer = self.buffer, pos = self.pos
         for (k, key) in keys.enumerated() {
             let c = columns[key.column]
             let nulls = c.nullCount > 0
             let type = types[k]
             for i in 0..<n {
-                let r = first + i
+                let r = at[i]
                 let start = pos[i]
                 if nulls && c.isNull(r) {
                     buffer.storeBytes(of: 0, toByteOffset: start, as: UInt8.self)

@@ -98,7 +98,7 @@ public struct SilverStage {
         let partition = shapes.partition, unitsPerDay = shapes.unitsPerDay, rowColumn = silverSchema.count
         let quarantineSchema = self.quarantineSchema(bronze)
         let buffers = threads >= 2 ? 2 : 1
-        let (unit, batchBytes) = Self.batching(shapes, pipeline: pipeline, limits: limits, bronze: bronze.snapshot.schema, capacity: capacity,
+        let (unit, batchBytes) = Self.batching(pipeline: pipeline, limits: limits, bronze: bronze.snapshot.schema, capacity: capacity,
                                                available: budget.availableBytes)
         let batches = try budget.reserve(batchBytes, for: "silver batches")
         defer { batches.end() }
@@ -131,7 +131,7 @@ public struct SilverStage {
         do {
             let valid = try routeAndDedup(scan, unit: unit, buffers: buffers, tables, quarantine: quarantineWriter, quarantineSchema: quarantineSchema, narrow: narrow,
                                           dedup: pipeline.file.silver.dedup == nil ? nil : (shapes.keyColumns, shapes.byColumns, shapes.dedupOrder), rangeMode: rangeMode,
-                                          sort: sort, sortSchema: sortSchema, survivors: survivors, written: &written, report: &report)
+                                          sort: sort, survivors: survivors, written: &written, report: &report)
             try sort.finish()
             try writeSilver(sort, rows: unit, sortSchema: sortSchema, rowColumn: rowColumn, partition: partition, survivors: survivors,
                             rangesFit: split.fit, to: silverWriter, written: &written, report: &report)
@@ -193,18 +193,18 @@ public struct SilverStage {
 
     /// Rows routed at once (a slice of a row group when batches are smaller than
     /// bronze's row groups of `capacity` rows), and the bytes of the pass's batches: the
-    /// bronze batch, quarantine's, and per thread the sort's and the dedup's rows. The
-    /// unit halves (not below 1024 rows) until the batches fit in
+    /// scan's row group, per buffer its rows of bronze (a slice, or a whole row group of
+    /// its own beyond the scan's), their row numbers and its router's kernels, and
+    /// quarantine's rows. The unit halves (not below 1024 rows) until the batches fit in
     /// available / `Limits.batchShareDivisor`.
-    static func batching(_ shapes: Shapes, pipeline: CheckedPipeline, limits: Limits, bronze: Schema, capacity: Int, available: Int) -> (unit: Int, bytes: Int) {
+    static func batching(pipeline: CheckedPipeline, limits: Limits, bronze: Schema, capacity: Int, available: Int) -> (unit: Int, bytes: Int) {
         let buffers = limits.passThreads
         let quarantine = Schema(bronze.fields + [Field("reason", .string, nullable: false)])
         func bytes(_ unit: Int) -> Int {
-            BatchPool.batchBytes(schema: bronze, rows: unit < capacity ? unit : 0, stringBytesPerRow: 16)
-                + BatchPool.batchBytes(schema: quarantine, rows: unit, stringBytesPerRow: 16)
-                + buffers * BatchPool.batchBytes(schema: shapes.sort, rows: unit, stringBytesPerRow: 16)
-                + buffers * BatchPool.batchBytes(schema: shapes.narrow, rows: unit, stringBytesPerRow: 16)
-                + ExpressionKernel.bytes(pipeline.silverColumns + pipeline.expectations.map(\.expr), rows: unit)
+            let rows = min(unit, capacity)
+            return buffers * (ExpressionKernel.bytes(pipeline.silverColumns + pipeline.expectations.map(\.expr), rows: rows) + 12 * rows)
+                + (unit < capacity ? buffers : buffers - 1) * BatchPool.batchBytes(schema: bronze, rows: rows, stringBytesPerRow: 16)
+                + BatchPool.batchBytes(schema: quarantine, rows: rows, stringBytesPerRow: 16)
         }
         var unit = max(1, min(limits.batchRows, capacity))
         while unit > 1024 && bytes(unit) > available / Limits.batchShareDivisor { unit /= 2 }
@@ -265,78 +265,83 @@ public struct SilverStage {
         return bytes
     }
 
-    /// The valid rows of a batch of bronze: their narrow dedup rows and their sort rows.
+    /// A batch of bronze rows the producer routed: the rows (a row group of its own, or a
+    /// slice of one), the router that holds their silver columns, their bronze row
+    /// numbers, and which rows are valid. The consumer encodes the valid rows for the
+    /// dedup and the sort where they are: nothing is gathered.
     final class RoutedBatch {
-        let narrow: [ColumnVector]
-        let sortRows: [ColumnVector]
+        let router: ExpectationRouter
+        let bronze: [ColumnVector]
+        let rowNumbers: ColumnVector
+        let validRows: UnsafeMutablePointer<Int32>
         var valid = 0
 
-        init(_ narrow: Schema, _ sortRows: Schema, capacity: Int) {
-            self.narrow = narrow.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
-            self.sortRows = sortRows.fields.map { ColumnVector(type: $0.type, capacity: capacity) }
+        init(_ router: ExpectationRouter, bronze: [ColumnVector], capacity: Int) {
+            self.router = router
+            self.bronze = bronze
+            rowNumbers = ColumnVector(type: .int64, capacity: capacity)
+            validRows = .allocate(capacity: capacity)
         }
 
-        func reset() {
-            for c in narrow { c.reset() }
-            for c in sortRows { c.reset() }
-            valid = 0
-        }
+        deinit { validRows.deallocate() }
+
+        /// The sort's columns (silver's, then the bronze row) and the dedup's (key, by, bronze row).
+        func sortColumns() -> [ColumnVector] { router.columns + [rowNumbers] }
+        func dedupColumns(_ columns: [Int]) -> [ColumnVector] { columns.map { router.columns[$0] } + [rowNumbers] }
     }
 
-    /// The pass over bronze. With two threads, one scans and routes while the other
-    /// writes quarantine and feeds the dedup and the sort. Fills `survivors` with the
-    /// bronze rows the dedup keeps; returns the count of valid rows.
+    /// The pass over bronze. With two threads, one scans, routes and writes quarantine
+    /// while the other feeds the valid rows to the dedup and the sort. Fills `survivors`
+    /// with the bronze rows the dedup keeps; returns the count of valid rows.
     func routeAndDedup(_ scan: TableScan, unit: Int, buffers count: Int, _ tables: [String: LookupTable], quarantine: TableWriter, quarantineSchema: Schema, narrow: Schema,
-                       dedup spec: (key: [Int], by: [Int], order: [SortKey])?, rangeMode: Bool, sort: SortOperator, sortSchema: Schema,
+                       dedup spec: (key: [Int], by: [Int], order: [SortKey])?, rangeMode: Bool, sort: SortOperator,
                        survivors: RowBitmap, written: inout [SegmentSummary], report: inout Report) throws -> Int {
         let plan = limits.silver(available: budget.availableBytes, rangeMode: rangeMode).dedup
         let dedup = try spec.map {
             try DedupOperator(schema: narrow, keyColumns: Array(0..<$0.key.count), order: $0.order, budget: budget, spill: spill,
                               blockBytes: plan.hashBlockBytes, memoryMaxBytes: plan.hashEngineBytes)
         }
-        let router = try ExpectationRouter(pipeline: pipeline, references: tables, capacity: unit)
         let order = IngestionOrder(lineageColumn: pipeline.file.facts.columns.count)
         let reasons = UnsafeMutablePointer<UInt8>.allocate(capacity: unit)
         defer { reasons.deallocate() }
-        let picked = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * unit)
-        defer { picked.deallocate() }
-        let quarantinedRows = picked, validRows = picked + unit
+        let quarantinedRows = UnsafeMutablePointer<Int32>.allocate(capacity: unit)
+        defer { quarantinedRows.deallocate() }
         let reasonBytes = pipeline.reasons.map { Array($0.utf8) }
         var counts = [Int](repeating: 0, count: reasonBytes.count)
         let segmentOptions = SegmentWriterOptions(compression: limits.compression, rowGroupRows: Lake.rowGroupRows)
         let dedupColumns = spec.map { $0.key + $0.by } ?? []
         let path = scan.reader.snapshot.path
         let quarantined = quarantineSchema.fields.map { ColumnVector(type: $0.type, capacity: unit) }
-        let slice = scan.vectors.map { ColumnVector(type: $0.type, capacity: unit < $0.capacity ? unit : 1) }
+        // Whole row groups are read into a buffer's own vectors (the scan's for the first);
+        // a group bigger than a batch is read into the scan's and sliced into the buffers'.
+        let whole = unit >= scan.vectors[0].capacity
+        func buffer(_ k: Int) throws -> RoutedBatch {
+            let bronze = whole ? (k == 0 ? scan.vectors : scan.makeVectors()) : scan.vectors.map { ColumnVector(type: $0.type, capacity: unit) }
+            let rows = bronze[0].capacity
+            return RoutedBatch(try ExpectationRouter(pipeline: pipeline, references: tables, capacity: rows), bronze: bronze, capacity: rows)
+        }
+        let first = try buffer(0)
+        let buffers = (first, count >= 2 ? try buffer(1) : first)
         var base = 0, validTotal = 0
         var groupRows = 0, offset = 0 // the row group read, the first of its rows not routed
         var segment: SegmentWriter?
-        let first = RoutedBatch(narrow, sortSchema, capacity: unit)
-        let buffers = (first, count >= 2 ? RoutedBatch(narrow, sortSchema, capacity: unit) : first)
         do {
-            // The producer routes a batch, writes its quarantined rows and lays out its valid
-            // ones; the consumer feeds them to the dedup and the sort.
             try Parallel.pipeline(threads: count, buffers: buffers, produce: { out in
                 if offset == groupRows {
-                    groupRows = try scan.next()
+                    groupRows = try whole ? scan.next(into: out.bronze) : scan.next()
                     offset = 0
                     if groupRows == 0 { return false }
-                    try order.check(scan.vectors, rows: groupRows, table: path)
+                    try order.check(whole ? out.bronze : scan.vectors, rows: groupRows, table: path)
                 }
                 let n = min(unit, groupRows - offset)
-                let batch: [ColumnVector]
-                if n == groupRows {
-                    batch = scan.vectors
-                } else {
-                    for (k, c) in slice.enumerated() {
+                if !whole {
+                    for (k, c) in out.bronze.enumerated() {
                         c.reset()
                         c.append(contentsOf: scan.vectors[k], rows: offset..<(offset + n))
                     }
-                    batch = slice
                 }
                 offset += n
-                try router.route(batch, rows: n, into: reasons)
-                out.reset()
+                try out.router.route(out.bronze, rows: n, into: reasons)
                 var q = 0, v = 0
                 for c in quarantined { c.reset() }
                 let reasonColumn = quarantined[quarantined.count - 1]
@@ -348,35 +353,31 @@ public struct SilverStage {
                         q += 1
                         reasonBytes[reason].withUnsafeBytes { reasonColumn.appendString($0) }
                     } else {
-                        validRows[v] = Int32(r)
+                        out.validRows[v] = Int32(r)
                         v += 1
                     }
                 }
                 if q > 0 {
                     let rows = UnsafeBufferPointer(start: quarantinedRows, count: q)
-                    for (k, c) in batch.enumerated() { quarantined[k].append(contentsOf: c, gathering: rows) }
+                    for (k, c) in out.bronze.enumerated() { quarantined[k].append(contentsOf: c, gathering: rows) }
                     if segment == nil { segment = try quarantine.newSegment(options: segmentOptions) }
                     try segment?.append(quarantined, rows: 0..<q)
                 }
-                let rows = UnsafeBufferPointer(start: validRows, count: v)
-                let rowNumbers = out.sortRows[out.sortRows.count - 1]
-                for r in rows { rowNumbers.appendInt64(Int64(base + Int(r))) }
-                for (k, c) in router.columns.enumerated() { out.sortRows[k].append(contentsOf: c, gathering: rows) }
-                if dedup != nil {
-                    for (k, c) in dedupColumns.enumerated() { out.narrow[k].append(contentsOf: out.sortRows[c], rows: 0..<v) }
-                    out.narrow[out.narrow.count - 1].append(contentsOf: rowNumbers, rows: 0..<v)
-                } else {
-                    for r in rows { survivors.set(base + Int(r)) }
-                }
+                out.rowNumbers.reset()
+                for r in 0..<n { out.rowNumbers.appendInt64(Int64(base + r)) }
                 out.valid = v
                 base += n
                 validTotal += v
                 return true
             }, consume: { batch in
-                if batch.valid > 0 {
-                    try dedup?.push(batch.narrow, rows: 0..<batch.valid)
-                    try sort.push(batch.sortRows, rows: 0..<batch.valid)
+                guard batch.valid > 0 else { return }
+                let rows = UnsafeBufferPointer(start: batch.validRows, count: batch.valid)
+                if let dedup {
+                    try dedup.push(batch.dedupColumns(dedupColumns), selection: rows)
+                } else {
+                    for r in rows { survivors.set(Int(batch.rowNumbers.int64(Int(r)))) }
                 }
+                try sort.push(batch.sortColumns(), selection: rows)
             })
             if let s = segment {
                 let summary = try s.finish()

@@ -65,7 +65,7 @@ public struct OperatorPlan: Sendable {
         let p = pipeline
         let shapes = try SilverStage.shapes(p)
         let bronze = Schema(p.bronze.columns.map { Field($0.name, ExpressionKernel.columnType($0.type), nullable: $0.nullable) })
-        let (unit, batchBytes) = SilverStage.batching(shapes, pipeline: p, limits: limits, bronze: bronze, capacity: Lake.rowGroupRows,
+        let (unit, batchBytes) = SilverStage.batching(pipeline: p, limits: limits, bronze: bronze, capacity: Lake.rowGroupRows,
                                                       available: limits.memoryBytes)
         let available = max(0, limits.memoryBytes - batchBytes)
         let ranged = limits.silver(available: available, rangeMode: true)
