@@ -219,8 +219,8 @@ public final class RecordBatchEncoder {
                 // Null rows: their bit in the bitmap, and no bytes (pos stays).
                 let bit = UInt8(1 << (k % 8))
                 for i in 0..<n where c.isNull(at[i]) {
-                    let at = mark[i] + k / 8
-                    buffer.storeBytes(of: buffer.load(fromByteOffset: at, as: UInt8.self) | bit, toByteOffset: at, as: UInt8.self)
+                    let byte = mark[i] + k / 8
+                    buffer.storeBytes(of: buffer.load(fromByteOffset: byte, as: UInt8.self) | bit, toByteOffset: byte, as: UInt8.self)
                 }
             }
             // One loop per type, so that no row pays for the type switch.
@@ -248,10 +248,10 @@ public final class RecordBatchEncoder {
             case .string:
                 for i in 0..<n where !(nulls && c.isNull(at[i])) {
                     c.withString(at[i]) { s in
-                        let at = pos[i]
-                        buffer.storeBytes(of: UInt32(s.count).littleEndian, toByteOffset: at, as: UInt32.self)
-                        if let p = s.baseAddress { Bytes.copy(buffer + at + 4, p, s.count) }
-                        pos[i] = at + 4 + s.count
+                        let start = pos[i]
+                        buffer.storeBytes(of: UInt32(s.count).littleEndian, toByteOffset: start, as: UInt32.self)
+                        if let p = s.baseAddress { Bytes.copy(buffer + start + 4, p, s.count) }
+                        pos[i] = start + 4 + s.count
                     }
                 }
             }
