@@ -503,6 +503,22 @@ public final class AggregateOperator {
                     continue
                 }
                 let c = columns[column]
+                if c.nullCount == 0 && a.function != .count {
+                    // No nulls: each value as it is, one loop per width; each one counted.
+                    if c.type.valueWidthBytes == 8 {
+                        for i in 0..<encoder.count {
+                            (encoder.record(i) + encoder.recordBytes(i)).storeBytes(of: c.int64(encoder.row(i)), toByteOffset: value, as: Int64.self)
+                        }
+                    } else {
+                        for i in 0..<encoder.count {
+                            (encoder.record(i) + encoder.recordBytes(i)).storeBytes(of: c.integer(encoder.row(i)), toByteOffset: value, as: Int64.self)
+                        }
+                    }
+                    if let seen {
+                        for i in 0..<encoder.count { (encoder.record(i) + encoder.recordBytes(i)).storeBytes(of: Int64(1), toByteOffset: seen, as: Int64.self) }
+                    }
+                    continue
+                }
                 for i in 0..<encoder.count {
                     let end = encoder.record(i) + encoder.recordBytes(i)
                     let row = encoder.row(i)
