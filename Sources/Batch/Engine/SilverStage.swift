@@ -17,7 +17,9 @@ import Spill
 /// The sort's rows are cut by ranges of the partition date, counted in a first quick
 /// scan of what the partition column needs: each range is sorted on its own, in memory
 /// when it fits, and with two threads two ranges at a time. During the pass the sort
-/// only writes its ranges' files, so the dedup has the memory; then the sort has it.
+/// only writes its ranges' files, so the dedup has the memory; then the sort has it, and
+/// a range read back leaves out the rows the dedup did not keep (by their bronze row,
+/// the tag of the sort's rows) before it is sorted.
 ///
 /// Versions with equal `by` values go to the row ingested last: bronze's row number
 /// breaks the tie, bronze being in ingestion order (checked as it is read). The counts
