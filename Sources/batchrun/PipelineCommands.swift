@@ -7,7 +7,7 @@ import Spill
 struct GoldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gold",
-        abstract: "Build the gold tables from silver: \(Lake.goldTables.joined(separator: ", ")).",
+        abstract: "Build the pipeline's gold tables from silver (the built-in transactions pipeline's: \(Lake.goldTables.joined(separator: ", "))).",
         usage: "batchrun gold --lake LAKE [options]"
     )
 
