@@ -415,8 +415,8 @@ public struct Aggregate: Sendable, Hashable {
 /// count(*), sum, min and max of integer-like columns (int, decimal, date, timestamp)
 /// per group, spilling by grace-hash partitioning. Nulls are skipped; a min or max over
 /// no value is null (a column whose field is not nullable has a value in every group,
-/// and its min or max carries no count of values); a sum over no value is 0; a sum that leaves Int64 saturates at
-/// Int64.max or Int64.min, for the caller to report. Output: the group columns, then one
+/// and its min or max carries no count of values); a sum over no value is 0; a sum that
+/// leaves Int64 saturates at Int64.max or Int64.min, for the caller to report. Output: the group columns, then one
 /// column per aggregate; order not defined.
 public final class AggregateOperator {
     public let schema: Schema
@@ -484,16 +484,7 @@ public final class AggregateOperator {
     }
 
     public func push(_ columns: [ColumnVector], rows: Range<Int>) throws {
-        try push(columns, .range(rows))
-    }
-
-    /// Pushes the rows of `columns` that `selection` lists, in its order.
-    public func push(_ columns: [ColumnVector], selection: UnsafeBufferPointer<Int32>) throws {
-        try push(columns, .selection(selection))
-    }
-
-    private func push(_ columns: [ColumnVector], _ rows: BatchRows) throws {
-        try GraceHashTable.add(columns, rows: rows, encoder: encoder, to: table, combine: { try self.combine() }, survivors: survivors) { encoder in
+        try GraceHashTable.add(columns, rows: .range(rows), encoder: encoder, to: table, combine: { try self.combine() }, survivors: survivors) { encoder in
             // Each record's values, one aggregate (a column of input) at a time.
             for (k, a) in aggregates.enumerated() {
                 let s = slots[k]

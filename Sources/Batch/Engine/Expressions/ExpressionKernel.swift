@@ -464,7 +464,7 @@ public final class ExpressionKernel {
         let x = inputs[0]
         let fromTimestamp = children[0].type == .timestamp
         // A date part of a date column: one loop without the function's switch.
-        if !fromTimestamp, fn != .date, ![.upper, .lower, .trim].contains(fn) {
+        if !fromTimestamp, fn != .date, fn != .upper, fn != .lower, fn != .trim {
             for r in 0..<rows {
                 if x.isNull(r) { out.appendNull(); continue }
                 appendPart(fn, of: Int64(x.int32(r)))

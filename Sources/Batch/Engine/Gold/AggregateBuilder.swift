@@ -93,7 +93,7 @@ final class AggregateBuilder: TableBuilder {
     /// take the same rows share one: `count(*) filter (where f)` is also the count of
     /// `sum(x) filter (where f)` when x is never null. `input` is its 0/1 column in the
     /// aggregation's input (nil: count(*) of every row, no column).
-    struct Tally: Equatable {
+    struct Tally {
         var filter: Int?
         var argument: Int?
         var input: Int?
