@@ -35,7 +35,13 @@ let package = Package(
         .target(name: "CShims", path: "Sources/CShims"),
         .target(name: "Spill", dependencies: ["Segments", "CShims"]),
         .target(name: "Batch", dependencies: ["Spill", "Segments", "CShims", .product(name: "Yams", package: "Yams")],
-                swiftSettings: engineSettings),
+                swiftSettings: engineSettings, plugins: ["EmbedPipelines"]),
+        // The binary carries the default pipeline file: at build time EmbedText writes
+        // pipelines/transactions.yaml's text into a Swift constant of Batch, so the
+        // pipeline's names stay in its YAML file.
+        .plugin(name: "EmbedPipelines", capability: .buildTool(), dependencies: ["EmbedText"],
+                path: "Sources/BuildTools/EmbedPipelines"),
+        .executableTarget(name: "EmbedText", path: "Sources/BuildTools/EmbedText"),
         .executableTarget(
             name: "batchrun",
             dependencies: ["Batch", "Spill", "Segments", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -13,9 +13,9 @@ public struct BatchError: Error, CustomStringConvertible, Sendable, Equatable {
         case missingInput
         /// A CSV file has no header record (it is empty or holds only blank lines).
         case noHeader
-        /// A transactions file lacks a required column.
+        /// A fact file lacks a required column.
         case missingColumn
-        /// A reference file (customers, products, fx rates) has a row that does not parse.
+        /// A reference file has a row that does not parse.
         case badReference
         /// An input file cannot be read (permissions, I/O error, bad compression).
         case unreadable

@@ -2,7 +2,7 @@ import Foundation
 
 /// One segment file of a table, as its commit log records it.
 public struct TableFile: Codable, Hashable, Sendable {
-    /// Path relative to the table folder, e.g. `event_date=2025-03-14/part-...seg`.
+    /// Path relative to the table folder, e.g. `day=2025-03-14/part-...seg`.
     public var path: String
     public var rows: Int
     public var bytes: Int

@@ -13,7 +13,7 @@ struct ExportCommand: ParsableCommand {
         csv: a header, then the rows in the table's order, values in the text forms of \
         docs/PIPELINE-NOTES.md (decimals with their scale, dates YYYY-MM-DD, timestamps in UTC \
         with Z). parquet: DIR/TABLE/part-00000.parquet, or one file per partition in \
-        Hive-style folders (event_date=2025-03-14/, year=2025/month=3/), the rows in the \
+        Hive-style folders (COLUMN=2025-03-14/, year=2025/month=3/), the rows in the \
         table's order; docs/FORMAT.md says what is written. delta: the same files and a Delta \
         Lake log in DIR/TABLE/_delta_log/; exporting again commits the next version (the \
         lake table's version is recorded, so the same lake version commits nothing). The \

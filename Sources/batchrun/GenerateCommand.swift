@@ -89,7 +89,7 @@ struct GenerateCommand: ParsableCommand {
             let clock = ContinuousClock()
             let t0 = clock.now
             let result: Generator.Result
-            if checked.file.text == BuiltinPipelines.transactions {
+            if checked.file.text == BuiltinPipelines.defaultText {
                 result = try Generator(options: transactionsOptions()).write(to: out)
             } else {
                 for (flag, value) in [("--customers", customers), ("--products", products)] where value != nil {

@@ -45,7 +45,7 @@ struct PipelineOptions: ParsableArguments {
         guard ["auto", "always", "never"].contains(progress) else { throw ValidationError("--progress must be auto, always or never, not '\(progress)'") }
     }
 
-    func options(raw: String, lake: String, engine: EngineOptions, pipeline: CheckedPipeline = BuiltinPipelines.transactionsChecked) -> Pipeline.Options {
+    func options(raw: String, lake: String, engine: EngineOptions, pipeline: CheckedPipeline = BuiltinPipelines.defaultChecked) -> Pipeline.Options {
         var o = Pipeline.Options(raw: raw, lake: lake)
         o.pipeline = pipeline
         o.limits = engine.limits(threads: threads)

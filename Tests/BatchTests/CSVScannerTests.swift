@@ -174,8 +174,8 @@ func scanAll(_ path: String, chunkBytes: Int) throws -> [(Int, [String])] {
             let path = s.write("fuzz\(round).csv", bytes)
             let budget = MemoryBudget(limitBytes: 1 << 20)
             let scanner = try CSVScanner(source: RawSource(path: path, displayPath: "fuzz.csv"), chunkBytes: 64, budget: budget)
-            let header = try FeedHeader.parse(scanner, feed: Landing.transactions.facts.feed, path: "fuzz.csv", advice: "fix the file")
-            let builder = BronzeBuilder(capacity: 128, layout: Landing.transactions.facts, header: header, sourceFile: "fuzz.csv", ingestSeq: 1, ingestedAt: 0)
+            let header = try FeedHeader.parse(scanner, feed: Landing.builtin.facts.feed, path: "fuzz.csv", advice: "fix the file")
+            let builder = BronzeBuilder(capacity: 128, layout: Landing.builtin.facts, header: header, sourceFile: "fuzz.csv", ingestSeq: 1, ingestedAt: 0)
             var lastLine = 1
             var rows = 0
             while try scanner.next() {
@@ -200,7 +200,7 @@ func scanAll(_ path: String, chunkBytes: Int) throws -> [(Int, [String])] {
         defer { s.cleanUp() }
         let path = s.write("t.csv", " UPDATED_AT ,extra,channel,Status,currency,unit_price,quantity,product_id,customer_id,\tTransaction_Id,event_time,extra\n")
         let scanner = try CSVScanner(source: RawSource(path: path, displayPath: "t.csv"))
-        let h = try FeedHeader.parse(scanner, feed: Landing.transactions.facts.feed, path: "t.csv", advice: "fix the file")
+        let h = try FeedHeader.parse(scanner, feed: Landing.builtin.facts.feed, path: "t.csv", advice: "fix the file")
         #expect(h.positions == [9, 8, 7, 6, 5, 4, 3, 2, 10, 0])
         #expect(h.fieldCount == 12)
     }
@@ -211,7 +211,7 @@ func scanAll(_ path: String, chunkBytes: Int) throws -> [(Int, [String])] {
         let path = s.write("t.csv", "transaction_id,customer_id,product_id,quantity,unit_price,currency,status,channel,updated_at\n")
         let scanner = try CSVScanner(source: RawSource(path: path, displayPath: "transactions/t.csv"))
         do {
-            _ = try FeedHeader.parse(scanner, feed: Landing.transactions.facts.feed, path: "transactions/t.csv", advice: "fix the file")
+            _ = try FeedHeader.parse(scanner, feed: Landing.builtin.facts.feed, path: "transactions/t.csv", advice: "fix the file")
             Issue.record("a header without event_time was accepted")
         } catch let e as BatchError {
             #expect(e.code == .missingColumn && e.column == "event_time" && e.path == "transactions/t.csv")
@@ -224,7 +224,7 @@ func scanAll(_ path: String, chunkBytes: Int) throws -> [(Int, [String])] {
         let path = s.write("t.csv", "\n\r\n")
         let scanner = try CSVScanner(source: RawSource(path: path, displayPath: "t.csv"))
         #expect(throws: BatchError(.noHeader, path: "t.csv", line: 1, "has no header record (the file is empty or blank); the first line must name the columns")) {
-            _ = try FeedHeader.parse(scanner, feed: Landing.transactions.facts.feed, path: "t.csv", advice: "fix the file")
+            _ = try FeedHeader.parse(scanner, feed: Landing.builtin.facts.feed, path: "t.csv", advice: "fix the file")
         }
     }
 }

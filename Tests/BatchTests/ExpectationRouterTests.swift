@@ -32,7 +32,7 @@ import Testing
         let pipeline = try PipelineLoader.checked(path: nil)
         let budget = MemoryBudget(limitBytes: 256 << 20)
         var tables: [String: LookupTable] = [:]
-        for feed in Landing.transactions.references {
+        for feed in Landing.builtin.references {
             tables[feed.name] = try LookupTable(name: feed.name, reader: try TableReader(path: lake + "/reference/" + feed.name),
                                                 keyColumn: feed.keyColumn, budget: budget)
         }

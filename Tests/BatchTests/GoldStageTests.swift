@@ -62,7 +62,7 @@ import Testing
         let raw = try transactionsZone("random", records: 5_000, seed: 3, in: s)
         let lake = s.path + "/lake"
         _ = try runPipeline(raw, lake)
-        let text = BuiltinPipelines.transactions + """
+        let text = BuiltinPipelines.defaultText + """
 
           - name: by_customer
             from: silver

@@ -9,9 +9,11 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 @Suite struct PipelineFileTests {
     static let transactionsPath = repositoryRoot + "/pipelines/transactions.yaml"
 
+    /// The EmbedPipelines build plugin copies the default pipeline file into the binary.
     @Test func theBinaryCarriesTheSameText() throws {
-        let onDisk = try String(contentsOfFile: Self.transactionsPath, encoding: .utf8)
-        #expect(BuiltinPipelines.transactions == onDisk, "pipelines/transactions.yaml and BuiltinPipelines.transactions differ: copy the file into the Swift literal")
+        #expect(repositoryRoot + "/" + BuiltinPipelines.defaultName == Self.transactionsPath)
+        let onDisk = try Data(contentsOf: URL(fileURLWithPath: Self.transactionsPath))
+        #expect(Data(BuiltinPipelines.defaultText.utf8) == onDisk, "the embedded text and \(BuiltinPipelines.defaultName) differ: the build did not re-embed the file")
     }
 
     /// The transactions file gives every table the columns and types of the contract's
@@ -49,8 +51,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(try table("silver").partition == "event_date" && (try table("gold/fact_transactions")).partition == "month(event_date)")
         // The landing zone the generic ingest builds from the file: bronze and the
         // reference tables have the contract's schemas.
-        #expect(Landing.transactions.facts.schema == TransactionsContract.bronze)
-        #expect(Landing.transactions.references.map(\.schema) == [TransactionsContract.customers, TransactionsContract.products, TransactionsContract.fxRates])
+        #expect(Landing.builtin.facts.schema == TransactionsContract.bronze)
+        #expect(Landing.builtin.references.map(\.schema) == [TransactionsContract.customers, TransactionsContract.products, TransactionsContract.fxRates])
     }
 
     /// The worked example of docs/PIPELINES.md is a valid file.
@@ -87,7 +89,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         ("min(event_time)", "min(status)", "min needs numbers, dates or timestamps; this is string", "status)"),
     ])
     func badFilesAreNamedWithLineAndColumn(_ replace: String, _ with: String, _ message: String, _ pointer: String) throws {
-        let original = BuiltinPipelines.transactions
+        let original = BuiltinPipelines.defaultText
         #expect(original.contains(replace), "the test's text to replace is not in the file: \(replace)")
         try expectMistake(in: original.replacingOccurrences(of: replace, with: with), changed: with, message: message, pointer: pointer)
     }

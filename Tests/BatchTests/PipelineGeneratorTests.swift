@@ -79,7 +79,7 @@ import Testing
     @Test func hintsThatFailAnExpectationAreNamed() throws {
         let s = Scratch()
         defer { s.cleanUp() }
-        let text = BuiltinPipelines.transactions + "# edited\n"
+        let text = BuiltinPipelines.defaultText + "# edited\n"
         let pipeline = try TypeChecker.check(try PipelineLoader.load(text: text, path: "t.yaml"))
         let result = try generate(pipeline, records: 2000, to: s.path + "/raw")
         #expect(result.notes.contains { $0.contains("fail bad_status; give its columns generate: hints") }, "\(result.notes)")

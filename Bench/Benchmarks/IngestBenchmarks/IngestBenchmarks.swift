@@ -77,8 +77,8 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.startMeasurement()
         let start = clock.now
         let scanner = try CSVScanner(source: RawSource(path: zone.file, displayPath: "part-00000.csv"))
-        let header = try FeedHeader.parse(scanner, feed: Landing.transactions.facts.feed, path: "part-00000.csv", advice: "fix the file")
-        let builder = BronzeBuilder(capacity: 65_536, layout: Landing.transactions.facts, header: header, sourceFile: "transactions/part-00000.csv", ingestSeq: 1, ingestedAt: 0)
+        let header = try FeedHeader.parse(scanner, feed: Landing.builtin.facts.feed, path: "part-00000.csv", advice: "fix the file")
+        let builder = BronzeBuilder(capacity: 65_536, layout: Landing.builtin.facts, header: header, sourceFile: "transactions/part-00000.csv", ingestSeq: 1, ingestedAt: 0)
         var rows = 0
         var malformed = 0
         while try scanner.next() {

@@ -7,7 +7,7 @@ extension PipelineGenerator {
     /// generator for the built-in pipeline's text, this one for any other file.
     public static func zone(for pipeline: CheckedPipeline, records: Int, seed: UInt64, files: Int, order: Generator.Order,
                             threads: Int, to raw: String) throws -> Generator.Result {
-        if pipeline.file.text == BuiltinPipelines.transactions {
+        if pipeline.file.text == BuiltinPipelines.defaultText {
             var g = Generator.Options(records: records)
             g.seed = seed
             g.files = files

@@ -3,12 +3,12 @@ import Foundation
 import Segments
 import Spill
 
-/// raw -> bronze (docs/TRANSACTIONS.md section 2): every transactions record becomes one bronze
+/// raw -> bronze (docs/PIPELINES.md, landing): every record of the fact files becomes one bronze
 /// row, exactly once, in one atomic commit.
 ///
 /// How a run goes:
 /// ```
-///   1 list RAW/transactions/**/*.csv[.zst], bytewise order of relative paths
+///   1 list the fact files (RAW/GLOB and its .csv.zst twins), bytewise order of relative paths
 ///   2 fingerprint: each file's checksum (16 MiB blocks hashed in parallel) and the LF
 ///     count of each range; append mode skips files whose checksum bronze already holds
 ///   3 check every header first: a file without a required column stops the run here
@@ -42,7 +42,7 @@ public struct Ingest: Sendable {
         /// Timestamp of this ingestion (`_ingested_at`); default: now.
         public var ingestedAt: Int64?
         /// The landing zone's feeds: which files, their columns and grammars.
-        public var landing: Landing = .transactions
+        public var landing: Landing = .builtin
 
         public init(raw: String, lake: String) {
             self.raw = raw
@@ -101,7 +101,7 @@ public struct Ingest: Sendable {
     public static func expectedPath(lake: String) -> String { lake + "/_expected.json" }
 
     /// Replaces the reference tables from RAW when its reference files are there: all
-    /// three, or none (a landing zone of transactions only).
+    /// of them, or none (a landing zone of fact files only).
     func ingestReference() throws -> [Reference.Report] {
         let references = options.landing.references
         let present = references.filter { SystemIO.exists(options.raw + "/" + $0.feed.files) }

@@ -12,13 +12,13 @@ public enum Lake {
     public static let rowGroupRows = 16_384
     /// The reference and gold tables of the pipeline the lake runs (the built-in one),
     /// as its file names them, in its order.
-    public static let referenceTables = BuiltinPipelines.transactionsFile.references.map(\.name)
-    public static let goldTables = BuiltinPipelines.transactionsFile.gold.map(\.name)
+    public static let referenceTables = BuiltinPipelines.defaultFile.references.map(\.name)
+    public static let goldTables = BuiltinPipelines.defaultFile.gold.map(\.name)
     /// Where damaged tables go when a stage rebuilds them: never deleted, only moved.
     public static let setAsideFolder = "_set_aside"
 
-    /// The folder of table `name` (`silver`, `daily_sales` or `gold/daily_sales`,
-    /// `customers` or `reference/customers`), or an error: `invalidArgument` for a name
+    /// The folder of table `name` (`silver`, `NAME` or `gold/NAME` for a gold table,
+    /// `NAME` or `reference/NAME` for a reference table), or an error: `invalidArgument` for a name
     /// that is no table's (a path like `../silver` included), `missingInput` listing the
     /// tables there are when the lake lacks it.
     public static func tablePath(lake: String, name: String) throws -> String {
@@ -41,7 +41,7 @@ public enum Lake {
 
     /// Every table a lake may hold, by its pipeline: display name (`gold/dim_date`) and folder.
     public static func allTables(lake: String) -> [(name: String, path: String)] {
-        let file = ((try? pipeline(lake: lake)) ?? BuiltinPipelines.transactionsChecked).file
+        let file = ((try? pipeline(lake: lake)) ?? BuiltinPipelines.defaultChecked).file
         return topTables.map { ($0, lake + "/" + $0) }
             + file.references.map { ("reference/" + $0.name, lake + "/reference/" + $0.name) }
             + file.gold.map { ("gold/" + $0.name, lake + "/gold/" + $0.name) }
@@ -50,17 +50,17 @@ public enum Lake {
     // MARK: the lake's pipeline
 
     /// Where a lake keeps the text of the pipeline file it was last run with (none: the
-    /// built-in transactions pipeline).
+    /// default pipeline).
     public static func pipelinePath(lake: String) -> String { lake + "/_pipeline.yaml" }
 
     /// The pipeline of `lake`: the file at `path` when one is given, else the one the lake
-    /// keeps, else the built-in transactions pipeline. A file that is wrong is refused
+    /// keeps, else the default pipeline. A file that is wrong is refused
     /// (exit 64) with its line and column.
     public static func pipeline(lake: String, file path: String? = nil) throws -> CheckedPipeline {
         if let path { return try PipelineLoader.checked(path: path) }
         let kept = pipelinePath(lake: lake)
         if SystemIO.exists(kept) { return try PipelineLoader.checked(path: kept) }
-        return BuiltinPipelines.transactionsChecked
+        return BuiltinPipelines.defaultChecked
     }
 
     /// Keeps the text of `file` in the lake (made when missing), for the commands that
@@ -68,7 +68,7 @@ public enum Lake {
     /// lake without the file runs it.
     public static func keep(_ file: PipelineFile, lake: String) throws {
         let path = pipelinePath(lake: lake)
-        if file.text == BuiltinPipelines.transactions {
+        if file.text == BuiltinPipelines.defaultText {
             if SystemIO.exists(path) { try SystemIO.unlink(path) }
             return
         }
@@ -244,7 +244,7 @@ public struct StageOptions: Sendable {
     /// Batch rows, codec, and threads: with 2, each pass runs as two stages on two
     /// threads (Parallel.pipeline); with 1, in turn.
     public var limits = Limits()
-    /// The pipeline the lake runs (the built-in transactions pipeline unless told).
-    public var pipeline = BuiltinPipelines.transactionsChecked
+    /// The pipeline the lake runs (the default pipeline unless told).
+    public var pipeline = BuiltinPipelines.defaultChecked
     public init(lake: String) { self.lake = lake }
 }

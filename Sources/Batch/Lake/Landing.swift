@@ -41,7 +41,7 @@ public struct FeedLayout: Sendable {
 
     /// Bytes of one row held in a batch, for sizing reservations: each value's width,
     /// 12 bytes of text per string, and the lineage columns (a lower bound; strings grow
-    /// their heaps as they need). The transactions feed: 168.
+    /// their heaps as they need). The default pipeline's fact feed: 168.
     public var rowBytesEstimate: Int {
         feed.columns.reduce(56) { $0 + ExpressionKernel.columnType($1.type).valueWidthBytes + ($1.type == .string ? 12 : 0) }
     }
@@ -131,8 +131,8 @@ public struct Landing: Sendable {
         pipeline = file.name
     }
 
-    /// The built-in transactions pipeline's landing zone.
-    public static let transactions = Landing(BuiltinPipelines.transactionsFile)
+    /// The default pipeline's landing zone.
+    public static let builtin = Landing(BuiltinPipelines.defaultFile)
 }
 
 /// Where each column of a feed is in a file's records, from its header.

@@ -22,7 +22,7 @@ public struct Pipeline {
         /// `publish:`, else none.
         public var publish: String?
         /// The pipeline run (its landing zone is ingest's).
-        public var pipeline = BuiltinPipelines.transactionsChecked {
+        public var pipeline = BuiltinPipelines.defaultChecked {
             didSet { ingest.landing = Landing(pipeline.file) }
         }
 

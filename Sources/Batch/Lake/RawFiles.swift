@@ -3,9 +3,9 @@ import Segments
 import Glibc
 #endif
 
-/// One transactions file of a landing zone.
+/// One fact file of a landing zone.
 public struct RawFile: Sendable {
-    /// Path relative to RAW, e.g. `transactions/part-00001.csv`: `_source_file`.
+    /// Path relative to RAW, e.g. `events/part-00001.csv`: `_source_file`.
     public var relativePath: String
     public var fullPath: String
     public var sizeBytes: Int
@@ -14,8 +14,8 @@ public struct RawFile: Sendable {
 
 /// Finding and fingerprinting the raw files of a landing zone.
 public enum RawFiles {
-    /// The leading folders of a glob that hold no wildcard: `transactions` of
-    /// `transactions/**/*.csv`; "" when the first segment has one.
+    /// The leading folders of a glob that hold no wildcard: `events` of
+    /// `events/**/*.csv`; "" when the first segment has one.
     public static func fixedPrefix(_ pattern: String) -> String {
         let segments = pattern.split(separator: "/").map(String.init)
         let fixed = segments.dropLast().prefix { !$0.contains("*") && !$0.contains("?") }

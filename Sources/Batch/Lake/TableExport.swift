@@ -60,7 +60,7 @@ public enum TableExport {
     }
 
     /// Writes a table as Parquet files under `dir` (replaced whole): one file per
-    /// partition folder of the table (`event_date=2025-03-14/part-00000.parquet`, the
+    /// partition folder of the table (`day=2025-03-14/part-00000.parquet`, the
     /// partition's columns in the folder name only, as Hive-style readers expect), or
     /// `part-00000.parquet` for a table without partitions. Rows in the table's order.
     public static func parquet(table: String, to dir: String, options: ParquetWriter.Options) throws -> Result {
@@ -75,7 +75,7 @@ public enum TableExport {
 
     /// A Parquet file written for one partition folder of a table.
     public struct ParquetFile: Sendable {
-        /// Relative to the folder written into: `event_date=2025-03-14/part-....parquet`.
+        /// Relative to the folder written into: `day=2025-03-14/part-....parquet`.
         public var path: String
         /// Partition column -> value, from the table's folder name.
         public var partition: [String: String]

@@ -5,7 +5,7 @@
 /// `TypeChecker` then checks every name and expression and gives each table its typed
 /// columns (`CheckedPipeline`), all before any data is read.
 public struct PipelineFile: Sendable {
-    /// The file's path as the user gave it (or `<built-in transactions>`), for messages.
+    /// The file's path as the user gave it (or `<built-in pipelines/NAME.yaml>` for the default pipeline), for messages.
     public var path: String
     public var text: String
     public var name: String
@@ -141,7 +141,7 @@ public struct PipelineFile: Sendable {
         public var at: Position
     }
 
-    /// How a gold table's folders are cut: by a date column's day (`event_date=...`)
+    /// How a gold table's folders are cut: by a date column's day (`COLUMN=YYYY-MM-DD`)
     /// or month (`year=YYYY/month=MM`).
     public enum Partition: Sendable {
         case day(String)

@@ -229,7 +229,7 @@ public struct PipelineLoader {
             }
         } else {
             guard files.hasSuffix(".csv") else {
-                throw fail(position(try req(m, "files")), "files must end in .csv ('transactions/**/*.csv' also takes the .csv.zst files), not '\(files)'")
+                throw fail(position(try req(m, "files")), "files must end in .csv ('events/**/*.csv' also takes the .csv.zst files), not '\(files)'")
             }
         }
         var columns: [PipelineFile.Column] = []

@@ -40,8 +40,8 @@ public enum FieldParsers {
     }
 
     /// A decimal(p, s) field, `[+-]?[0-9]{1,p-s}(\.[0-9]{1,s})?` (no sign when not
-    /// `signed`; no fraction when s is 0), as a count of 10^-s units. decimal(17,2) is
-    /// the contract's unit_price grammar, decimal(18,6) unsigned its fx rates'.
+    /// `signed`; no fraction when s is 0), as a count of 10^-s units. A column declared
+    /// decimal(17,2) reads with wholeDigits 15 and scale 2.
     public static func decimal(_ s: UnsafeRawBufferPointer, wholeDigits: Int, scale: Int, signed: Bool = true) -> Int64? {
         let n = s.count
         let (negative, start) = signed ? sign(s) : (false, 0)
