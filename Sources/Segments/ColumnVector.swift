@@ -246,3 +246,36 @@ public final class ColumnVector {
         for w in (full + (rest > 0 ? 1 : 0))..<validityWords { validity[w] = 0 }
     }
 }
+
+extension ColumnVector {
+    /// Empties this bool vector and fills it with `test` of each of the first `n` strings
+    /// of `strings`, null where the string is: a predicate over a string column (`x =
+    /// 'literal'`, `x in (...)`) in one pass, the values written in place and the
+    /// validity copied word by word, with no per-row append.
+    @inlinable
+    public func fill(rows n: Int, testing strings: ColumnVector, _ test: (UnsafeRawBufferPointer) -> Bool) {
+        precondition(type == .bool && strings.type == .string, "fill(rows:testing:) makes a bool vector from a string vector")
+        precondition(n <= capacity && n <= strings.count, "fill(rows:testing:) of \(n) rows: the vectors hold \(capacity) and \(strings.count)")
+        reset()
+        let out = values.assumingMemoryBound(to: UInt8.self)
+        var start = Int(strings.values.load(as: UInt32.self))
+        for r in 0..<n {
+            let end = Int(strings.values.load(fromByteOffset: (r + 1) * 4, as: UInt32.self))
+            out[r] = test(UnsafeRawBufferPointer(start: strings.heap + start, count: end - start)) ? 1 : 0
+            start = end
+        }
+        let words = (n + 63) / 64
+        var valid = 0
+        for w in 0..<words {
+            let bits = w == words - 1 && n % 64 != 0 ? strings.validity[w] & ((1 << UInt64(n % 64)) &- 1) : strings.validity[w]
+            validity[w] = bits
+            valid += bits.nonzeroBitCount
+        }
+        rows = n
+        nulls = n - valid
+        // A null row holds 0.
+        if nulls > 0 {
+            for r in 0..<n where validity[r >> 6] & (1 << UInt64(r & 63)) == 0 { out[r] = 0 }
+        }
+    }
+}

@@ -89,6 +89,47 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         }
     }
 
+    /// A bool vector filled by a test of each string is true exactly where the test
+    /// holds, null exactly where the string is (its value then 0), at lengths that end
+    /// inside and on a validity word, replacing what it held.
+    @Test func fillTestsEachString() {
+        for rows in [0, 1, 63, 64, 65, 130] {
+            for nulls in [false, true] {
+                let texts: [[UInt8]?] = (0..<rows).map { i in nulls && i % 5 == 2 ? nil : Array(["completed", "refunded", "", "pending"][i % 4].utf8) }
+                let strings = Values.strings(texts).vector(.string, capacity: max(1, rows))
+                let out = Values.bools([true, nil, false]).vector(.bool, capacity: max(3, rows))
+                out.fill(rows: rows, testing: strings) { $0.count == 9 || $0.count == 0 }
+                let expected = Values.bools(texts.map { t in t.map { $0.count == 9 || $0.isEmpty } })
+                #expect(Values.of(out) == expected, "rows \(rows) nulls \(nulls)")
+                #expect(out.nullCount == texts.filter { $0 == nil }.count)
+                #expect((0..<rows).allSatisfy { !out.isNull($0) || !out.bool($0) })
+            }
+        }
+    }
+
+    /// A gather under a mask appends the value where the mask is true and a null where it
+    /// is false or null; the indicators of a mask are 1 and 0, never null.
+    @Test func gatherUnderAMaskTakesTheTrueRows() {
+        var rng = SeededRNG(11)
+        let source = Values.ints((0..<200).map { _ in Int64(bitPattern: rng.next()) })
+        let mask = Values.bools((0..<200).map { i in i % 7 == 0 ? nil : rng.next() % 3 != 0 })
+        let held = Values.ints([5, nil, 7])
+        let picks = (0..<150).map { _ in Int32(rng.next() % 200) } + Array(0..<70)
+        let m = mask.vector(.bool)
+        let v = held.vector(.int64, capacity: 3 + picks.count)
+        let t = Values.ints([1]).vector(.int64, capacity: 1 + picks.count)
+        picks.withUnsafeBufferPointer {
+            v.append(contentsOf: source.vector(.int64), gathering: $0, where: m)
+            t.appendIndicators(of: m, gathering: $0)
+        }
+        guard case let .ints(values) = source, case let .bools(flags) = mask else { return }
+        let taken = picks.map { flags[Int($0)] == true }
+        #expect(Values.of(v) == Values.ints([5, nil, 7] + zip(picks, taken).map { p, k in k ? values[Int(p)] : nil }))
+        #expect(v.nullCount == 1 + taken.filter { !$0 }.count)
+        #expect(Values.of(t) == Values.ints([1] + taken.map { $0 ? 1 : 0 }))
+        #expect(t.nullCount == 0)
+    }
+
     /// Each shape of data gets the encoding that is smallest for it.
     @Test func encodingsArePickedBySize() throws {
         let dir = TempDir("enc")

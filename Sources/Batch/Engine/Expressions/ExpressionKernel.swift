@@ -369,10 +369,7 @@ public final class ExpressionKernel {
         if let (text, side) = equalsText {
             // A string against a literal: the literal's bytes held once.
             let x = side == 0 ? a : b, equal = op == .equal
-            for r in 0..<rows {
-                if x.isNull(r) { out.appendNull(); continue }
-                out.appendBool(x.withString(r) { text.contains($0) } == equal)
-            }
+            out.fill(rows: rows, testing: x) { text.contains($0) == equal }
             return
         }
         if t == .string && (op == .equal || op == .notEqual) {
@@ -428,6 +425,8 @@ public final class ExpressionKernel {
                 if found { out.appendBool(!negated) } else if constantsHaveNull { out.appendNull() } else { out.appendBool(negated) }
             }
             switch constants {
+            case let .strings(texts) where !constantsHaveNull:
+                out.fill(rows: rows, testing: x) { texts.contains($0) != negated }
             case let .strings(texts):
                 for r in 0..<rows {
                     if x.isNull(r) { out.appendNull() } else { emit(x.withString(r) { texts.contains($0) }) }

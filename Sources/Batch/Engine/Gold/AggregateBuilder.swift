@@ -228,9 +228,17 @@ final class AggregateBuilder: TableBuilder {
         var k = 0
         if hasWhere {
             let keep = try evaluator.condition(0, rows: m)
-            for r in 0..<m where !keep.isNull(r) && keep.bool(r) {
-                picked[k] = Int32(r)
-                k += 1
+            if keep.nullCount == 0 {
+                // Without a branch per row (the rows a where keeps come in no pattern).
+                for r in 0..<m {
+                    picked[k] = Int32(r)
+                    k &+= keep.bool(r) ? 1 : 0
+                }
+            } else {
+                for r in 0..<m where !keep.isNull(r) && keep.bool(r) {
+                    picked[k] = Int32(r)
+                    k += 1
+                }
             }
         } else {
             for r in 0..<m { picked[r] = Int32(r) }
@@ -249,7 +257,7 @@ final class AggregateBuilder: TableBuilder {
             let filter = t.filter.map { filterResults[filters.firstIndex(of: $0)!] }
             let arg = t.argument.map { evaluator.columns[$0] }
             if let filter, arg == nil {
-                for r in kept { column.appendInt64(!filter.isNull(Int(r)) && filter.bool(Int(r)) ? 1 : 0) }
+                column.appendIndicators(of: filter, gathering: kept)
             } else {
                 for r in kept {
                     let r = Int(r)
@@ -267,12 +275,9 @@ final class AggregateBuilder: TableBuilder {
                 value.append(contentsOf: arg, gathering: kept)
                 continue
             }
-            // A filter and values without nulls: 8-byte values in one tight loop.
+            // A filter and 8-byte values without nulls: gathered under the filter.
             if let filter, arg.nullCount == 0, arg.type.valueWidthBytes == 8, !a.float {
-                for r in kept {
-                    let r = Int(r)
-                    if !filter.isNull(r) && filter.bool(r) { value.appendInt64(arg.int64(r)) } else { value.appendNull() }
-                }
+                value.append(contentsOf: arg, gathering: kept, where: filter)
                 continue
             }
             // Integer-like values, copied as they are; null where the row is not taken.
