@@ -264,17 +264,78 @@ extension ColumnVector {
             out[r] = test(UnsafeRawBufferPointer(start: strings.heap + start, count: end - start)) ? 1 : 0
             start = end
         }
+        copyValidity(of: strings, rows: n)
+    }
+}
+
+/// A few short texts (4 to 16 bytes each) a string is tested against without a branch per
+/// row: each text as its length and its first and last 4 or 8 bytes, which together hold
+/// every byte of it. `ColumnVector.fill(rows:matching:_:negated:)` uses it for `x =
+/// 'literal'` and `x in ('a', 'b')`, where the rows match in no pattern.
+public struct ShortTexts: Sendable {
+    @usableFromInline let texts: [(length: Int, wide: Bool, head: UInt64, tail: UInt64)]
+
+    /// Nil when a text is shorter than 4 bytes or longer than 16, or there are none.
+    public init?(_ texts: [[UInt8]]) {
+        guard !texts.isEmpty, texts.allSatisfy({ (4...16).contains($0.count) }) else { return nil }
+        self.texts = texts.map { t in
+            let wide = t.count >= 8, width = wide ? 8 : 4
+            func word(_ at: Int) -> UInt64 { (0..<width).reduce(UInt64(0)) { $0 | UInt64(t[at + $1]) << UInt64(8 * $1) } }
+            return (t.count, wide, word(0), word(t.count - width))
+        }
+    }
+}
+
+extension ColumnVector {
+    /// Empties this bool vector and fills it with whether each of the first `n` strings
+    /// of `strings` is one of `texts` (not one, with `negated`), null where the string
+    /// is. Each test loads a text's width of bytes at the string's start and at its end;
+    /// the loads are clamped into the heap, which a string of the text's length never
+    /// needs, so that a shorter string or one at the heap's edge reads no byte outside.
+    public func fill(rows n: Int, matching strings: ColumnVector, _ texts: ShortTexts, negated: Bool = false) {
+        precondition(type == .bool && strings.type == .string, "fill(rows:matching:) makes a bool vector from a string vector")
+        precondition(n <= capacity && n <= strings.count, "fill(rows:matching:) of \(n) rows: the vectors hold \(capacity) and \(strings.count)")
+        reset()
+        let out = values.assumingMemoryBound(to: UInt8.self)
+        let heap = strings.heap, last8 = strings.heapBytes - 8, last4 = strings.heapBytes - 4
+        let flip: UInt8 = negated ? 1 : 0
+        var start = Int(strings.values.load(as: UInt32.self))
+        for r in 0..<n {
+            let end = Int(strings.values.load(fromByteOffset: (r + 1) * 4, as: UInt32.self))
+            var hit: UInt8 = 0
+            for t in texts.texts {
+                let head: UInt64, tail: UInt64
+                if t.wide {
+                    head = heap.loadUnaligned(fromByteOffset: Swift.min(start, last8), as: UInt64.self)
+                    tail = heap.loadUnaligned(fromByteOffset: Swift.max(end - 8, 0), as: UInt64.self)
+                } else {
+                    head = UInt64(heap.loadUnaligned(fromByteOffset: Swift.min(start, last4), as: UInt32.self))
+                    tail = UInt64(heap.loadUnaligned(fromByteOffset: Swift.max(end - 4, 0), as: UInt32.self))
+                }
+                let same = (end - start == t.length ? 1 : 0) & (head == t.head ? 1 : 0) & (tail == t.tail ? 1 : 0)
+                hit |= UInt8(same)
+            }
+            out[r] = hit ^ flip
+            start = end
+        }
+        copyValidity(of: strings, rows: n)
+    }
+
+    /// After a bool vector's first `n` values are written: validity as `other`'s for
+    /// those rows, and a null row's value set to 0.
+    @usableFromInline
+    func copyValidity(of other: ColumnVector, rows n: Int) {
         let words = (n + 63) / 64
         var valid = 0
         for w in 0..<words {
-            let bits = w == words - 1 && n % 64 != 0 ? strings.validity[w] & ((1 << UInt64(n % 64)) &- 1) : strings.validity[w]
+            let bits = w == words - 1 && n % 64 != 0 ? other.validity[w] & ((1 << UInt64(n % 64)) &- 1) : other.validity[w]
             validity[w] = bits
             valid += bits.nonzeroBitCount
         }
         rows = n
         nulls = n - valid
-        // A null row holds 0.
         if nulls > 0 {
+            let out = values.assumingMemoryBound(to: UInt8.self)
             for r in 0..<n where validity[r >> 6] & (1 << UInt64(r & 63)) == 0 { out[r] = 0 }
         }
     }

@@ -107,6 +107,37 @@ let allCodecs: [Compression] = [.none, .lz4, .zstd(3), .zstd(19)]
         }
     }
 
+    /// Matching short texts gives exactly the rows equal to one of them, for texts of 4 to
+    /// 16 bytes, strings that share a text's head or tail or length, strings shorter than a
+    /// load, and a text at the very end of the heap; negated, the other rows; null rows
+    /// stay null.
+    @Test func matchingShortTextsIsEquality() {
+        #expect(ShortTexts([Array("abc".utf8)]) == nil)
+        #expect(ShortTexts([Array("a".utf8), Array("abcd".utf8)]) == nil)
+        #expect(ShortTexts([Array(repeating: 65, count: 17)]) == nil)
+        #expect(ShortTexts([]) == nil)
+        let words = ["completed", "completes", "Completed", "refunded", "pending", "abcd", "abce", "xbcd", "abc", "",
+                     "sixteen-bytes-ab", "sixteen-bytes-ac", "twelve-bytes", "twelve-byteZ", "a", "completedX"]
+        var rng = SeededRNG(21)
+        for textSet in [["completed"], ["completed", "refunded"], ["abcd"], ["sixteen-bytes-ab", "twelve-bytes", "pending"]] {
+            let texts = ShortTexts(textSet.map { Array($0.utf8) })!
+            for tailWord in words {
+                // The last row's text ends where the heap's bytes end (a heap of exactly its bytes).
+                var rows: [[UInt8]?] = (0..<150).map { i in i % 11 == 4 ? nil : Array(words[Int(rng.next() % UInt64(words.count))].utf8) }
+                rows.append(Array(tailWord.utf8))
+                let bytes = rows.reduce(0) { $0 + ($1?.count ?? 0) }
+                let strings = ColumnVector(type: .string, capacity: rows.count, heapBytes: max(64, bytes))
+                for r in rows { if let r { r.withUnsafeBytes { strings.appendString($0) } } else { strings.appendNull() } }
+                for negated in [false, true] {
+                    let out = ColumnVector(type: .bool, capacity: rows.count)
+                    out.fill(rows: rows.count, matching: strings, texts, negated: negated)
+                    let expected = Values.bools(rows.map { r in r.map { textSet.map { Array($0.utf8) }.contains($0) != negated } })
+                    #expect(Values.of(out) == expected, "texts \(textSet) last \(tailWord) negated \(negated)")
+                }
+            }
+        }
+    }
+
     /// A gather under a mask appends the value where the mask is true and a null where it
     /// is false or null; the indicators of a mask are 1 and 0, never null.
     @Test func gatherUnderAMaskTakesTheTrueRows() {
