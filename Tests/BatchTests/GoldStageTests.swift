@@ -111,8 +111,19 @@ import Testing
         let written: [SegmentSummary] = []
         init(_ name: String) { table = name }
         func consume(_ batch: [ColumnVector], rows n: Int) throws {}
-        func finish() throws {}
+        func finish(_ threads: BusyWorkers) throws {}
         func abandon() {}
+    }
+
+    /// A finishing builder gets a second thread only when a worker has left (or it runs
+    /// alone with two threads), never with one thread.
+    @Test func aSecondThreadIsLentOnlyWhenAWorkerLeft() {
+        let busy = BusyWorkers(busy: 2, threads: 2)
+        #expect(busy.available == 1)
+        busy.leave()
+        #expect(busy.available == 2)
+        #expect(BusyWorkers(busy: 1, threads: 2).available == 2)
+        #expect(BusyWorkers(busy: 1, threads: 1).available == 1)
     }
 
     /// A looked-up string group key groups by dictionary codes: one code per distinct

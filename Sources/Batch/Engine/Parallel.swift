@@ -48,6 +48,27 @@ final class Handed<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
+/// The workers of a `Parallel.run` still at work, so that a job can tell whether a thread
+/// is spare: a worker that finds no job left leaves, and a job still running may then
+/// take its thread for a two-stage `pipeline` of its own.
+final class BusyWorkers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy: Int
+    private let threads: Int
+
+    /// `busy` workers at work, `threads` threads in all.
+    init(busy: Int, threads: Int) {
+        self.busy = busy
+        self.threads = threads
+    }
+
+    /// A worker found no job left.
+    func leave() { lock.withLock { busy -= 1 } }
+
+    /// Threads a job may use now: its own, and a second when a worker has left.
+    var available: Int { lock.withLock { busy < threads ? 2 : 1 } }
+}
+
 /// Result slots that workers fill by job number.
 final class SharedSlots<T>: @unchecked Sendable {
     private let lock = NSLock()

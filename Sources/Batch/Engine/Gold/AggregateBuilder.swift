@@ -26,7 +26,10 @@ final class AggregateBuilder: TableBuilder {
     private let hasWhere: Bool
     private let operation: AggregateOperator
     private let evaluator: ScopeEvaluator
-    private let measuring: ScopeEvaluator
+    /// The measures' scope (group keys, then aggregates) and expressions, for the
+    /// evaluators `finish` makes.
+    private let measureScope: Scope
+    private let measures: [TypedExpr]
     /// The aggregation's input rows of a batch: group keys, then accumulator inputs.
     private let batch: [ColumnVector]
     private let picked: UnsafeMutablePointer<Int32>
@@ -34,7 +37,6 @@ final class AggregateBuilder: TableBuilder {
     /// Group keys grouped by dictionary codes: each one's distinct strings, by code, and
     /// the vector its groups' text is decoded into.
     private let dictionaries: [Int: ColumnVector]
-    private let decoded: [Int: ColumnVector]
     /// The aggregates' distinct filters (condition numbers) and their batch's results.
     private let filters: [Int]
     private var filterResults: [ColumnVector]
@@ -199,7 +201,6 @@ final class AggregateBuilder: TableBuilder {
             fields[g] = Field(fields[g].name, .int32, nullable: true)
         }
         self.dictionaries = dictionaries
-        decoded = dictionaries.mapValues { _ in ColumnVector(type: .string, capacity: rows) }
         let input = Schema(fields)
         let memory = stage.limits.goldBuilder(available: stage.budget.availableBytes)
         operation = try AggregateOperator(schema: input, groupColumns: Array(0..<groups), aggregates: aggregates, budget: stage.budget, spill: stage.spill,
@@ -217,7 +218,10 @@ final class AggregateBuilder: TableBuilder {
         }
         var next = groups
         let measures = plan.columns.map { Self.readingAggregates($0, from: &next) }
-        measuring = try ScopeEvaluator(scope: scope, lookups: [], columns: measures, references: [:], capacity: rows)
+        measureScope = scope
+        self.measures = measures
+        // Compiled now, so that a measure that cannot be evaluated is an error before the pass.
+        _ = try ScopeEvaluator(scope: scope, lookups: [], columns: measures, references: [:], capacity: 1)
     }
 
     deinit { picked.deallocate() }
@@ -299,64 +303,97 @@ final class AggregateBuilder: TableBuilder {
         try operation.push(batch, rows: 0..<k)
     }
 
-    func finish() throws {
+    func finish(_ threads: BusyWorkers) throws {
         guard operation.stats.rowsIn == passed else {
             throw BatchError(.reconciliation, path: writer.path, "gold does not reconcile: \(table)'s aggregation saw \(operation.stats.rowsIn) rows, \(passed) passed its where")
         }
         try operation.finish()
         let sort = try stage.sorter(schema, order: order)
-        let pulled = operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
-        let results = accumulators.map { ColumnVector(type: ExpressionKernel.columnType($0.type), capacity: rows) }
-        while case let n = try operation.pull(into: pulled), n > 0 {
-            for (j, a) in accumulators.enumerated() {
-                let out = results[j]
-                out.reset()
-                let value = pulled[a.output], count = a.tally.map { pulled[tallies[$0].output] }
-                for r in 0..<n {
-                    switch a.function {
-                    case .count: out.appendInt64(value.int64(r))
-                    case .sum, .avg:
-                        if let count, count.int64(r) == 0 {
-                            out.appendNull()
-                            continue
-                        }
-                        if value.int64(r) == Int64.max || value.int64(r) == Int64.min
-                            || (a.function == .sum && a.type.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
-                            throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
-                        }
-                        if a.function == .avg {
-                            out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
-                        } else {
-                            out.appendValue(of: value, row: r)
-                        }
-                    case .min where a.float, .max where a.float:
-                        if value.isNull(r) { out.appendNull() } else { out.appendDouble(Double(bitPattern: UInt64(bitPattern: Self.orderedBits(value.int64(r))))) }
-                    case .min, .max: out.appendValue(of: value, row: r)
-                    }
-                }
-            }
-            var keys = Array(pulled[0..<groups])
-            for (g, dictionary) in dictionaries {
-                let text = decoded[g]!
-                text.reset()
-                for r in 0..<n {
-                    if keys[g].isNull(r) { text.appendNull() } else { dictionary.withString(Int(keys[g].int32(r))) { text.appendString($0) } }
-                }
-                keys[g] = text
-            }
-            let groupsAndAggregates = keys + results
-            try measuring.bind(groupsAndAggregates, rows: n, full: true)
-            try measuring.evaluateColumns(rows: n)
-            try sort.push(Array(groupsAndAggregates[0..<groups]) + measuring.columns, rows: 0..<n)
-        }
+        // Groups are pulled and measured into one batch while the batch before is pushed
+        // into the sort (with a spare thread; else in turn).
+        let n = threads.available
+        let first = try MeasuredBatch(self)
+        try Parallel.pipeline(threads: n, buffers: (first, n >= 2 ? try MeasuredBatch(self) : first), produce: { b in
+            try self.measure(into: b)
+        }, consume: { b in
+            try sort.push(b.keys + b.measuring.columns, rows: 0..<b.rows)
+        })
         stats = operation.stats
-        written.append(try stage.drain(sort, schema: schema, rows: rows, to: writer))
+        written.append(try stage.drain(sort, schema: schema, rows: rows, to: writer, threads: threads))
     }
 
     func abandon() {
         for s in written { try? SystemIO.unlink(s.path) }
         writer.unstageAll()
         written = []
+    }
+
+    /// One batch of `finish`: groups pulled from the aggregation, their aggregates made
+    /// into the measures' values, the measures evaluated.
+    final class MeasuredBatch {
+        let pulled: [ColumnVector]
+        let results: [ColumnVector]
+        /// Per dictionary-coded group key, the vector its text is decoded into.
+        let decoded: [Int: ColumnVector]
+        let measuring: ScopeEvaluator
+        /// The group keys of the batch (decoded where coded).
+        var keys: [ColumnVector] = []
+        var rows = 0
+
+        init(_ a: AggregateBuilder) throws {
+            pulled = a.operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: a.rows) }
+            results = a.accumulators.map { ColumnVector(type: ExpressionKernel.columnType($0.type), capacity: a.rows) }
+            decoded = a.dictionaries.mapValues { _ in ColumnVector(type: .string, capacity: a.rows) }
+            measuring = try ScopeEvaluator(scope: a.measureScope, lookups: [], columns: a.measures, references: [:], capacity: a.rows)
+        }
+    }
+
+    /// Fills `b` with the next groups; false when there are none left.
+    private func measure(into b: MeasuredBatch) throws -> Bool {
+        let pulled = b.pulled
+        let n = try operation.pull(into: pulled)
+        b.rows = n
+        if n == 0 { return false }
+        for (j, a) in accumulators.enumerated() {
+            let out = b.results[j]
+            out.reset()
+            let value = pulled[a.output], count = a.tally.map { pulled[tallies[$0].output] }
+            for r in 0..<n {
+                switch a.function {
+                case .count: out.appendInt64(value.int64(r))
+                case .sum, .avg:
+                    if let count, count.int64(r) == 0 {
+                        out.appendNull()
+                        continue
+                    }
+                    if value.int64(r) == Int64.max || value.int64(r) == Int64.min
+                        || (a.function == .sum && a.type.isDecimal && value.int64(r).magnitude >= 1_000_000_000_000_000_000) {
+                        throw BatchError(.reconciliation, path: writer.path, "a sum of \(table) leaves 18 digits; gold cannot hold it exactly")
+                    }
+                    if a.function == .avg {
+                        out.appendInt64(try Self.average(value.int64(r), count: count?.int64(r) ?? 1, from: value.type, to: a.type, table: table))
+                    } else {
+                        out.appendValue(of: value, row: r)
+                    }
+                case .min where a.float, .max where a.float:
+                    if value.isNull(r) { out.appendNull() } else { out.appendDouble(Double(bitPattern: UInt64(bitPattern: Self.orderedBits(value.int64(r))))) }
+                case .min, .max: out.appendValue(of: value, row: r)
+                }
+            }
+        }
+        var keys = Array(pulled[0..<groups])
+        for (g, dictionary) in dictionaries {
+            let text = b.decoded[g]!
+            text.reset()
+            for r in 0..<n {
+                if keys[g].isNull(r) { text.appendNull() } else { dictionary.withString(Int(keys[g].int32(r))) { text.appendString($0) } }
+            }
+            keys[g] = text
+        }
+        b.keys = keys
+        try b.measuring.bind(keys + b.results, rows: n, full: true)
+        try b.measuring.evaluateColumns(rows: n)
+        return true
     }
 
     /// Each row's code in a string column (null where the string is) and the column's

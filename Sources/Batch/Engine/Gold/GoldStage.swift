@@ -247,14 +247,18 @@ public struct GoldStage {
             for b in batch.second { try b.consume(batch.all, rows: batch.rows) }
         })
         // Each builder finishes on its own (its sort, its writer); two at a time with two
-        // threads, each sort then planned for half the memory.
+        // threads, each sort then planned for half the memory. A worker that finds no
+        // builder left lends its thread to the one still finishing (its drain).
         if threads >= 2 && builders.count > 1 {
             let shared = Handed(builders)
+            let busy = BusyWorkers(busy: 2, threads: 2)
             try Parallel.run(workers: 2) { _, next in
-                while let i = next(shared.value.count) { try shared.value[i].finish() }
+                defer { busy.leave() }
+                while let i = next(shared.value.count) { try shared.value[i].finish(busy) }
             }
         } else {
-            for b in builders { try b.finish() }
+            let alone = BusyWorkers(busy: 1, threads: min(threads, 2))
+            for b in builders { try b.finish(alone) }
         }
     }
 
@@ -315,13 +319,33 @@ public struct GoldStage {
     }
 
     /// An operator's rows (their first `schema.count` columns) in one segment of `writer`.
-    func drain(_ operation: some BatchOperator, schema: Schema, rows: Int, to writer: TableWriter) throws -> SegmentSummary {
+    /// With a spare thread, the rows are pulled (a sort's merge and decode) on one thread
+    /// while the other encodes and compresses the batch before.
+    func drain<O: BatchOperator>(_ operation: O, schema: Schema, rows: Int, to writer: TableWriter, threads: BusyWorkers) throws -> SegmentSummary {
         try operation.finish()
-        let out = operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }
-        let columns = Array(out[0..<schema.count])
+        let make = { DrainBatch(operation.outputSchema.fields.map { ColumnVector(type: $0.type, capacity: rows) }, columns: schema.count) }
+        let n = threads.available
+        let first = make()
         return try segment(of: writer) { segment in
-            while case let n = try operation.pull(into: out), n > 0 { try segment.append(columns, rows: 0..<n) }
+            try Parallel.pipeline(threads: n, buffers: (first, n >= 2 ? make() : first), produce: { b in
+                b.rows = try operation.pull(into: b.out)
+                return b.rows > 0
+            }, consume: { b in
+                try segment.append(b.columns, rows: 0..<b.rows)
+            })
         }
+    }
+}
+
+/// A batch `GoldStage.drain` pulls into: the operator's columns, and the table's among them.
+private final class DrainBatch {
+    let out: [ColumnVector]
+    let columns: [ColumnVector]
+    var rows = 0
+
+    init(_ out: [ColumnVector], columns: Int) {
+        self.out = out
+        self.columns = Array(out[0..<columns])
     }
 }
 
@@ -333,8 +357,9 @@ protocol TableBuilder: AnyObject {
     /// Rows `0..<n` of `batch`, the source's columns by number (only those some builder
     /// of the pass reads are loaded).
     func consume(_ batch: [ColumnVector], rows n: Int) throws
-    /// After the last batch: what is left to write.
-    func finish() throws
+    /// After the last batch: what is left to write; `threads` tells whether a second
+    /// thread is free for it.
+    func finish(_ threads: BusyWorkers) throws
     /// The segments written, staged in the table's writer.
     var written: [SegmentSummary] { get }
     /// Deletes what it wrote (the pass stopped).

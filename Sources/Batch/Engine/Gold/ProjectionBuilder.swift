@@ -38,7 +38,7 @@ final class CalendarBuilder: TableBuilder {
         }
     }
 
-    func finish() throws {
+    func finish(_ threads: BusyWorkers) throws {
         let sort = try stage.sorter(schema, order: order)
         let day = ColumnVector(type: .date, capacity: rows)
         var d = low
@@ -52,7 +52,7 @@ final class CalendarBuilder: TableBuilder {
             try evaluator.evaluateColumns(rows: day.count)
             try sort.push(evaluator.columns, rows: 0..<day.count)
         }
-        written.append(try stage.drain(sort, schema: schema, rows: rows, to: writer))
+        written.append(try stage.drain(sort, schema: schema, rows: rows, to: writer, threads: threads))
     }
 
     func abandon() {
@@ -238,7 +238,7 @@ final class ProjectionBuilder: TableBuilder {
         }
     }
 
-    func finish() throws {
+    func finish(_ threads: BusyWorkers) throws {
         if let sort {
             try sort.finish()
             partitioned = granularity.map { DatePartitionWriter(table: writer, granularity: $0, options: stage.segmentOptions) }
