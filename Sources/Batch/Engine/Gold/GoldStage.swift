@@ -174,11 +174,15 @@ public struct GoldStage {
         let columns = Array(Set(builders.flatMap(\.inputColumns))).sorted()
         let rows = max(1, min(batchRows, source.capacity))
         // The first batches go to every builder beside the scan, timed; the builders are
-        // then split between the lanes so that their measured times (the scan's counted
+        // then split between the lanes so that their times (the scan's counted
         // in lane 0) are as even as can be.
         let calibration = threads >= 2 && builders.count > 1 ? Limits.calibrationBatches : 0
-        var spent = [Duration](repeating: .zero, count: builders.count)
-        var scanning = Duration.zero
+        // Each builder's and the scan's fastest batch: a batch that paid a one-time cost
+        // (a hash table growing, a segment opened, a page fault storm) would skew a sum of
+        // so few batches, and a wrong split costs a fifth of the pass.
+        let never = Duration.seconds(1 << 40)
+        var spent = [Duration](repeating: never, count: builders.count)
+        var scanning = never
         var lane1: [TableBuilder] = []
         var lane0 = builders
         var batchesMade = 0
@@ -229,11 +233,11 @@ public struct GoldStage {
                 if out.rows == 0 { return false }
             }
             if batchesMade < calibration {
-                scanning += clock.now - started
+                scanning = min(scanning, clock.now - started)
                 for (k, b) in builders.enumerated() {
                     let t = clock.now
                     try b.consume(out.all, rows: out.rows)
-                    spent[k] += clock.now - t
+                    spent[k] = min(spent[k], clock.now - t)
                 }
                 batchesMade += 1
                 if batchesMade == calibration { (lane0, lane1) = Self.split(builders, spent: spent, scanning: scanning) }
