@@ -39,7 +39,7 @@ public enum Lake {
         }
     }
 
-    /// Every table a lake may hold, by its pipeline: display name (`gold/dim_date`) and folder.
+    /// Every table a lake may hold, by its pipeline: display name (`gold/NAME`) and folder.
     public static func allTables(lake: String) -> [(name: String, path: String)] {
         let file = ((try? pipeline(lake: lake)) ?? BuiltinPipelines.defaultChecked).file
         return topTables.map { ($0, lake + "/" + $0) }
