@@ -252,7 +252,8 @@ public struct GoldStage {
         })
         // Each builder finishes on its own (its sort, its writer); two at a time with two
         // threads, each sort then planned for half the memory. A worker that finds no
-        // builder left lends its thread to the one still finishing (its drain).
+        // builder left lends its thread to the one still finishing (an aggregate's
+        // measuring beside its sort's input, a drain's pull beside its writing).
         if threads >= 2 && builders.count > 1 {
             let shared = Handed(builders)
             let busy = BusyWorkers(busy: 2, threads: 2)
