@@ -363,6 +363,8 @@ extension ColumnVector {
         precondition(other.type == type && type.valueWidthBytes == 8 && other.nullCount == 0 && mask.type == .bool,
                      "append(contentsOf:gathering:where:) takes 8-byte values without nulls and a bool mask")
         precondition(count + rows.count <= capacity, "column vector is full (\(capacity) rows); flush before appending")
+        // Nothing to add (and, in a full vector, no validity word to start from).
+        if rows.isEmpty { return }
         let first = count
         let src = other.values.assumingMemoryBound(to: UInt64.self), dst = (values + first * 8).assumingMemoryBound(to: UInt64.self)
         var taken = 0

@@ -73,9 +73,6 @@ public final class ExpressionKernel {
     private let constantsHaveNull: Bool
     /// A string `=` or `<>` with a literal side: the literal, and the other side's input.
     private let equalsText: (text: LiteralTexts, side: Int)?
-    /// The literal strings of `equalsText` or of a constant in-list, when each is 4 to 16
-    /// bytes: tested without a branch per row.
-    private let shortTexts: ShortTexts?
     /// A date part kernel's last day and its part.
     private var lastDay = Int64.min, lastPart: Int32 = 0
     /// The children's results of the batch being evaluated, one slot per child, reused
@@ -90,15 +87,7 @@ public final class ExpressionKernel {
         output = ColumnVector(type: Self.columnType(type), capacity: capacity)
         inputs = children.map(\.output)
         (constantItems, constantsHaveNull) = Self.constants(op, children)
-        let equalsText = Self.equalsText(op, children)
-        self.equalsText = equalsText
-        if let (text, _) = equalsText {
-            shortTexts = ShortTexts(text.items)
-        } else if case let .strings(texts) = constantItems {
-            shortTexts = ShortTexts(texts.items)
-        } else {
-            shortTexts = nil
-        }
+        equalsText = Self.equalsText(op, children)
     }
 
     /// For `x = 'literal'` or `x <> 'literal'` (either way round) over strings: the
@@ -380,8 +369,8 @@ public final class ExpressionKernel {
         if let (text, side) = equalsText {
             // A string against a literal: the literal's bytes held once.
             let x = side == 0 ? a : b, equal = op == .equal
-            if let shortTexts {
-                out.fill(rows: rows, matching: x, shortTexts, negated: !equal)
+            if let short = text.short {
+                out.fill(rows: rows, matching: x, short, negated: !equal)
             } else {
                 out.fill(rows: rows, testing: x) { text.contains($0) == equal }
             }
@@ -440,10 +429,12 @@ public final class ExpressionKernel {
                 if found { out.appendBool(!negated) } else if constantsHaveNull { out.appendNull() } else { out.appendBool(negated) }
             }
             switch constants {
-            case .strings where !constantsHaveNull && shortTexts != nil:
-                out.fill(rows: rows, matching: x, shortTexts!, negated: negated)
             case let .strings(texts) where !constantsHaveNull:
-                out.fill(rows: rows, testing: x) { texts.contains($0) != negated }
+                if let short = texts.short {
+                    out.fill(rows: rows, matching: x, short, negated: negated)
+                } else {
+                    out.fill(rows: rows, testing: x) { texts.contains($0) != negated }
+                }
             case let .strings(texts):
                 for r in 0..<rows {
                     if x.isNull(r) { out.appendNull() } else { emit(x.withString(r) { texts.contains($0) }) }
@@ -677,14 +668,14 @@ public final class ExpressionKernel {
 /// end in one buffer with each one's start and length: a test reads no per-item array.
 final class LiteralTexts {
     let count: Int
-    /// The texts, as given.
-    let items: [[UInt8]]
+    /// The same texts when each is 4 to 16 bytes, for a test without a branch per row.
+    let short: ShortTexts?
     private let bytes: UnsafeMutableRawPointer
     private let starts: UnsafeMutablePointer<Int>
     private let lengths: UnsafeMutablePointer<Int>
 
     init(_ items: [[UInt8]]) {
-        self.items = items
+        short = ShortTexts(items)
         count = items.count
         bytes = .allocate(byteCount: max(1, items.reduce(0) { $0 + $1.count }), alignment: 8)
         starts = .allocate(capacity: max(1, count))
